@@ -1,0 +1,239 @@
+"""The estimator API: what a submission receives and what it returns.
+
+A submission is one file ``estimators/<name>.py`` that decorates one scoring function::
+
+    from harness.api import ArchContext, Paper, estimator
+
+    @estimator(
+        name="grad_norm",                     # must equal the file name
+        kind="zero-shot",                     # "zero-shot" | "one-shot" | "baseline"
+        idea="Sum of the L2 norms of the loss gradients of all weights at initialisation.",
+        paper=Paper(title="...", url="https://...", bibtex="@inproceedings{...}"),
+        version="1",
+    )
+    def score(ctx: ArchContext) -> float:
+        net = ctx.build()                     # fresh network, seeded init, on ctx.device
+        x, y = ctx.batch                      # one deterministic CIFAR-10 batch
+        ...
+        return value                          # one finite float, higher = predicted better
+
+The harness calls ``score`` once per (architecture, seed, batch) and averages over batches
+(``EstimatorInfo.data_independent`` estimators are called once per seed). Estimators never see
+ground-truth accuracies: nothing in this module can reach them.
+
+One-shot estimators also pass ``prepare=``: a function called once per (split, seed) before
+scoring that returns a state object (e.g. a trained supernet); it arrives as ``ctx.state``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+Kind = Literal["zero-shot", "one-shot", "baseline"]
+KINDS: tuple[str, ...] = ("zero-shot", "one-shot", "baseline")
+
+
+@dataclass(frozen=True)
+class Paper:
+    """Where an estimator comes from."""
+
+    title: str
+    url: str
+    bibtex: str
+
+
+@dataclass(frozen=True)
+class EstimatorInfo:
+    """An estimator's metadata (shown on the leaderboard).
+
+    Attributes:
+        name: registry name, equal to the module's file name.
+        kind: ``zero-shot``, ``one-shot`` or ``baseline``.
+        idea: one line saying what the score measures.
+        paper: the paper that defines it (``None`` only for trivial baselines).
+        version: bump when the scoring changes, so old results are recognisably stale.
+        needs_images: False if the score never looks at image data (``params``, ``synflow``).
+        data_independent: True if the score does not depend on the batch, so the harness
+            calls it once per seed instead of once per batch.
+        spaces: search spaces the estimator applies to (``None`` = all); the harness skips
+            others with ``skip_reason``.
+        skip_reason: why it does not apply elsewhere.
+    """
+
+    name: str
+    kind: Kind
+    idea: str
+    paper: Paper | None
+    version: str
+    needs_images: bool = True
+    data_independent: bool = False
+    spaces: tuple[str, ...] | None = None
+    skip_reason: str = ""
+
+    def applies_to(self, space: str) -> bool:
+        return self.spaces is None or space in self.spaces
+
+
+class ArchContext:
+    """Everything an estimator may use to score one architecture for one seed and batch.
+
+    Attributes:
+        spec: the architecture (for NAS-Bench-201 the official arch string).
+        space: search-space name (``"nb201"``).
+        dataset: image dataset name (``"cifar10"``).
+        num_classes: classifier outputs.
+        input_shape: ``(C, H, W)`` of one image.
+        seed: the run's seed (network initialisation and batch order).
+        device: where to compute.
+        batch_index: which of the run's batches ``batch`` is.
+        state: what the estimator's ``prepare`` returned (``None`` for zero-shot ones).
+    """
+
+    def __init__(
+        self,
+        *,
+        spec: Any,
+        space: str,
+        dataset: str,
+        num_classes: int,
+        input_shape: tuple[int, int, int],
+        seed: int,
+        device: torch.device,
+        builder: Callable[[int], nn.Module],
+        batch_loader: Callable[[], tuple[torch.Tensor, torch.Tensor]] | None,
+        batch_index: int = 0,
+        state: Any = None,
+        shared: dict | None = None,
+    ):
+        self.spec = spec
+        self.space = space
+        self.dataset = dataset
+        self.num_classes = num_classes
+        self.input_shape = tuple(input_shape)
+        self.seed = seed
+        self.device = device
+        self.batch_index = batch_index
+        self.state = state
+        self._builder = builder
+        self._batch_loader = batch_loader
+        self._batch: tuple[torch.Tensor, torch.Tensor] | None = None
+        # Results of shared computations, keyed by name; the harness gives several estimators
+        # scoring the same (architecture, seed, batch) the same dict so that they share passes.
+        self._shared = shared if shared is not None else {}
+
+    def build(self, seed: int | None = None) -> nn.Module:
+        """A freshly built network on ``device``, initialised from ``seed`` (default: the run's).
+
+        Each call returns a new network in training mode, so an estimator may modify it.
+        """
+        net = self._builder(self.seed if seed is None else seed)
+        return net.to(self.device).train()
+
+    @property
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch ``(images, labels)`` on ``device`` (normalised CIFAR-10 images)."""
+        if self._batch is None:
+            if self._batch_loader is None:
+                raise RuntimeError(
+                    "This estimator declared needs_images=False but asked for a batch."
+                )
+            self._batch = self._batch_loader()
+        return self._batch
+
+    def shared(self, key: str, compute: Callable[[], Any]) -> Any:
+        """Memoise ``compute()`` under ``key`` for every estimator scoring this context.
+
+        ``compute`` must depend only on the context (never on the calling estimator), build its
+        own network with :meth:`build`, and return tensors it does not modify afterwards; then
+        scores are bit-identical whether an estimator runs alone or next to others.
+        """
+        if key not in self._shared:
+            self._shared[key] = compute()
+        return self._shared[key]
+
+
+@dataclass(frozen=True)
+class PrepareContext:
+    """What a one-shot estimator's ``prepare`` receives (once per split and seed)."""
+
+    space: str
+    dataset: str
+    seed: int
+    device: torch.device
+    data_dir: str | None
+    cache_dir: str
+    options: dict = field(default_factory=dict)
+
+
+ScoreFn = Callable[[ArchContext], float]
+PrepareFn = Callable[[PrepareContext], Any]
+
+
+@dataclass(frozen=True)
+class Estimator:
+    """A registered estimator: metadata plus its functions."""
+
+    info: EstimatorInfo
+    score: ScoreFn
+    prepare: PrepareFn | None = None
+    module: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_PENDING: list[Estimator] = []
+
+
+def estimator(
+    *,
+    name: str,
+    kind: Kind,
+    idea: str,
+    paper: Paper | None,
+    version: str,
+    needs_images: bool = True,
+    data_independent: bool = False,
+    spaces: Sequence[str] | None = None,
+    skip_reason: str = "",
+    prepare: PrepareFn | None = None,
+) -> Callable[[ScoreFn], ScoreFn]:
+    """Register the decorated function as the scoring function of estimator ``name``.
+
+    Raises:
+        ValueError: on a malformed name or kind, or a name that differs from the file name.
+    """
+    if not _NAME_RE.match(name):
+        raise ValueError(f"Estimator name {name!r} must be lower_snake_case")
+    if kind not in KINDS:
+        raise ValueError(f"Estimator {name!r}: kind must be one of {KINDS}, not {kind!r}")
+    info = EstimatorInfo(
+        name=name, kind=kind, idea=idea, paper=paper, version=str(version),
+        needs_images=needs_images, data_independent=data_independent,
+        spaces=tuple(spaces) if spaces is not None else None, skip_reason=skip_reason,
+    )
+
+    def wrap(fn: ScoreFn) -> ScoreFn:
+        module = fn.__module__
+        if module.rsplit(".", 1)[-1] != name:
+            raise ValueError(
+                f"Estimator {name!r} is defined in module {module!r}; the registered name must "
+                "equal the file name (estimators/<name>.py)."
+            )
+        _PENDING.append(Estimator(info=info, score=fn, prepare=prepare, module=module))
+        return fn
+
+    return wrap
+
+
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The harness's loss wherever an estimator needs one (mean cross-entropy)."""
+    return nn.functional.cross_entropy(logits, labels)

@@ -1,0 +1,647 @@
+"""Scoring a split with one or more estimators: checkpoints, contract checks, metrics, results.
+
+The runner scores first and loads ground truth only afterwards, inside :func:`finalize`;
+nothing handed to an estimator can reach accuracies.
+
+Several estimators run together share each network's build, each batch's decode and transfer,
+and any pass they compute through :meth:`harness.api.ArchContext.shared`; scores are identical
+to running each alone (the determinism check re-scores a few architectures alone to verify).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import resource
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness import api, bias, data, metrics, results
+from harness.spaces import get_space
+from harness.splits import Split, load_split
+
+PAPER_SEEDS: tuple[int, ...] = (20, 2020, 202020)
+NONFINITE_RULE = (
+    "A score that is NaN/inf, not a real number, or whose computation raised or timed out is "
+    "recorded as null, counted in n_nonfinite (or n_errors) and fails the contract; for the "
+    "metrics such architectures are ranked below every finite score (tied with each other)."
+)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How a split is scored.
+
+    Attributes:
+        seeds: initialisation / batch-order seeds (the paper's 20, 2020, 202020).
+        n_batches: batches per seed; the score is the mean over batches.
+        batch_size: images per batch.
+        device: ``"cpu"`` or ``"cuda"``.
+        data_dir: benchmark data directory (default ``$ESTBENCH_DATA``).
+        results_dir: where results and checkpoints go.
+        resume: reuse a compatible checkpoint instead of re-scoring.
+        arch_timeout_s: per-architecture time limit; exceeding it is a recorded failure.
+        determinism_checks: architectures re-scored alone to verify bitwise reproducibility.
+        threads: torch CPU threads (1 = reproducible and best for parallel workers).
+        shard: ``(i, n)`` to score only positions ``p`` of the split with ``p % n == i``.
+        cache_dir: for complexity tables and one-shot checkpoints.
+    """
+
+    seeds: tuple[int, ...] = PAPER_SEEDS
+    n_batches: int = 1
+    batch_size: int = 64
+    device: str = "cpu"
+    data_dir: str | None = None
+    results_dir: Path = Path("leaderboard/results")
+    resume: bool = True
+    arch_timeout_s: float = 600.0
+    determinism_checks: int = 3
+    threads: int | None = 1
+    shard: tuple[int, int] | None = None
+    cache_dir: Path = field(default_factory=lambda: data._cache_dir())
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class Record:
+    """One estimator's outcome for one (architecture, seed)."""
+
+    arch_id: int
+    seed: int
+    score: float | None
+    error: str | None
+    wall_s: float
+    gpu_s: float | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, allow_nan=False)
+
+
+class ArchTimeout(Exception):
+    """Raised inside a scoring call that exceeded the per-architecture limit."""
+
+
+class ContractError(AssertionError):
+    """The estimator broke the contract (raised, non-finite, non-deterministic...)."""
+
+
+ProgressFn = Callable[[str, int, int, float], None]
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+
+
+def skip_reason(est: api.Estimator, split: Split) -> str | None:
+    """Why ``est`` cannot be scored on ``split`` (``None`` if it can)."""
+    if not est.info.applies_to(split.benchmark):
+        return (f"{est.name} does not apply to {split.benchmark}: "
+                f"{est.info.skip_reason or 'not supported by the estimator'}")
+    if est.info.needs_images and not split.images_available:
+        return (f"{est.name} needs {split.dataset} images, which do not ship with estbench "
+                "(only CIFAR-10 does); the split's ground truth is available for image-free "
+                "estimators.")
+    return None
+
+
+def _fingerprint(est: api.Estimator, split: Split, cfg: RunConfig) -> dict:
+    return {
+        "estimator": est.name,
+        "estimator_version": est.info.version,
+        "split": split.name,
+        "split_sha256": split.sha256,
+        "n_batches": cfg.n_batches,
+        "batch_size": cfg.batch_size,
+        "device_type": torch.device(cfg.device).type,
+        "options": cfg.options,
+    }
+
+
+class Checkpoint:
+    """Append-only JSONL of :class:`Record`; the first line is the run's fingerprint.
+
+    Every record is flushed and fsync'ed as soon as it is computed, so a run killed at any
+    moment loses at most the architecture in flight. A truncated last line (killed mid-write)
+    is ignored on resume.
+    """
+
+    def __init__(self, path: Path, fingerprint: dict, resume: bool):
+        self.path = path
+        self.records: dict[tuple[int, int], Record] = {}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if resume and path.is_file():
+            lines = path.read_text().splitlines()
+            try:
+                header = json.loads(lines[0]) if lines else None
+            except ValueError:
+                header = None
+            if header == {"fingerprint": fingerprint}:
+                for line in lines[1:]:
+                    try:
+                        rec = Record(**json.loads(line))
+                    except (ValueError, TypeError):
+                        continue  # torn write at the moment of a kill
+                    self.records[(rec.arch_id, rec.seed)] = rec
+                # Rewrite cleanly (drops a torn line) before appending.
+                self._rewrite(fingerprint)
+                self._fh = open(path, "a")
+                return
+        self._rewrite(fingerprint)
+        self._fh = open(path, "a")
+
+    def _rewrite(self, fingerprint: dict) -> None:
+        text = json.dumps({"fingerprint": fingerprint}) + "\n"
+        text += "".join(r.to_json() + "\n" for r in self.records.values())
+        data.atomic_write_bytes(self.path, lambda fh: fh.write(text.encode()))
+
+    def add(self, rec: Record) -> None:
+        self.records[(rec.arch_id, rec.seed)] = rec
+        self._fh.write(rec.to_json() + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def _alarm_supported() -> bool:
+    import threading
+
+    return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+
+
+def _call_with_timeout(fn: Callable[[], Any], timeout: float) -> Any:
+    """Run ``fn`` with a SIGALRM-based time limit (main thread only; otherwise no limit)."""
+    if not timeout or timeout <= 0 or not _alarm_supported():
+        return fn()
+
+    def on_alarm(signum, frame):
+        raise ArchTimeout(f"exceeded the per-architecture limit of {timeout:g} s")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        return fn()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _as_score(value: Any) -> tuple[float | None, str | None]:
+    """Contract: a real number. Returns (score or None, problem or None)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None, f"returned {type(value).__name__} ({value!r:.60}), not a float"
+    v = float(value)
+    if not math.isfinite(v):
+        return None, f"returned non-finite value {v}"
+    return v, None
+
+
+class BatchCache:
+    """Decodes each (seed, batch index) once and moves it to the device once."""
+
+    def __init__(self, cfg: RunConfig, dataset: str):
+        self.cfg = cfg
+        self.dataset = dataset
+        self._cache: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def get(self, seed: int, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (seed, index)
+        if key not in self._cache:
+            if len(self._cache) > 16:
+                self._cache.clear()
+            x, y = data.cifar10_batch(self.cfg.batch_size, index, seed, "train",
+                                      self.cfg.data_dir)
+            dev = torch.device(self.cfg.device)
+            self._cache[key] = (x.to(dev), y.to(dev))
+        return self._cache[key]
+
+
+def _contexts(est_list, spec, split, space, cfg, seed, batch_cache, states, shared_by_batch):
+    """Yield (estimator, batch index, context) for every call needed for one (arch, seed)."""
+    dataset = split.dataset
+    side = space.input_size.get(dataset, 32)
+    dev = torch.device(cfg.device)
+
+    def builder(s, _spec=spec):
+        return space.build(_spec, dataset, s)
+
+    for est in est_list:
+        n = 1 if est.info.data_independent else cfg.n_batches
+        for b in range(n):
+            loader = (lambda b=b: batch_cache.get(seed, b)) if est.info.needs_images else None
+            ctx = api.ArchContext(
+                spec=spec, space=space.name, dataset=dataset,
+                num_classes=space.datasets[dataset], input_shape=(3, side, side),
+                seed=seed, device=dev, builder=builder, batch_loader=loader, batch_index=b,
+                state=states.get(est.name), shared=shared_by_batch.setdefault(b, {}),
+            )
+            yield est, b, ctx
+
+
+def _score_one(est_list, spec, arch_id, split, space, cfg, seed, batch_cache, states,
+               share: bool = True) -> dict[str, Record]:
+    """Score one architecture for one seed with each estimator; never raises."""
+    per_est: dict[str, list[float]] = {e.name: [] for e in est_list}
+    errors: dict[str, str] = {}
+    wall: dict[str, float] = {e.name: 0.0 for e in est_list}
+    gpu: dict[str, float] = {e.name: 0.0 for e in est_list}
+    on_cuda = torch.device(cfg.device).type == "cuda"
+    shared: dict[int, dict] = {}
+    for est, _b, ctx in _contexts(est_list, spec, split, space, cfg, seed, batch_cache, states,
+                                  shared if share else {}):
+        if est.name in errors:
+            continue
+        if not share:
+            ctx._shared = {}
+        t0 = time.perf_counter()
+        if on_cuda:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+        try:
+            value = _call_with_timeout(lambda est=est, ctx=ctx: est.score(ctx), cfg.arch_timeout_s)
+            v, problem = _as_score(value)
+            if problem:
+                errors[est.name] = problem
+            else:
+                per_est[est.name].append(v)
+        except ArchTimeout as exc:
+            errors[est.name] = f"timeout: {exc}"
+        except Exception:  # the estimator's bug must not kill the run; it is recorded
+            errors[est.name] = traceback.format_exc(limit=8)
+        if on_cuda:
+            end.record()
+            end.synchronize()  # the measurement needs it; once per call, outside the estimator
+            gpu[est.name] += start.elapsed_time(end) / 1000.0
+        wall[est.name] += time.perf_counter() - t0
+    out = {}
+    for est in est_list:
+        vals = per_est[est.name]
+        score = float(np.mean(vals)) if vals and est.name not in errors else None
+        if score is not None and not math.isfinite(score):
+            errors[est.name] = f"mean over batches is non-finite ({score})"
+            score = None
+        out[est.name] = Record(arch_id, seed, score, errors.get(est.name), wall[est.name],
+                               gpu[est.name] if on_cuda else None)
+    return out
+
+
+def _set_threads(cfg: RunConfig) -> None:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if torch.device(cfg.device).type == "cuda":
+        # Chosen by the harness, never by estimators, and recorded in the results.
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+
+
+def shard_positions(n: int, shard: tuple[int, int] | None) -> list[int]:
+    """Positions of the split a shard scores: ``p % n_shards == i`` (round-robin, so shards
+    have equal size and equal mix of cheap and expensive architectures)."""
+    if shard is None:
+        return list(range(n))
+    i, k = shard
+    if not (k >= 1 and 0 <= i < k):
+        raise ValueError(f"shard must be i/N with 0 <= i < N, got {i}/{k}")
+    return [p for p in range(n) if p % k == i]
+
+
+# --------------------------------------------------------------------------------------------
+# scoring
+# --------------------------------------------------------------------------------------------
+
+
+def score_split(
+    est_list: Sequence[api.Estimator],
+    split_name: str,
+    cfg: RunConfig,
+    progress: ProgressFn | None = None,
+) -> dict[str, Checkpoint]:
+    """Score every (architecture, seed) of the split (or shard) not already checkpointed."""
+    _set_threads(cfg)
+    split = load_split(split_name)
+    space = get_space(split.benchmark)
+    specs = split.specs(cfg.data_dir)
+    shard_tag = f"{cfg.shard[0]}/{cfg.shard[1]}" if cfg.shard else ""
+    ckpts = {
+        e.name: Checkpoint(results.checkpoint_path(cfg.results_dir, e.name, split.name, shard_tag),
+                           _fingerprint(e, split, cfg), cfg.resume)
+        for e in est_list
+    }
+    positions = shard_positions(len(split), cfg.shard)
+    batch_cache = BatchCache(cfg, split.dataset)
+    total = len(positions) * len(cfg.seeds)
+    done = sum(
+        1 for seed in cfg.seeds for p in positions
+        if all((split.arch_ids[p], seed) in c.records for c in ckpts.values())
+    )
+    label = f"{','.join(e.name for e in est_list)} on {split.name}"
+    t_start, done_now = time.perf_counter(), 0
+    try:
+        for seed in cfg.seeds:
+            todo_any = [p for p in positions
+                        if any((split.arch_ids[p], seed) not in c.records for c in ckpts.values())]
+            if not todo_any:
+                continue
+            states = _prepare_states(est_list, split, cfg, seed)
+            for p in todo_any:
+                arch_id = split.arch_ids[p]
+                ests = [e for e in est_list if (arch_id, seed) not in ckpts[e.name].records]
+                recs = _score_one(ests, specs[p], arch_id, split, space, cfg, seed,
+                                  batch_cache, states)
+                for name, rec in recs.items():
+                    ckpts[name].add(rec)
+                done += 1
+                done_now += 1
+                if progress:
+                    rate = done_now / max(time.perf_counter() - t_start, 1e-9)
+                    progress(label, done, total, rate)
+    finally:
+        for c in ckpts.values():
+            c.close()
+    return ckpts
+
+
+def _prepare_states(est_list, split: Split, cfg: RunConfig, seed: int) -> dict[str, Any]:
+    states = {}
+    for est in est_list:
+        if est.prepare is not None:
+            pctx = api.PrepareContext(
+                space=split.benchmark, dataset=split.dataset, seed=seed,
+                device=torch.device(cfg.device), data_dir=cfg.data_dir,
+                cache_dir=str(cfg.cache_dir), options=dict(cfg.options),
+            )
+            states[est.name] = est.prepare(pctx)
+    return states
+
+
+def check_determinism(est: api.Estimator, split_name: str, cfg: RunConfig,
+                      recorded: dict[tuple[int, int], Record]) -> list[str]:
+    """Re-score a few architectures with ``est`` alone and compare with the recorded scores.
+
+    On CPU the comparison is bitwise; on CUDA a relative tolerance of 1e-5 applies (atomics
+    make some kernels non-deterministic in the last bits).
+    """
+    if cfg.determinism_checks <= 0:
+        return []
+    split = load_split(split_name)
+    space = get_space(split.benchmark)
+    specs = split.specs(cfg.data_dir)
+    seed = cfg.seeds[0]
+    positions = shard_positions(len(split), cfg.shard)
+    picks = [p for p in positions if (split.arch_ids[p], seed) in recorded]
+    picks = [p for p in picks if recorded[(split.arch_ids[p], seed)].score is not None]
+    picks = picks[:: max(1, len(picks) // cfg.determinism_checks)][: cfg.determinism_checks]
+    problems = []
+    batch_cache = BatchCache(cfg, split.dataset)
+    states = _prepare_states([est], split, cfg, seed) if est.prepare else {}
+    exact = torch.device(cfg.device).type == "cpu"
+    for p in picks:
+        arch_id = split.arch_ids[p]
+        again = _score_one([est], specs[p], arch_id, split, space, cfg, seed, batch_cache,
+                           states, share=False)[est.name]
+        before = recorded[(arch_id, seed)].score
+        same = again.score == before if exact else (
+            again.score is not None and math.isclose(again.score, before, rel_tol=1e-5))
+        if not same:
+            problems.append(
+                f"arch {arch_id} ({specs[p]}), seed {seed}: scored {before!r} in the run but "
+                f"{again.score!r} when re-scored alone{' — ' + again.error if again.error else ''}"
+            )
+    return problems
+
+
+# --------------------------------------------------------------------------------------------
+# metrics and the results file
+# --------------------------------------------------------------------------------------------
+
+
+def complexity_table(split: Split, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
+    """#params and MACs per architecture of the split (cached on disk by split hash)."""
+    from harness.flops import count_macs
+
+    path = Path(cfg.cache_dir) / "complexity" / f"{split.name}-{split.sha256[:16]}.json"
+    if path.is_file():
+        try:
+            obj = json.loads(path.read_text())
+            return np.array(obj["params"], dtype=np.float64), np.array(obj["flops"], np.float64)
+        except (ValueError, KeyError, OSError):
+            pass
+    space = get_space(split.benchmark)
+    side = space.input_size.get(split.dataset, 32)
+    params, flops = [], []
+    for spec in split.specs(cfg.data_dir):
+        net = space.build(spec, split.dataset, 0)
+        params.append(sum(p.numel() for p in net.parameters() if p.requires_grad))
+        flops.append(count_macs(net, (1, 3, side, side)))
+    text = json.dumps({"params": params, "flops": flops})
+    try:
+        data.atomic_write_bytes(path, lambda fh: fh.write(text.encode()))
+    except OSError:
+        pass
+    return np.array(params, dtype=np.float64), np.array(flops, dtype=np.float64)
+
+
+def _is_bad_value(error: str | None) -> bool:
+    """Whether a failure was a bad return value (vs. an exception or a timeout)."""
+    return bool(error) and (error.startswith("returned") or error.startswith("mean over"))
+
+
+def _rank_failures_last(scores: list[float | None]) -> np.ndarray:
+    finite = [s for s in scores if s is not None]
+    if not finite:
+        return np.zeros(len(scores))
+    lo, hi = min(finite), max(finite)
+    floor = lo - (hi - lo) - 1.0
+    return np.array([floor if s is None else s for s in scores], dtype=np.float64)
+
+
+def _summary(values: list[dict]) -> tuple[dict, dict]:
+    keys = values[0].keys()
+    mean, std = {}, {}
+    for k in keys:
+        vs = [v[k] for v in values if v[k] is not None]
+        mean[k] = float(np.mean(vs)) if vs else None
+        std[k] = float(np.std(vs, ddof=1)) if len(vs) >= 2 else None
+    return mean, std
+
+
+def _git_commit() -> str:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        proc = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root,
+                              capture_output=True, text=True, timeout=10)
+        sha = proc.stdout.strip() if proc.returncode == 0 else ""
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+        return (sha or "unknown") + ("-dirty" if sha and dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _device_name(device: str) -> str:
+    if torch.device(device).type == "cuda" and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def finalize(est: api.Estimator, split_name: str, cfg: RunConfig,
+             records: dict[tuple[int, int], Record], joint_with: Sequence[str] = (),
+             contract_problems: Sequence[str] = ()) -> dict:
+    """Compute metrics, bias and cost from the records and write the results files.
+
+    Returns the results object (already written and validated).
+    """
+    split = load_split(split_name)
+    space = get_space(split.benchmark)
+    ids = list(split.arch_ids)
+    missing = [(a, s) for s in cfg.seeds for a in ids if (a, s) not in records]
+    if missing:
+        raise RuntimeError(f"{len(missing)} (arch, seed) pairs are not scored yet "
+                           f"(first: {missing[:3]}); run the remaining shards first.")
+    truth = split.ground_truth(cfg.data_dir)  # loaded only now, after all scoring
+    per_seed_metrics: dict[str, dict] = {}
+    per_seed_scores: dict[int, np.ndarray] = {}
+    per_seed_tau: dict[int, float | None] = {}
+    nonfinite_ids: list[int] = []
+    errors: list[dict] = []
+    for seed in cfg.seeds:
+        raw = [records[(a, seed)].score for a in ids]
+        for a in ids:
+            r = records[(a, seed)]
+            if r.score is None and _is_bad_value(r.error):
+                nonfinite_ids.append(a)
+            elif r.score is None:
+                errors.append({"arch_id": a, "seed": seed, "message": (r.error or "")[-2000:]})
+        s = _rank_failures_last(raw)
+        per_seed_scores[seed] = s
+        m = metrics.all_metrics(s, truth)
+        per_seed_metrics[str(seed)] = m
+        per_seed_tau[seed] = m["kendall"]
+    mean, std = _summary(list(per_seed_metrics.values()))
+    mean_scores = np.mean(np.stack(list(per_seed_scores.values())), axis=0)
+
+    params, flops = complexity_table(split, cfg)
+    specs = split.specs(cfg.data_dir)
+    counts_list = [space.op_counts(sp) for sp in specs]
+    ops = sorted({k for c in counts_list for k in c})
+    counts = {op: np.array([c.get(op, 0) for c in counts_list], dtype=np.float64) for op in ops}
+    bias_obj = {
+        "complexity": bias.complexity_bias(mean_scores, truth, params, flops),
+        "operation": bias.operation_bias(mean_scores, truth, counts),
+        "seed_variance": bias.seed_variance(per_seed_scores, per_seed_tau),
+        "note": "complexity and operation bias use the score averaged over seeds",
+    }
+
+    walls = np.array([records[(a, s)].wall_s for s in cfg.seeds for a in ids])
+    gpus = [records[(a, s)].gpu_s for s in cfg.seeds for a in ids]
+    on_cuda = torch.device(cfg.device).type == "cuda"
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    cost = {
+        "wall_s_per_arch_median": float(np.median(walls)),
+        "wall_s_per_arch_p90": float(np.percentile(walls, 90)),
+        "wall_s_per_arch_mean": float(np.mean(walls)),
+        "gpu_s_per_arch_median": float(np.median([g for g in gpus if g is not None]))
+        if on_cuda and any(g is not None for g in gpus) else None,
+        "peak_rss_mb": peak_rss_mb,
+        "peak_cuda_mb": torch.cuda.max_memory_allocated() / 2**20 if on_cuda else None,
+        "device": torch.device(cfg.device).type,
+        "mode": "joint" if joint_with else "alone",
+        "joint_with": sorted(joint_with),
+        "note": "seconds per (architecture, seed) over all batches; in joint mode a shared "
+                "pass is charged to the first estimator that asked for it",
+    }
+    n_nonfinite = len(nonfinite_ids)
+    problems = list(contract_problems)
+    if n_nonfinite:
+        problems.append(f"{n_nonfinite} non-finite or non-float score(s), first arch ids "
+                        f"{sorted(set(nonfinite_ids))[:10]}")
+    if errors:
+        problems.append(f"{len(errors)} scoring call(s) raised or timed out; first: arch "
+                        f"{errors[0]['arch_id']} seed {errors[0]['seed']}")
+    info = est.info
+    obj = {
+        "schema_version": results.SCHEMA_VERSION,
+        "generated_by": "estbench harness (pytest harness/ --estimator=...); do not edit",
+        "estimator": {
+            "name": info.name, "version": info.version, "kind": info.kind, "idea": info.idea,
+            "paper": None if info.paper is None else {
+                "title": info.paper.title, "url": info.paper.url, "bibtex": info.paper.bibtex},
+        },
+        "split": {
+            "name": split.name, "version": split.version, "sha256": split.sha256,
+            "benchmark": split.benchmark, "dataset": split.dataset, "n_archs": len(split),
+            "truth_column": split.truth_column, "truth_aggregate": split.truth_aggregate,
+        },
+        "protocol": {
+            "seeds": list(cfg.seeds), "n_batches": cfg.n_batches, "batch_size": cfg.batch_size,
+            "image_split": "train", "loss": "cross_entropy", "nonfinite_rule": NONFINITE_RULE,
+            "options": cfg.options,
+        },
+        "status": "complete",
+        "n_archs": len(ids),
+        "n_nonfinite": n_nonfinite,
+        "nonfinite_arch_ids": sorted(set(nonfinite_ids))[:100],
+        "n_errors": len(errors),
+        "errors": errors[:20],
+        "contract_ok": not problems,
+        "contract_problems": problems,
+        "metrics": {"per_seed": per_seed_metrics, "mean": mean, "std": std},
+        "bias": bias_obj,
+        "cost": cost,
+        "environment": {
+            "torch": torch.__version__, "python": platform.python_version(),
+            "harness_commit": _git_commit(),
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "device_name": _device_name(cfg.device), "threads": torch.get_num_threads(),
+            "platform": platform.platform(),
+            "cudnn": {"benchmark": torch.backends.cudnn.benchmark,
+                      "deterministic": torch.backends.cudnn.deterministic} if on_cuda else None,
+        },
+        "scores_file": results.scores_path(cfg.results_dir, info.name, split.name).name,
+    }
+    rows = [(a, s, records[(a, s)].score) for s in cfg.seeds for a in ids]
+    results.write_scores(results.scores_path(cfg.results_dir, info.name, split.name), rows)
+    results.write_json(results.results_path(cfg.results_dir, info.name, split.name), obj)
+    return obj
+
+
+def run(est_list: Sequence[api.Estimator], split_name: str, cfg: RunConfig,
+        progress: ProgressFn | None = None) -> dict[str, dict]:
+    """Score, check the contract, and write results for each estimator. Returns results."""
+    ckpts = score_split(est_list, split_name, cfg, progress)
+    out = {}
+    names = [e.name for e in est_list]
+    for est in est_list:
+        recs = ckpts[est.name].records
+        problems = check_determinism(est, split_name, cfg, recs)
+        out[est.name] = finalize(est, split_name, cfg, recs,
+                                 joint_with=[n for n in names if n != est.name] if len(names) > 1
+                                 else (), contract_problems=problems)
+    return out
+
+
+def _stderr_progress(label: str, done: int, total: int, rate: float) -> None:
+    eta = (total - done) / rate if rate > 0 else float("inf")
+    sys.stderr.write(f"\r{label}: {done}/{total} ({rate:.2f}/s, ETA {eta:.0f}s)   ")
+    sys.stderr.flush()

@@ -1,0 +1,107 @@
+"""Search spaces: how an architecture id of a benchmark becomes a spec and a PyTorch network.
+
+Each benchmark registers a :class:`SearchSpace` here. The harness and the splits only talk to
+this interface, so adding a benchmark is one module plus one entry in :data:`SPACES`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from harness import data
+
+Spec = Any  # a hashable, JSON-serialisable description of one architecture
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Everything the harness needs to know about one benchmark's architectures.
+
+    Attributes:
+        name: short id used in split files (``"nb201"``).
+        title: human-readable name.
+        table: ground-truth table name in :data:`harness.data.TABLES`.
+        spec_of_row: turns a table row (a ``pandas`` row as dict) into a spec.
+        builder: ``builder(spec, num_classes, seed) -> nn.Module`` (seeded initialisation).
+        op_counts: ``op_counts(spec) -> {op: count}`` for the operation-bias analysis.
+        canonical: ``canonical(spec) -> str``, equal for isomorphic architectures.
+        datasets: dataset → number of classes.
+        input_size: image side length per dataset.
+    """
+
+    name: str
+    title: str
+    table: str
+    spec_of_row: Callable[[dict], Spec]
+    builder: Callable[[Spec, int, int | None], nn.Module]
+    op_counts: Callable[[Spec], dict[str, int]]
+    canonical: Callable[[Spec], str]
+    datasets: dict[str, int] = field(default_factory=lambda: {"cifar10": 10})
+    input_size: dict[str, int] = field(default_factory=lambda: {"cifar10": 32})
+
+    def specs(self, data_dir: str | os.PathLike | None = None) -> list[Spec]:
+        """Specs of every architecture of the benchmark, indexed by arch id."""
+        df = data.load_table(self.table, data_dir)
+        return [self.spec_of_row(row) for row in df.to_dict("records")]
+
+    def build(self, spec: Spec, dataset: str = "cifar10", seed: int | None = None) -> nn.Module:
+        return self.builder(spec, self.datasets[dataset], seed)
+
+
+def _nb201() -> SearchSpace:
+    from harness.spaces import nb201
+
+    return SearchSpace(
+        name="nb201",
+        title="NAS-Bench-201",
+        table="nb201",
+        spec_of_row=lambda row: row["arch_str"],
+        builder=lambda spec, n, seed: nb201.build_network(spec, n, seed),
+        op_counts=lambda spec: nb201.op_counts(nb201.parse(spec)),
+        canonical=lambda spec: nb201.canonical(nb201.parse(spec)),
+        datasets={"cifar10": 10, "cifar100": 100, "imagenet16-120": 120},
+        input_size={"cifar10": 32, "cifar100": 32, "imagenet16-120": 16},
+    )
+
+
+_FACTORIES: dict[str, Callable[[], SearchSpace]] = {"nb201": _nb201}
+_CACHE: dict[str, SearchSpace] = {}
+
+
+def register_space(name: str, factory: Callable[[], SearchSpace]) -> None:
+    """Register a benchmark's space factory (used by the other benchmark modules)."""
+    if name in _FACTORIES and _FACTORIES[name] is not factory:
+        raise ValueError(f"Search space {name!r} is already registered")
+    _FACTORIES[name] = factory
+
+
+def get_space(name: str) -> SearchSpace:
+    """The search space registered as ``name``."""
+    _load_optional_spaces()
+    if name not in _FACTORIES:
+        raise KeyError(f"Unknown search space {name!r}; known: {sorted(_FACTORIES)}")
+    if name not in _CACHE:
+        _CACHE[name] = _FACTORIES[name]()
+    return _CACHE[name]
+
+
+def space_names() -> Sequence[str]:
+    _load_optional_spaces()
+    return sorted(_FACTORIES)
+
+
+def _load_optional_spaces() -> None:
+    """Import the other benchmarks' modules so that they can register themselves."""
+    import importlib
+    import pkgutil
+
+    import harness.spaces as pkg
+
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        if mod.name != "nb201" and not mod.name.startswith("_"):
+            importlib.import_module(f"harness.spaces.{mod.name}")

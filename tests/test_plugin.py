@@ -1,0 +1,131 @@
+"""The pytest plugin, driven through pytester in subprocesses (a fresh pytest each)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import harness
+from harness import results
+
+pytest_plugins = ["pytester"]
+
+HARNESS = str(Path(harness.__file__).parent)
+SMOKE = "nb201-c10-smoke"
+
+
+@pytest.fixture
+def env(tmp_path_factory, data_dir, monkeypatch):
+    cache = tmp_path_factory.getbasetemp() / "estbench-cache"
+    monkeypatch.setenv("ESTBENCH_CACHE", str(cache))
+    monkeypatch.setenv("ESTBENCH_DATA", data_dir)
+    return cache
+
+
+def _run(pytester, *args):
+    return pytester.runpytest_subprocess(HARNESS, "-p", "no:cacheprovider", *args)
+
+
+def test_options_show_defaults_in_help(pytester, env):
+    res = _run(pytester, "--help")
+    out = res.stdout.str()
+    for opt in ("--estimator", "--split", "--seeds", "--batches", "--batch-size", "--device",
+                "--data-dir", "--results-dir", "--resume", "--no-resume", "--arch-timeout"):
+        assert opt in out
+    assert "20,2020,202020" in out and "nb201-c10-1k" in out
+
+
+def test_unknown_estimator_is_a_usage_error_with_suggestions(pytester, env):
+    res = _run(pytester, "--estimator=synflw", "--split", SMOKE)
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    assert "Did you mean 'synflow'" in res.stderr.str()
+
+
+def test_unknown_split_is_a_usage_error_with_suggestions(pytester, env):
+    res = _run(pytester, "--estimator=params", "--split=nb201-c10-smok")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    assert "nb201-c10-smoke" in res.stderr.str()
+
+
+def test_missing_data_is_a_usage_error(pytester, env, monkeypatch, tmp_path):
+    monkeypatch.delenv("ESTBENCH_DATA")
+    res = _run(pytester, "--estimator=params", f"--split={SMOKE}")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    assert "ESTBENCH_DATA" in res.stderr.str()
+
+
+def test_harness_without_estimator_explains_itself(pytester, env):
+    res = _run(pytester)
+    assert res.ret != 0
+    assert "--estimator" in res.stdout.str() + res.stderr.str()
+
+
+def test_end_to_end_ids_results_and_summary(pytester, env, tmp_path):
+    out_dir = tmp_path / "res"
+    res = _run(pytester, "--estimator=params,random", f"--split={SMOKE}", "--seeds=20,2020",
+               f"--results-dir={out_dir}", "-v")
+    res.assert_outcomes(passed=2)
+    text = res.stdout.str()
+    assert "test_estimator[params-nb201-c10-smoke]" in text
+    assert "test_estimator[random-nb201-c10-smoke]" in text
+    assert "estbench results" in text and "Kendall" in text
+    for name in ("params", "random"):
+        obj = results.load_json(results.results_path(out_dir, name, SMOKE))
+        assert obj["protocol"]["seeds"] == [20, 2020]
+        assert set(obj["metrics"]["per_seed"]) == {"20", "2020"}
+
+
+def test_image_free_split_skips_image_estimators(pytester, env, tmp_path):
+    # nb201-in16 has ground truth but no images: params runs, an image estimator would skip.
+    res = _run(pytester, "--estimator=random", "--split=nb201-in16", "--seeds=20",
+               f"--results-dir={tmp_path}", "--collect-only", "-q")
+    assert res.ret == 0
+
+
+def _ckpt_lines(path: Path) -> int:
+    return len(path.read_text().splitlines()) - 1 if path.is_file() else 0
+
+
+def test_killed_run_resumes_with_only_the_remainder(env, tmp_path, data_dir):
+    """Kill a run mid-way (SIGKILL), re-run: finished architectures are not recomputed and the
+    results equal those of an uninterrupted run apart from timing fields."""
+    out = tmp_path / "res"
+    cmd = [sys.executable, "-m", "pytest", HARNESS, "-p", "no:cacheprovider", "-q",
+           "--estimator=params", f"--split={SMOKE}", "--seeds=20,2020,202020",
+           f"--results-dir={out}"]
+    ck = results.checkpoint_path(out, "params", SMOKE)
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while _ckpt_lines(ck) < 60 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    lines_before = ck.read_text().splitlines()
+    n_before = len(lines_before) - 1
+    assert 0 < n_before < 300, "the run should have been killed half-way"
+    full = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    assert full.returncode == 0, full.stdout + full.stderr
+    lines_after = ck.read_text().splitlines()
+    # The records written before the kill survive unchanged (same wall times: not recomputed).
+    kept = [x for x in lines_before[1:] if x.endswith("}")]
+    assert lines_after[1 : 1 + len(kept)] == kept
+    assert len(lines_after) - 1 == 300
+    resumed = results.load_json(results.results_path(out, "params", SMOKE))
+    clean_dir = tmp_path / "clean"
+    clean = subprocess.run(cmd[:-1] + [f"--results-dir={clean_dir}"], cwd=tmp_path,
+                           capture_output=True, text=True)
+    assert clean.returncode == 0
+    ref = results.load_json(results.results_path(clean_dir, "params", SMOKE))
+    for obj in (resumed, ref):
+        obj.pop("cost")
+        obj.pop("environment")
+    assert resumed == ref
+    assert results.read_scores(results.scores_path(out, "params", SMOKE)) == \
+        results.read_scores(results.scores_path(clean_dir, "params", SMOKE))

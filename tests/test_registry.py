@@ -1,0 +1,114 @@
+"""Estimator registry: discovery, naming rules, metadata of every submission."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import sys
+import textwrap
+
+import pytest
+
+from harness import api, registry
+
+
+def test_every_estimator_module_is_discovered():
+    import pkgutil
+
+    import estimators
+
+    modules = {m.name for m in pkgutil.iter_modules(estimators.__path__)
+               if not m.name.startswith("_") and not m.ispkg}
+    assert set(registry.names()) == modules
+
+
+def _bibtex_ok(text: str) -> bool:
+    """A minimal BibTeX parse: one entry, balanced braces, a key, title/author/year fields."""
+    m = re.match(r"\s*@(\w+)\s*\{\s*([^,\s]+)\s*,(.*)\}\s*$", text, re.S)
+    if not m or text.count("{") != text.count("}"):
+        return False
+    body = m.group(3).lower()
+    return all(re.search(rf"\b{f}\s*=", body) for f in ("title", "author", "year"))
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_metadata(name):
+    est = registry.get(name)
+    info = est.info
+    assert info.name == name == est.module.rsplit(".", 1)[-1]
+    assert info.kind in api.KINDS
+    assert info.idea and len(info.idea) < 200 and "\n" not in info.idea
+    assert info.version
+    if info.kind != "baseline":
+        assert info.paper is not None
+    if info.paper is not None:
+        assert info.paper.title and info.paper.url.startswith("http")
+        assert _bibtex_ok(info.paper.bibtex), info.paper.bibtex
+
+
+def test_unknown_name_suggests_close_matches():
+    with pytest.raises(registry.UnknownEstimatorError, match="synflow"):
+        registry.get("synflw")
+    with pytest.raises(registry.UnknownEstimatorError):
+        registry.resolve(" , ")
+
+
+def test_resolve_all_and_lists():
+    assert [e.name for e in registry.resolve("all")] == registry.names()
+    assert [e.name for e in registry.resolve("random,params,random")] == ["random", "params"]
+
+
+@pytest.fixture
+def fake_package(tmp_path, monkeypatch):
+    pkg = tmp_path / "fake_estimators"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield pkg
+    for mod in [m for m in sys.modules if m.startswith("fake_estimators")]:
+        del sys.modules[mod]
+    registry.discover.cache_clear()
+
+
+def _module(name: str, registered: str) -> str:
+    return textwrap.dedent(f"""
+        from harness.api import estimator
+
+        @estimator(name={registered!r}, kind="baseline", idea="x", paper=None, version="1")
+        def score(ctx):
+            return 1.0
+    """)
+
+
+def test_new_file_is_picked_up_with_no_other_edit(fake_package):
+    (fake_package / "alpha.py").write_text(_module("alpha", "alpha"))
+    importlib.invalidate_caches()
+    assert list(registry.discover.__wrapped__("fake_estimators")) == ["alpha"]
+    (fake_package / "beta.py").write_text(_module("beta", "beta"))
+    importlib.invalidate_caches()
+    assert list(registry.discover.__wrapped__("fake_estimators")) == ["alpha", "beta"]
+
+
+def test_name_must_equal_file_name(fake_package):
+    (fake_package / "gamma.py").write_text(_module("gamma", "delta"))
+    importlib.invalidate_caches()
+    with pytest.raises(ValueError, match="must equal the file name"):
+        registry.discover.__wrapped__("fake_estimators")
+
+
+def test_duplicate_names_raise(fake_package):
+    (fake_package / "eps.py").write_text(_module("eps", "eps") + textwrap.dedent("""
+        @estimator(name="eps", kind="baseline", idea="y", paper=None, version="1")
+        def score2(ctx):
+            return 2.0
+    """))
+    importlib.invalidate_caches()
+    with pytest.raises(registry.DuplicateEstimatorError, match="eps"):
+        registry.discover.__wrapped__("fake_estimators")
+
+
+def test_module_without_estimator_is_rejected(fake_package):
+    (fake_package / "empty.py").write_text("X = 1\n")
+    importlib.invalidate_caches()
+    with pytest.raises(ValueError, match="registers no estimator"):
+        registry.discover.__wrapped__("fake_estimators")
