@@ -51,6 +51,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      "two cores)")
     g.addoption("--shard", default=None,
                 help="i/N: score only this shard; merge with python -m harness merge")
+    g.addoption("--estimator-option", action="append", default=[], metavar="KEY=VALUE",
+                help="option passed to estimators (e.g. one-shot epochs=200); repeatable")
     g.addoption("--determinism-checks", type=int, default=3,
                 help="architectures re-scored alone to verify reproducibility "
                      "(default: %(default)s)")
@@ -76,6 +78,15 @@ def _parse_shard(text: str | None) -> tuple[int, int] | None:
     if not (n >= 1 and 0 <= i < n):
         raise pytest.UsageError(f"--shard i/N needs 0 <= i < N, got {text!r}")
     return i, n
+
+
+def _parse_options(items: list[str]) -> dict:
+    from harness.runner import parse_options
+
+    try:
+        return parse_options(items)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -126,6 +137,7 @@ def pytest_configure(config: pytest.Config) -> None:
         determinism_checks=config.getoption("determinism_checks"),
         threads=config.getoption("threads"),
         shard=_parse_shard(config.getoption("shard")),
+        options=_parse_options(config.getoption("estimator_option")),
     )
     config.stash[_CASES] = [(e, s) for s in splits for e in ests]
     config.stash[_ENGINE] = Engine(config, cfg, ests)

@@ -106,6 +106,27 @@ ProgressFn = Callable[[str, int, int, float], None]
 # --------------------------------------------------------------------------------------------
 
 
+def parse_options(items: Sequence[str]) -> dict:
+    """``["k=v", ...]`` → ``{"k": v}`` with ints, floats and true/false converted."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"estimator option must look like key=value, not {item!r}")
+        value: Any = raw
+        if raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        else:
+            for conv in (int, float):
+                try:
+                    value = conv(raw)
+                    break
+                except ValueError:
+                    pass
+        out[key.strip()] = value
+    return out
+
+
 def skip_reason(est: api.Estimator, split: Split) -> str | None:
     """Why ``est`` cannot be scored on ``split`` (``None`` if it can)."""
     if not est.info.applies_to(split.benchmark):
@@ -638,6 +659,54 @@ def run(est_list: Sequence[api.Estimator], split_name: str, cfg: RunConfig,
         out[est.name] = finalize(est, split_name, cfg, recs,
                                  joint_with=[n for n in names if n != est.name] if len(names) > 1
                                  else (), contract_problems=problems)
+    return out
+
+
+def merge_shards(est_list: Sequence[api.Estimator], split_name: str, cfg: RunConfig,
+                 n_shards: int) -> dict[str, dict]:
+    """Combine the checkpoints of shards ``0/N .. N-1/N`` into one results file per estimator.
+
+    The merged checkpoint is written as the unsharded one, so the final files are identical
+    to those of an unsharded run (apart from timing fields).
+
+    Raises:
+        RuntimeError: if a shard checkpoint is missing, was made with other settings, or does
+            not cover its part of the split.
+    """
+    import dataclasses
+
+    split = load_split(split_name)
+    whole = dataclasses.replace(cfg, shard=None)
+    out = {}
+    for est in est_list:
+        fp = {"fingerprint": _fingerprint(est, split, whole)}
+        merged: dict[tuple[int, int], Record] = {}
+        for i in range(n_shards):
+            path = results.checkpoint_path(cfg.results_dir, est.name, split.name,
+                                           f"{i}/{n_shards}")
+            if not path.is_file():
+                raise RuntimeError(f"shard {i}/{n_shards} of {est.name} on {split.name} is "
+                                   f"missing ({path}); run it with --shard={i}/{n_shards}")
+            lines = path.read_text().splitlines()
+            if not lines or json.loads(lines[0]) != fp:
+                raise RuntimeError(f"{path} was scored with other settings than {fp}")
+            for line in lines[1:]:
+                try:
+                    rec = Record(**json.loads(line))
+                except (ValueError, TypeError):
+                    continue
+                merged[(rec.arch_id, rec.seed)] = rec
+        ck = Checkpoint(results.checkpoint_path(cfg.results_dir, est.name, split.name),
+                        fp["fingerprint"], resume=False)
+        for rec in merged.values():
+            ck.records[(rec.arch_id, rec.seed)] = rec
+        ck._rewrite(fp["fingerprint"])
+        ck.close()
+        problems = check_determinism(est, split_name, whole, merged)
+        names = [e.name for e in est_list]
+        out[est.name] = finalize(est, split_name, whole, merged,
+                                 joint_with=[n for n in names if n != est.name]
+                                 if len(names) > 1 else (), contract_problems=problems)
     return out
 
 

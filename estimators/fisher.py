@@ -1,0 +1,44 @@
+"""fisher: Fisher-information saliency of the channels at initialisation.
+
+Fisher pruning (Theis et al., 2018; used for NAS by Turner et al., BlockSwap, ICLR 2020), as
+defined by Abdelfattah et al., ICLR 2021 (reference `foresight/pruners/measures/fisher.py`).
+For every Conv2d/Linear layer with output activations ``a`` (before BatchNorm) and loss
+gradient ``g = dL/da`` (mean cross-entropy, network in training mode, one backward)::
+
+    F_k  = 0.5 * mean over images n of ( sum over spatial positions s of a[n,k,s] * g[n,k,s] ) ** 2
+    fisher = sum over layers l, output channels k of  F_lk * (number of weights of channel k)
+
+The last factor reproduces the reference exactly: it broadcasts each channel's value to every
+weight of that channel (``weight.shape[1:]``, e.g. ``C_in * kh * kw`` for a convolution, the
+input width for a linear layer) and then sums over all weights. Higher is predicted better.
+"""
+
+from harness.api import ArchContext, Paper, estimator
+from harness.passes import ce_gradients
+
+PAPER = Paper(
+    title="Zero-Cost Proxies for Lightweight NAS",
+    url="https://arxiv.org/abs/2101.08134",
+    bibtex=r"""@inproceedings{abdelfattah2021zerocost,
+  title={Zero-Cost Proxies for Lightweight {NAS}},
+  author={Abdelfattah, Mohamed S. and Mehrotra, Abhinav and Dudziak, {\L}ukasz
+          and Lane, Nicholas D.},
+  booktitle={International Conference on Learning Representations},
+  year={2021}
+}""",
+)
+
+
+@estimator(
+    name="fisher",
+    kind="zero-shot",
+    idea="Sum of per-channel Fisher saliencies (activation x activation-gradient) at init.",
+    paper=PAPER,
+    version="1",
+)
+def score(ctx: ArchContext) -> float:
+    total = 0.0
+    for layer in ce_gradients(ctx):
+        weights_per_channel = layer.weight[0].numel()
+        total += float(layer.fisher.double().sum()) * weights_per_channel
+    return total

@@ -1,0 +1,38 @@
+"""grad_norm: how large the loss gradients of the weights are at initialisation.
+
+Definition (Abdelfattah et al., ICLR 2021; reference `foresight/pruners/measures/grad_norm.py`)::
+
+    grad_norm = sum over Conv2d/Linear layers l of || dL/dW_l ||_2
+
+with ``L`` the mean cross-entropy of the freshly initialised network (training mode, BatchNorm
+on batch statistics) on the batch, and ``|| . ||_2`` the Frobenius norm of the layer's whole
+weight gradient. Note that it is a *sum of per-layer norms*, not the norm of the concatenated
+gradient. Biases and BatchNorm parameters do not count. Higher is predicted better.
+"""
+
+from harness.api import ArchContext, Paper, estimator
+from harness.passes import ce_gradients
+
+PAPER = Paper(
+    title="Zero-Cost Proxies for Lightweight NAS",
+    url="https://arxiv.org/abs/2101.08134",
+    bibtex=r"""@inproceedings{abdelfattah2021zerocost,
+  title={Zero-Cost Proxies for Lightweight {NAS}},
+  author={Abdelfattah, Mohamed S. and Mehrotra, Abhinav and Dudziak, {\L}ukasz
+          and Lane, Nicholas D.},
+  booktitle={International Conference on Learning Representations},
+  year={2021}
+}""",
+)
+
+
+@estimator(
+    name="grad_norm",
+    kind="zero-shot",
+    idea="Sum over conv/linear layers of the L2 norm of the cross-entropy weight gradient at init.",
+    paper=PAPER,
+    version="1",
+)
+def score(ctx: ArchContext) -> float:
+    # float64 norms of the float32 gradients: the sum of ~100 layer norms keeps full precision.
+    return float(sum(float(layer.grad.double().norm()) for layer in ce_gradients(ctx)))

@@ -1,0 +1,63 @@
+"""grasp: gradient-signal preservation of the weights at initialisation (GraSP).
+
+GraSP (Wang et al., ICLR 2020) as defined by Abdelfattah et al., ICLR 2021 (reference
+`foresight/pruners/measures/grasp.py`, with ``T = 1`` and one iteration)::
+
+    g     = dL/dθ                       (treated as a constant)
+    Hg    = d(g · dL/dθ)/dθ             (Hessian-gradient product)
+    grasp = - sum over Conv2d/Linear weights θ of  θ * (Hg)[θ]
+
+θ are the Conv2d/Linear weights only, ``L`` the mean cross-entropy of the freshly initialised
+network (training mode) on the batch. The sign is the reference's: GraSP itself prunes by
+``-θ Hg`` from the bottom, and Abdelfattah et al. keep the negative sign because it makes the
+score correlate positively with accuracy. Higher is predicted better.
+
+The reference computes ``g`` in a first forward pass and the graph for the Hessian product in a
+second, identical one (training-mode BatchNorm uses batch statistics, so both passes give the
+same gradient); here one forward serves both, which yields the same values.
+"""
+
+import torch
+
+from harness.api import ArchContext, Paper, cross_entropy, estimator
+from harness.passes import prunable_layers
+
+PAPER = Paper(
+    title="Zero-Cost Proxies for Lightweight NAS",
+    url="https://arxiv.org/abs/2101.08134",
+    bibtex=r"""@inproceedings{abdelfattah2021zerocost,
+  title={Zero-Cost Proxies for Lightweight {NAS}},
+  author={Abdelfattah, Mohamed S. and Mehrotra, Abhinav and Dudziak, {\L}ukasz
+          and Lane, Nicholas D.},
+  booktitle={International Conference on Learning Representations},
+  year={2021}
+}""",
+)
+
+
+@estimator(
+    name="grasp",
+    kind="zero-shot",
+    idea="Minus the sum of weight x (Hessian x gradient) over conv/linear weights at init.",
+    paper=PAPER,
+    version="1",
+)
+def score(ctx: ArchContext) -> float:
+    net = ctx.build()
+    x, y = ctx.batch
+    weights = [m.weight for m in prunable_layers(net)]
+    loss = cross_entropy(net(x), y)
+    grads = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True)
+    z = None
+    for g in grads:
+        if g is not None:
+            term = (g.detach() * g).sum()
+            z = term if z is None else z + term
+    if z is None or not z.requires_grad:
+        return 0.0  # no weight influences the loss's gradient: every Hg term is zero
+    hg = torch.autograd.grad(z, weights, allow_unused=True)
+    total = 0.0
+    for w, h in zip(weights, hg, strict=True):
+        if h is not None:
+            total -= float((w.detach().double() * h.detach().double()).sum())
+    return total

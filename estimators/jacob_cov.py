@@ -1,0 +1,75 @@
+"""jacob_cov: how uncorrelated the input Jacobians of a batch are at initialisation.
+
+From the first version of "Neural Architecture Search without Training" (Mellor et al., 2020),
+as defined by Abdelfattah et al., ICLR 2021 (reference
+`foresight/pruners/measures/jacob_cov.py`). With the network in training mode,
+``J[n] = d(sum of all logits of the batch)/d(image n)`` flattened, ``C`` the correlation
+matrix of the rows of ``J`` (``numpy.corrcoef``, images x images) and ``λ`` its eigenvalues::
+
+    jacob_cov = - sum over λ of ( ln(λ + k) + 1 / (λ + k) ),   k = 1e-5
+
+Higher (less correlated Jacobians) is predicted better; the value is the reference's, sign
+included. Eigenvalues use ``eigvalsh`` (C is symmetric) where the reference calls ``eig``;
+both give the same real spectrum up to round-off.
+
+Degenerate case: when some image's Jacobian is constant (for instance identically zero because
+the cell cuts the input off from the output), its correlations are undefined and the reference
+returns NaN. This implementation returns instead the score of a fully correlated batch
+(eigenvalues ``N, 0, ..., 0``), the lowest the formula reaches for ``N`` images, so such a
+network ranks below every non-degenerate one and the score stays finite.
+"""
+
+import math
+
+import numpy as np
+import torch
+
+from harness.api import ArchContext, Paper, estimator
+
+PAPER = Paper(
+    title="Zero-Cost Proxies for Lightweight NAS",
+    url="https://arxiv.org/abs/2101.08134",
+    bibtex=r"""@inproceedings{abdelfattah2021zerocost,
+  title={Zero-Cost Proxies for Lightweight {NAS}},
+  author={Abdelfattah, Mohamed S. and Mehrotra, Abhinav and Dudziak, {\L}ukasz
+          and Lane, Nicholas D.},
+  booktitle={International Conference on Learning Representations},
+  year={2021}
+}""",
+)
+
+K = 1e-5
+
+
+def _eigen_score(eigenvalues: np.ndarray) -> float:
+    shifted = eigenvalues + K
+    return float(-np.sum(np.log(shifted) + 1.0 / shifted))
+
+
+def fully_correlated_score(n: int) -> float:
+    """The score of ``n`` perfectly correlated Jacobians (correlation matrix of all ones)."""
+    return -((n - 1) * (math.log(K) + 1.0 / K) + math.log(n + K) + 1.0 / (n + K))
+
+
+@estimator(
+    name="jacob_cov",
+    kind="zero-shot",
+    idea="Minus sum of ln(λ+k)+1/(λ+k) over eigenvalues of the input-Jacobian correlation matrix.",
+    paper=PAPER,
+    version="1",
+)
+def score(ctx: ArchContext) -> float:
+    net = ctx.build()
+    images, _ = ctx.batch
+    # A private leaf copy: the shared batch tensor must not gain requires_grad or a .grad.
+    x = images.detach().clone().requires_grad_(True)
+    out = net(x)
+    (jac,) = torch.autograd.grad(out, x, grad_outputs=torch.ones_like(out))
+    rows = jac.detach().reshape(jac.shape[0], -1).cpu().double().numpy()
+    n = rows.shape[0]
+    if n < 2:
+        return _eigen_score(np.ones(1))  # the correlation of one row with itself is 1
+    if np.any(rows.max(axis=1) == rows.min(axis=1)):
+        return fully_correlated_score(n)
+    corr = np.corrcoef(rows)
+    return _eigen_score(np.linalg.eigvalsh(corr))

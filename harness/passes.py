@@ -1,0 +1,275 @@
+"""Computations shared by the zero-shot estimators, memoised per context with ``ctx.shared``.
+
+Several estimators of the paper's zero-shot set read the same quantities: ``grad_norm``, ``snip``,
+``plain`` and ``fisher`` all need one cross-entropy forward/backward pass of the freshly
+initialised network on the batch. The functions here compute such a quantity once per
+(architecture, seed, batch) and store it under a fixed key, so that running the estimators
+together costs one pass instead of four.
+
+Rules that keep scores bit-identical whether an estimator runs alone or next to others:
+
+* every computation builds its own network with ``ctx.build()`` and depends only on the
+  context (never on which estimator asked first);
+* results are read-only by contract: callers must not modify the returned tensors or arrays
+  (numpy arrays are additionally flagged non-writeable).
+
+Layer selection follows the reference code of Abdelfattah et al. (``foresight/pruners``):
+only ``nn.Conv2d`` and ``nn.Linear`` weights count ("prunable" layers); biases and BatchNorm
+parameters never do. ReLU-based scores hook every module whose class name contains ``"ReLU"``,
+as the NASWOT code and Ning et al.'s fork do (``'ReLU' in str(type(module))``): this matches
+``nn.ReLU`` *and* wrappers such as NAS-Bench-201's ``ReLUConvBN``, whose input is then counted
+twice (once by the wrapper, once by its inner ``nn.ReLU``), exactly as in the reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from harness.api import ArchContext, cross_entropy
+
+PRUNABLE_TYPES: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear)
+# The reference's ``copynet(bn=False)`` disables exactly these two BatchNorm types.
+BATCHNORM_TYPES: tuple[type[nn.Module], ...] = (nn.BatchNorm1d, nn.BatchNorm2d)
+
+# float32 sums of 0/1 values are exact integers only up to 2**24; longer code vectors are split.
+_EXACT_FLOAT32_SUM = 1 << 24
+
+
+def prunable_layers(net: nn.Module) -> list[nn.Module]:
+    """Conv2d and Linear modules of ``net`` in ``net.modules()`` order (the reference's order)."""
+    return [m for m in net.modules() if isinstance(m, PRUNABLE_TYPES)]
+
+
+def is_relu_module(module: nn.Module) -> bool:
+    """Whether the reference would hook ``module``: its class name contains ``"ReLU"``."""
+    return "ReLU" in type(module).__name__
+
+
+def strip_batchnorm(net: nn.Module) -> nn.Module:
+    """Replace every BatchNorm1d/2d of ``net`` by an identity, in place (the ``bn=False`` copy).
+
+    Returns:
+        ``net`` itself, for chaining.
+    """
+    for parent in list(net.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, BATCHNORM_TYPES):
+                setattr(parent, name, nn.Identity())
+    return net
+
+
+# --------------------------------------------------------------------------------------------
+# One cross-entropy forward/backward pass: weights, gradients and Fisher channel saliencies
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerGrad:
+    """One prunable layer after a cross-entropy backward pass on the batch.
+
+    Attributes:
+        name: the module's qualified name in the network.
+        weight: the layer's weight at initialisation (detached; do not modify).
+        grad: d(mean cross-entropy)/d(weight); zeros if the weight received no gradient.
+        fisher: per output channel k, ``0.5 * mean_n (sum_s a[n,k,s] * g[n,k,s]) ** 2`` where
+            ``a`` is the layer's output and ``g`` the loss gradient with respect to it (the
+            reference's Fisher saliency, ``del_k``); zeros if no gradient reached the output.
+    """
+
+    name: str
+    weight: torch.Tensor
+    grad: torch.Tensor
+    fisher: torch.Tensor
+
+
+def ce_gradients(ctx: ArchContext) -> tuple[LayerGrad, ...]:
+    """Per prunable layer, weight, gradient and Fisher saliency of one CE pass (memoised).
+
+    The pass is the one the reference runs for ``grad_norm``, ``snip``, ``plain`` and
+    ``fisher``: a fresh network in training mode (BatchNorm uses batch statistics), the whole
+    batch in one forward, mean cross-entropy, one backward.
+    """
+    return ctx.shared("passes.ce_gradients/v1", lambda: _ce_gradients(ctx))
+
+
+def _channel_saliency(act: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    prod = act * grad
+    # The reference sums over every dimension after (batch, channel), i.e. spatial positions.
+    g_nk = prod.sum(dim=tuple(range(2, prod.dim()))) if prod.dim() > 2 else prod
+    return g_nk.pow(2).mean(0).mul(0.5)
+
+
+def _ce_gradients(ctx: ArchContext) -> tuple[LayerGrad, ...]:
+    net = ctx.build()
+    x, y = ctx.batch
+    named = [(n, m) for n, m in net.named_modules() if isinstance(m, PRUNABLE_TYPES)]
+    fisher: list[torch.Tensor | None] = [None] * len(named)
+
+    def make_hook(idx: int):
+        def forward_hook(module: nn.Module, inputs, output: torch.Tensor) -> None:
+            if not output.requires_grad:
+                return
+            act = output.detach()
+
+            def on_grad(grad: torch.Tensor) -> None:
+                del_k = _channel_saliency(act, grad.detach())
+                # Accumulate, as the reference does, should a layer run more than once.
+                fisher[idx] = del_k if fisher[idx] is None else fisher[idx] + del_k
+
+            output.register_hook(on_grad)
+
+        return forward_hook
+
+    handles = [m.register_forward_hook(make_hook(i)) for i, (_, m) in enumerate(named)]
+    try:
+        net.zero_grad(set_to_none=True)
+        loss = cross_entropy(net(x), y)
+        loss.backward()
+    finally:
+        for h in handles:
+            h.remove()
+
+    layers = []
+    for (name, m), f in zip(named, fisher, strict=True):
+        w = m.weight.detach()
+        g = m.weight.grad.detach() if m.weight.grad is not None else torch.zeros_like(w)
+        if f is None:
+            f = torch.zeros(w.shape[0], dtype=w.dtype, device=w.device)
+        layers.append(LayerGrad(name=name, weight=w, grad=g, fisher=f.abs()))
+    return tuple(layers)
+
+
+# --------------------------------------------------------------------------------------------
+# ReLU activation codes: the NASWOT kernel and the ReLU call count
+# --------------------------------------------------------------------------------------------
+
+
+def _relu_modules(net: nn.Module) -> Iterator[nn.Module]:
+    return (m for m in net.modules() if is_relu_module(m))
+
+
+def _hamming_kernel(pre_activation: torch.Tensor) -> torch.Tensor:
+    """``c @ c.T + (1 - c) @ (1 - c).T`` for the binary codes ``c = pre_activation > 0``.
+
+    Equal to ``D - hamming(c_i, c_j)`` (``D`` = units per sample). Computed as
+    ``2 c c^T - r_i - r_j + D`` with ``r`` the per-sample counts of active units: one matrix
+    product instead of two, and exact, because every partial sum is an integer below 2**24.
+    """
+    codes = (pre_activation.detach().reshape(pre_activation.shape[0], -1) > 0).float()
+    n, d = codes.shape
+    gram = torch.zeros((n, n), dtype=torch.float64, device=codes.device)
+    for start in range(0, d, _EXACT_FLOAT32_SUM):
+        chunk = codes[:, start : start + _EXACT_FLOAT32_SUM]
+        gram += (chunk @ chunk.t()).double()
+    active = codes.sum(dim=1, dtype=torch.float64)
+    return 2.0 * gram - active[:, None] - active[None, :] + float(d)
+
+
+def relu_kernel(ctx: ArchContext) -> np.ndarray:
+    """NASWOT's kernel ``K`` (float64, ``batch x batch``, read-only), memoised.
+
+    ``K = sum over hooked modules of c c^T + (1 - c)(1 - c)^T`` where ``c`` is the binary code
+    (input > 0) of the module's input for each image of the batch, from one forward pass of a
+    fresh network in training mode. ``K[i, j]`` counts the units on which images ``i`` and
+    ``j`` agree; all entries are exact integers, so summation order cannot change them.
+    """
+    return ctx.shared("passes.relu_kernel/v1", lambda: _relu_kernel(ctx))
+
+
+def _relu_kernel(ctx: ArchContext) -> np.ndarray:
+    net = ctx.build()
+    x, _ = ctx.batch
+    n = x.shape[0]
+    total = torch.zeros((n, n), dtype=torch.float64, device=x.device)
+    # A wrapper such as ReLUConvBN and its inner nn.ReLU see the very same input tensor one
+    # after the other; reuse the kernel then (same object, unmodified: same version counter).
+    last: list = [None, -1, None]
+
+    def forward_hook(module: nn.Module, inputs, output) -> None:
+        nonlocal total
+        inp = inputs[0]
+        if last[0] is inp and last[1] == inp._version:
+            k = last[2]
+        else:
+            k = _hamming_kernel(inp)
+            last[:] = [inp, inp._version, k]
+        total = total + k
+
+    handles = [m.register_forward_hook(forward_hook) for m in _relu_modules(net)]
+    try:
+        with torch.no_grad():
+            net(x)
+    finally:
+        for h in handles:
+            h.remove()
+        last[:] = [None, -1, None]
+    kernel = total.cpu().numpy()
+    kernel.setflags(write=False)
+    return kernel
+
+
+def relu_call_count(ctx: ArchContext) -> int:
+    """Calls of hooked ("ReLU"-named) modules during one forward pass of a single input.
+
+    The reference feeds the first image of the batch; the count depends only on which modules
+    run, so an all-zeros input of ``ctx.input_shape`` gives the same number without images.
+    """
+    return ctx.shared("passes.relu_call_count/v1", lambda: _relu_call_count(ctx))
+
+
+def _relu_call_count(ctx: ArchContext) -> int:
+    net = ctx.build()
+    calls = [0]
+
+    def forward_hook(module: nn.Module, inputs, output) -> None:
+        calls[0] += 1
+
+    handles = [m.register_forward_hook(forward_hook) for m in _relu_modules(net)]
+    try:
+        with torch.no_grad():
+            net(torch.zeros((1, *ctx.input_shape), device=ctx.device))
+    finally:
+        for h in handles:
+            h.remove()
+    return calls[0]
+
+
+# --------------------------------------------------------------------------------------------
+# SynFlow
+# --------------------------------------------------------------------------------------------
+
+
+def synflow_sum(ctx: ArchContext, *, batchnorm: bool) -> float:
+    """SynFlow's ``sum over prunable weights of |w * dR/dw|`` in float64 (memoised).
+
+    As in the reference: every state-dict entry (weights and buffers) is replaced by its
+    absolute value, the network is cast to float64, and ``R`` is the sum of the outputs for one
+    all-ones input of ``ctx.input_shape``. With ``batchnorm=False`` the BatchNorm layers are
+    removed first (the reference's ``bn=False`` copy); with ``batchnorm=True`` they stay, in
+    training mode, normalising over the single input's spatial positions.
+    """
+    key = f"passes.synflow_sum/v1/bn={bool(batchnorm)}"
+    return ctx.shared(key, lambda: _synflow_sum(ctx, batchnorm))
+
+
+def _synflow_sum(ctx: ArchContext, batchnorm: bool) -> float:
+    net = ctx.build()
+    if not batchnorm:
+        strip_batchnorm(net)
+    with torch.no_grad():
+        for tensor in net.state_dict().values():
+            tensor.abs_()
+    net = net.double()
+    net.zero_grad(set_to_none=True)
+    ones = torch.ones((1, *ctx.input_shape), dtype=torch.float64, device=ctx.device)
+    net(ones).sum().backward()
+    total = 0.0
+    for m in prunable_layers(net):
+        if m.weight.grad is not None:
+            total += float((m.weight.detach() * m.weight.grad).abs().sum())
+    return total
