@@ -32,6 +32,10 @@ class SearchSpace:
         canonical: ``canonical(spec) -> str``, equal for isomorphic architectures.
         datasets: dataset → number of classes.
         input_size: image side length per dataset.
+        meta_builder: ``meta_builder(spec, num_classes)`` → a shape-only network on the
+            ``meta`` device (no memory, no initialisation) for counting parameters and MACs.
+        complexity: ``complexity(spec, num_classes)`` → ``(params, flops)`` as the benchmark
+            itself reports them, when an exact analytic rule is known.
     """
 
     name: str
@@ -43,6 +47,8 @@ class SearchSpace:
     canonical: Callable[[Spec], str]
     datasets: dict[str, int] = field(default_factory=lambda: {"cifar10": 10})
     input_size: dict[str, int] = field(default_factory=lambda: {"cifar10": 32})
+    meta_builder: Callable[[Spec, int], nn.Module] | None = None
+    complexity: Callable[[Spec, int], tuple[int, int]] | None = None
 
     def specs(self, data_dir: str | os.PathLike | None = None) -> list[Spec]:
         """Specs of every architecture of the benchmark, indexed by arch id."""
@@ -51,6 +57,13 @@ class SearchSpace:
 
     def build(self, spec: Spec, dataset: str = "cifar10", seed: int | None = None) -> nn.Module:
         return self.builder(spec, self.datasets[dataset], seed)
+
+
+def _meta(make: Callable[[], nn.Module]) -> nn.Module:
+    import torch
+
+    with torch.device("meta"):
+        return make()
 
 
 def _nb201() -> SearchSpace:
@@ -64,6 +77,7 @@ def _nb201() -> SearchSpace:
         builder=lambda spec, n, seed: nb201.build_network(spec, n, seed),
         op_counts=lambda spec: nb201.op_counts(nb201.parse(spec)),
         canonical=lambda spec: nb201.canonical(nb201.parse(spec)),
+        meta_builder=lambda spec, n: _meta(lambda: nb201.NB201Network(nb201.parse(spec), n)),
         datasets={"cifar10": 10, "cifar100": 100, "imagenet16-120": 120},
         input_size={"cifar10": 32, "cifar100": 32, "imagenet16-120": 16},
     )

@@ -352,6 +352,7 @@ def _space() -> SearchSpace:
         builder=lambda spec, n, seed: build_network(spec, n, seed),
         op_counts=op_counts,
         canonical=canonical,
+        meta_builder=lambda spec, n: build_network(spec, n, device="meta"),
     )
 
 

@@ -354,6 +354,10 @@ def _space(name: str, title: str) -> SearchSpace:
         builder=lambda spec, n, seed: build_network(spec, n, seed),
         op_counts=op_counts,
         canonical=canonical,
+        meta_builder=lambda spec, n: build_network(spec, n, device="meta"),
+        # pycls's own counting rule (conv MACs + linear + 5 per BN element), exact for
+        # every row of the NDS tables
+        complexity=lambda spec, n: complexity(spec, n),
     )
 
 
