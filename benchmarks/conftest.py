@@ -1,0 +1,314 @@
+"""Options, the fixed cell sample and the summary report of the throughput benchmarks.
+
+Run with ``pytest benchmarks/ -m bench`` (``pyproject.toml`` deselects ``bench`` by default and
+``testpaths`` is ``tests/``, so the default test run never collects these). Options::
+
+    --bench-device=cpu|cuda[:k]   default: cuda when torch sees one, else cpu
+    --bench-cells=N               default 50: random_subset(15625, N, seed=CELL_SEED) of nb201-c10
+    --bench-estimators=a,b        default: every registered zero-shot estimator
+    --bench-threads=T             torch CPU threads (default 1, as the harness's default)
+    --bench-results-dir=DIR       default benchmarks/results
+
+At the end of the session the measurements of every test that ran are written to
+``DIR/<device>-<date>.json`` and ``.md`` (a ``-2``, ``-3``... suffix keeps earlier files of the
+same day) and the Markdown table is printed in the terminal summary.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SPLIT = "nb201-c10"
+N_ARCHS = 15625
+CELL_SEED = 20  # random_subset(N_ARCHS, n_cells, seed=CELL_SEED): fixed forever
+SEED = 20  # network initialisation and batch order (the paper's first seed)
+BATCH_SIZE = 64
+FLOORS = ("build", "forward", "forward_backward")
+
+_REPORT = pytest.StashKey["BenchReport"]()
+_DEVICE = pytest.StashKey[str]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("estbench-bench", "estbench throughput benchmarks (benchmarks/)")
+    g.addoption("--bench-device", default=None,
+                help="cpu or cuda[:k] (default: cuda when available, else cpu)")
+    g.addoption("--bench-cells", type=int, default=50,
+                help="NAS-Bench-201 cells in the fixed sample (default: %(default)s)")
+    g.addoption("--bench-estimators", default=None,
+                help="comma list of estimators (default: every zero-shot estimator)")
+    g.addoption("--bench-threads", type=int, default=1,
+                help="torch CPU threads (default: %(default)s, the harness's default)")
+    g.addoption("--bench-results-dir", default=str(Path(__file__).parent / "results"),
+                help="where the summary JSON/Markdown go (default: benchmarks/results)")
+
+
+def _device(config: pytest.Config) -> str:
+    import torch
+
+    device = config.getoption("bench_device")
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device != "cpu" and not device.startswith("cuda"):
+        raise pytest.UsageError(f"--bench-device must be cpu or cuda[:k], not {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise pytest.UsageError("--bench-device=cuda but torch sees no CUDA device")
+    return device
+
+
+def selected_estimators(config: pytest.Config) -> list[str]:
+    """Names from ``--bench-estimators``, or every registered zero-shot estimator."""
+    from harness import registry
+
+    spec = config.getoption("bench_estimators")
+    if not spec:
+        return [n for n, e in registry.discover().items() if e.info.kind == "zero-shot"]
+    try:
+        return [e.name for e in registry.resolve(spec)]
+    except registry.UnknownEstimatorError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    n_cells = config.getoption("bench_cells")
+    if not 1 <= n_cells <= N_ARCHS:
+        raise pytest.UsageError(f"--bench-cells must be in 1..{N_ARCHS}, not {n_cells}")
+    if config.getoption("bench_threads") < 1:
+        raise pytest.UsageError("--bench-threads must be >= 1")
+    config.stash[_DEVICE] = _device(config)
+    config.stash[_REPORT] = BenchReport(Path(config.getoption("bench_results_dir")))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "estimator_name" in metafunc.fixturenames:
+        names = selected_estimators(metafunc.config)
+        metafunc.parametrize("estimator_name", names, ids=names)
+
+
+@dataclass
+class BenchEnv:
+    """Everything a benchmark needs, built once per session.
+
+    Attributes:
+        cfg: the harness run configuration (seed 20, one batch of 64, the chosen device).
+        split: ``nb201-c10`` (all 15,625 cells; positions equal arch ids).
+        space: the NAS-Bench-201 search space.
+        arch_ids: the sampled cells, ascending.
+        specs: their arch strings, in the same order.
+        batch_cache: the harness's batch cache, already holding the one batch on the device.
+        estimators: the benchmarked estimators, in the order given.
+    """
+
+    cfg: Any
+    split: Any
+    space: Any
+    arch_ids: list[int]
+    specs: list[str]
+    batch_cache: Any
+    estimators: list[Any]
+
+    @property
+    def on_cuda(self) -> bool:
+        return self.cfg.device.startswith("cuda")
+
+
+@pytest.fixture(scope="session")
+def bench_env(request: pytest.FixtureRequest) -> BenchEnv:
+    import torch
+
+    from harness import data, registry, runner
+    from harness.spaces import get_space
+    from harness.splits import load_split
+    from harness.splits.generate import random_subset
+
+    config = request.config
+    n_cells = config.getoption("bench_cells")
+    try:
+        data_dir = str(data.resolve_data_dir(None))
+    except data.DataError as exc:
+        pytest.skip(f"benchmark data not available: {exc}")
+    cfg = runner.RunConfig(seeds=(SEED,), n_batches=1, batch_size=BATCH_SIZE,
+                           device=config.stash[_DEVICE], data_dir=data_dir,
+                           threads=config.getoption("bench_threads"), determinism_checks=0)
+    runner._set_threads(cfg)
+    split = load_split(SPLIT)
+    positions = random_subset(len(split), n_cells, seed=CELL_SEED)
+    all_specs = split.specs(data_dir)
+    env = BenchEnv(
+        cfg=cfg, split=split, space=get_space(split.benchmark),
+        arch_ids=[split.arch_ids[p] for p in positions], specs=[all_specs[p] for p in positions],
+        batch_cache=runner.BatchCache(cfg, split.dataset),
+        estimators=[registry.get(n) for n in selected_estimators(config)],
+    )
+    env.batch_cache.get(SEED, 0)  # decode and transfer outside every timed loop
+    if env.on_cuda:
+        torch.cuda.synchronize()
+    report = config.stash[_REPORT]
+    report.meta = _meta(env)
+    return env
+
+
+@pytest.fixture
+def bench_report(request: pytest.FixtureRequest) -> BenchReport:
+    return request.config.stash[_REPORT]
+
+
+def _meta(env: BenchEnv) -> dict:
+    import torch
+
+    from harness import runner
+
+    return {
+        "generated_by": "pytest benchmarks/ -m bench (benchmarks/test_throughput.py)",
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "device": env.cfg.device,
+        "device_name": runner._device_name(env.cfg.device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "harness_commit": runner._git_commit(),
+        "split": SPLIT,
+        "cells": len(env.arch_ids),
+        "cell_sample": f"harness.splits.generate.random_subset({N_ARCHS}, {len(env.arch_ids)}, "
+                       f"seed={CELL_SEED})",
+        "arch_ids": env.arch_ids,
+        "seed": SEED,
+        "batch_size": BATCH_SIZE,
+        "n_batches": 1,
+    }
+
+
+@dataclass
+class BenchReport:
+    """Collects each test's sweep statistics and writes the session's summary.
+
+    Attributes:
+        results_dir: where ``<device>-<date>.json`` / ``.md`` go.
+        meta: run-wide facts (device, torch, cells...), set by the ``bench_env`` fixture.
+        floors: floor name → statistics.
+        alone: estimator → statistics of the estimator scored alone.
+        joint: statistics of all estimators scored together (``None`` if not run).
+        written: the JSON path once written.
+    """
+
+    results_dir: Path
+    meta: dict = field(default_factory=dict)
+    floors: dict[str, dict] = field(default_factory=dict)
+    alone: dict[str, dict] = field(default_factory=dict)
+    joint: dict | None = None
+    written: Path | None = None
+
+    def empty(self) -> bool:
+        return not (self.floors or self.alone or self.joint)
+
+    def summary(self) -> dict:
+        """All measurements plus the derived ratios (``None`` where a part did not run).
+
+        ``ratio_to_floor`` compares mean seconds per cell (equivalently, sweep totals over the
+        same cells) with the forward floor, or the forward+backward floor for estimators that
+        ran a backward pass (``torch.autograd.backward``/``grad``) in their warm-up call.
+        """
+        def ratio(a: float | None, b: float | None) -> float | None:
+            return a / b if a is not None and b else None
+
+        floor_mean = {k: v["per_cell_mean_s"] for k, v in self.floors.items()}
+        alone = {}
+        for name, st in self.alone.items():
+            which = "forward_backward" if st.get("uses_backward") else "forward"
+            alone[name] = dict(st, floor=which,
+                               ratio_to_floor=ratio(st["per_cell_mean_s"], floor_mean.get(which)),
+                               ratio_to_forward=ratio(st["per_cell_mean_s"],
+                                                      floor_mean.get("forward")),
+                               ratio_to_forward_backward=ratio(
+                                   st["per_cell_mean_s"], floor_mean.get("forward_backward")))
+        joint = None
+        if self.joint is not None:
+            members = self.joint["estimators"]
+            have_all = all(m in self.alone for m in members)
+            sum_sep = sum(self.alone[m]["total_s"] for m in members) if have_all else None
+            joint = dict(self.joint, sum_separate_total_s=sum_sep,
+                         ratio_joint_to_sum_separate=ratio(self.joint["total_s"], sum_sep),
+                         ratio_to_forward_backward=ratio(self.joint["per_cell_mean_s"],
+                                                         floor_mean.get("forward_backward")))
+        return {**self.meta, "floors": self.floors, "estimators": alone, "joint": joint}
+
+    def markdown(self, summary: dict) -> str:
+        """The summary as a Markdown table (the format of ``docs/speed.md``'s figures)."""
+        def f(v: float | None, fmt: str) -> str:
+            return "—" if v is None else format(v, fmt)
+
+        m = summary
+        head = (f"{m.get('cells', '?')} NB201 cells ({m.get('cell_sample', '')}), seed "
+                f"{m.get('seed')}, batch {m.get('batch_size')}, {m.get('device')} "
+                f"({m.get('device_name')}), {m.get('threads')} thread(s), torch "
+                f"{m.get('torch')}, commit {m.get('harness_commit')}, {m.get('date')}")
+        lines = [head, "",
+                 "| run | cells/s | median s/cell | p90 s/cell | × floor | floor | "
+                 "peak RSS MB | peak CUDA MB |",
+                 "|---|---:|---:|---:|---:|---|---:|---:|"]
+
+        def row(label: str, st: dict, x: float | None, floor: str) -> None:
+            lines.append(
+                f"| {label} | {f(st['cells_per_s'], '.2f')} | {f(st['per_cell_median_s'], '.4f')}"
+                f" | {f(st['per_cell_p90_s'], '.4f')} | {f(x, '.2f')} | {floor} | "
+                f"{f(st['peak_rss_mb'], '.0f')} | {f(st['peak_cuda_mb'], '.0f')} |")
+
+        for name in FLOORS:
+            if name in m["floors"]:
+                row(f"floor: {name.replace('_', '+')}", m["floors"][name], None, "")
+        for name, st in sorted(m["estimators"].items()):
+            row(name, st, st["ratio_to_floor"], st["floor"].replace("_", "+"))
+        if m["joint"] is not None:
+            j = m["joint"]
+            row(f"joint ({len(j['estimators'])} estimators)", j,
+                j["ratio_to_forward_backward"], "forward+backward")
+            lines += ["", f"Joint / sum of separate sweeps: "
+                          f"{f(j['ratio_joint_to_sum_separate'], '.3f')} "
+                          f"({f(j['total_s'], '.2f')} s vs "
+                          f"{f(j['sum_separate_total_s'], '.2f')} s)."]
+        return "\n".join(lines) + "\n"
+
+    def write(self) -> Path | None:
+        """Write the JSON and Markdown summaries once; returns the JSON path."""
+        if self.written is not None or self.empty():
+            return self.written
+        s = self.summary()
+        self.results_dir.mkdir(parents=True, exist_ok=True)
+        dev = str(s.get("device", "unknown")).replace(":", "")
+        stem = f"{dev}-{_dt.date.today().isoformat()}"
+        k = 1
+        while (self.results_dir / f"{stem}.json").exists():
+            k += 1
+            stem = f"{dev}-{_dt.date.today().isoformat()}-{k}"
+        path = self.results_dir / f"{stem}.json"
+        path.write_text(json.dumps(s, indent=1, allow_nan=False) + "\n")
+        path.with_suffix(".md").write_text(self.markdown(s))
+        self.written = path
+        return path
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    report = session.config.stash.get(_REPORT, None)
+    if report is not None and not hasattr(session.config, "workerinput"):
+        report.write()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    report = config.stash.get(_REPORT, None)
+    if report is None or report.empty():
+        return
+    path = report.write()
+    terminalreporter.section("estbench throughput")
+    terminalreporter.write(report.markdown(report.summary()))
+    terminalreporter.write_line(f"written to {path} and {path.with_suffix('.md')}")
+

@@ -1,0 +1,196 @@
+"""Throughput of the zero-shot estimators on a fixed sample of NAS-Bench-201 cells.
+
+Every test sweeps the same cells once (``benchmark.pedantic(rounds=1, iterations=1)``: the
+sweep is the unit), after one untimed warm-up call on the first cell, and times each cell with
+``time.perf_counter`` (synchronising CUDA after each cell). The three families:
+
+* **floors** — what any estimator that builds the network pays at least: ``build`` (construct,
+  seeded init, move to the device), ``forward`` (build + one ``torch.no_grad`` forward of the
+  batch) and ``forward_backward`` (build + one cross-entropy forward and backward);
+* **alone** — each estimator through the harness (``runner._score_one([est], ...)``), exactly
+  what one architecture costs in a run scored with that estimator only;
+* **joint** — all benchmarked estimators in one ``_score_one`` call, sharing the network
+  builds, the batch and the passes of :mod:`harness.passes`.
+
+``benchmarks/conftest.py`` defines the options, the cell sample and the summary files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.conftest import FLOORS, SEED, BenchEnv, BenchReport
+
+pytestmark = pytest.mark.bench
+
+CellFn = Callable[[int], dict | None]  # cell index -> harness Records by estimator (or None)
+
+
+def _reset_rss_peak() -> bool:
+    """Reset the kernel's peak-RSS counter (Linux ``clear_refs``); False where unsupported."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _current_rss_mb() -> float | None:
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * resource.getpagesize() / 2**20
+
+
+@contextlib.contextmanager
+def _count_autograd() -> Iterator[list[int]]:
+    """Count ``torch.autograd.backward`` / ``torch.autograd.grad`` calls inside the block
+    (``Tensor.backward`` goes through ``torch.autograd.backward``)."""
+    import torch
+
+    calls = [0]
+    orig_backward, orig_grad = torch.autograd.backward, torch.autograd.grad
+
+    def backward(*args, **kwargs):
+        calls[0] += 1
+        return orig_backward(*args, **kwargs)
+
+    def grad(*args, **kwargs):
+        calls[0] += 1
+        return orig_grad(*args, **kwargs)
+
+    torch.autograd.backward, torch.autograd.grad = backward, grad
+    try:
+        yield calls
+    finally:
+        torch.autograd.backward, torch.autograd.grad = orig_backward, orig_grad
+
+
+def _sweep(env: BenchEnv, fn: CellFn) -> dict:
+    """Call ``fn`` once per sampled cell and return the sweep's statistics.
+
+    Returns:
+        ``cells``, ``total_s`` (sum of per-cell times), ``cells_per_s``, ``per_cell_median_s``,
+        ``per_cell_p90_s``, ``per_cell_mean_s``, ``peak_rss_mb`` (the process's peak resident
+        set during the sweep, or since it started where the peak cannot be reset),
+        ``rss_start_mb``, ``peak_rss_reset``, ``peak_cuda_mb`` (``None`` on CPU),
+        ``n_errors``, ``first_error`` and, for harness calls, ``per_estimator_wall_s_median``.
+    """
+    import torch
+
+    dev = torch.device(env.cfg.device)
+    rss_start = _current_rss_mb()
+    reset = _reset_rss_peak()
+    if env.on_cuda:
+        torch.cuda.synchronize(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+    times: list[float] = []
+    walls: dict[str, list[float]] = {}
+    errors: list[str] = []
+    for i in range(len(env.arch_ids)):
+        t0 = time.perf_counter()
+        recs = fn(i)
+        if env.on_cuda:
+            torch.cuda.synchronize(dev)
+        times.append(time.perf_counter() - t0)
+        for name, rec in (recs or {}).items():
+            walls.setdefault(name, []).append(rec.wall_s)
+            if rec.error:
+                errors.append(f"{name} on arch {rec.arch_id}: {rec.error}")
+    t = np.array(times)
+    return {
+        "cells": len(times),
+        "total_s": float(t.sum()),
+        "cells_per_s": float(len(t) / t.sum()) if t.sum() > 0 else None,
+        "per_cell_median_s": float(np.median(t)),
+        "per_cell_p90_s": float(np.percentile(t, 90)),
+        "per_cell_mean_s": float(t.mean()),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "rss_start_mb": rss_start,
+        "peak_rss_reset": reset,
+        "peak_cuda_mb": torch.cuda.max_memory_allocated(dev) / 2**20 if env.on_cuda else None,
+        "n_errors": len(errors),
+        "first_error": errors[0][-2000:] if errors else None,
+        "per_estimator_wall_s_median": {k: float(np.median(v)) for k, v in walls.items()}
+        if walls else None,
+    }
+
+
+def _harness_cell_fn(env: BenchEnv, ests: list) -> CellFn:
+    from harness import runner
+
+    states = runner._prepare_states(ests, env.split, env.cfg, SEED)
+
+    def one(i: int) -> dict:
+        return runner._score_one(ests, env.specs[i], env.arch_ids[i], env.split, env.space,
+                                 env.cfg, SEED, env.batch_cache, states)
+
+    return one
+
+
+def _floor_cell_fn(env: BenchEnv, floor: str) -> CellFn:
+    import torch
+
+    from harness import api
+
+    dev = torch.device(env.cfg.device)
+    x, y = env.batch_cache.get(SEED, 0)
+
+    def one(i: int) -> None:
+        # Built exactly as ArchContext.build does: seeded init, moved to the device, train mode.
+        net = env.space.build(env.specs[i], env.split.dataset, SEED).to(dev).train()
+        if floor == "forward":
+            with torch.no_grad():
+                net(x)
+        elif floor == "forward_backward":
+            net.zero_grad(set_to_none=True)
+            api.cross_entropy(net(x), y).backward()
+        return None
+
+    return one
+
+
+@pytest.mark.parametrize("floor", FLOORS)
+def test_floor(benchmark, bench_env: BenchEnv, bench_report: BenchReport, floor: str) -> None:
+    """Build / forward / forward+backward of the sampled networks on the same batch."""
+    one = _floor_cell_fn(bench_env, floor)
+    one(0)  # warm-up (allocator, cuDNN/kernel selection), untimed
+    stats = benchmark.pedantic(_sweep, args=(bench_env, one), rounds=1, iterations=1)
+    benchmark.extra_info.update(stats)
+    bench_report.floors[floor] = stats
+
+
+def test_estimator_alone(benchmark, bench_env: BenchEnv, bench_report: BenchReport,
+                         estimator_name: str) -> None:
+    """One estimator through the harness, alone, on every sampled cell."""
+    from harness import registry
+
+    est = registry.get(estimator_name)
+    one = _harness_cell_fn(bench_env, [est])
+    with _count_autograd() as calls:
+        one(0)  # warm-up, untimed; also tells whether the estimator runs a backward pass
+    stats = benchmark.pedantic(_sweep, args=(bench_env, one), rounds=1, iterations=1)
+    stats["uses_backward"] = calls[0] > 0
+    benchmark.extra_info.update(stats)
+    bench_report.alone[estimator_name] = stats
+    assert stats["n_errors"] == 0, stats["first_error"]
+
+
+def test_joint(benchmark, bench_env: BenchEnv, bench_report: BenchReport) -> None:
+    """All benchmarked estimators together (shared builds, batch and passes)."""
+    ests = bench_env.estimators
+    one = _harness_cell_fn(bench_env, ests)
+    one(0)  # warm-up, untimed
+    stats = benchmark.pedantic(_sweep, args=(bench_env, one), rounds=1, iterations=1)
+    stats["estimators"] = [e.name for e in ests]
+    benchmark.extra_info.update(stats)
+    bench_report.joint = stats
+    assert stats["n_errors"] == 0, stats["first_error"]
