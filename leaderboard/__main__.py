@@ -1,0 +1,90 @@
+"""Command line: ``python -m leaderboard {build,summary,demo}``.
+
+Examples::
+
+    python -m leaderboard build                          # leaderboard/results -> docs/
+    mkdocs build --strict                                # docs/ -> site/
+    python -m leaderboard summary pr-results --expect my_estimator >> "$GITHUB_STEP_SUMMARY"
+    python -m leaderboard demo --results-dir /tmp/demo   # small real results to preview with
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from leaderboard.build import build
+
+    t0 = time.perf_counter()
+    report = build(Path(args.results_dir), Path(args.docs_dir), data_dir=args.data_dir,
+                   make_plots=not args.no_plots)
+    for w in report.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(f"leaderboard: wrote {len(report.pages)} pages and {len(report.images)} plots under "
+          f"{args.docs_dir} in {time.perf_counter() - t0:.1f} s; {len(report.warnings)} "
+          "warning(s)", file=sys.stderr)
+    return 1 if (args.strict and report.warnings) else 0
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from leaderboard.summary import summarize
+
+    expect = [n.strip() for n in (args.expect or "").split(",") if n.strip()]
+    text, ok = summarize(Path(args.results_dir), split=args.split, expect=expect,
+                         leaderboard_dir=Path(args.leaderboard_dir))
+    sys.stdout.write(text)
+    return 0 if ok else 1
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from leaderboard.demo import make_demo_results
+
+    paths = make_demo_results(Path(args.results_dir), data_dir=args.data_dir)
+    for p in paths:
+        print(p)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m leaderboard", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="results -> Markdown pages and plots under docs/")
+    b.add_argument("--results-dir", default="leaderboard/results",
+                   help="results directory (default: %(default)s)")
+    b.add_argument("--docs-dir", default="docs", help="MkDocs docs_dir (default: %(default)s)")
+    b.add_argument("--data-dir", default=None,
+                   help="benchmark data for ground truth (default: $ESTBENCH_DATA)")
+    b.add_argument("--no-plots", action="store_true", help="skip the plots (faster preview)")
+    b.add_argument("--strict", action="store_true",
+                   help="exit 1 if any results file could not be used (pages are still built)")
+    b.set_defaults(func=_cmd_build)
+
+    s = sub.add_parser("summary", help="Markdown summary of a results directory (for CI); "
+                                       "exits 1 if a contract failed or a result is missing")
+    s.add_argument("results_dir", help="results directory, e.g. pr-results")
+    s.add_argument("--split", default="nb201-c10-1k",
+                   help="split to summarise (default: %(default)s)")
+    s.add_argument("--expect", default=None,
+                   help="comma list of estimators that must have a result on the split")
+    s.add_argument("--leaderboard-dir", default="leaderboard/results",
+                   help="committed results to compare ranks with (default: %(default)s)")
+    s.set_defaults(func=_cmd_summary)
+
+    d = sub.add_parser("demo", help="score params (1 seed) and random (3 seeds) on "
+                                    "nb201-c10-smoke, for previews and tests")
+    d.add_argument("--results-dir", required=True)
+    d.add_argument("--data-dir", default=None)
+    d.set_defaults(func=_cmd_demo)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""``python -m leaderboard build``: results → Markdown pages and SVG plots under ``docs/``.
+
+Generated (and, on each build, removed and rewritten):
+
+* ``docs/index.md`` — home: the ranked table;
+* ``docs/estimators/index.md`` and ``docs/estimators/<name>.md`` — one page per estimator;
+* ``docs/splits/index.md`` and ``docs/splits/<split>.md`` — one page per benchmark split;
+* ``docs/img/estimators/<name>/<split>-{scatter,curves,complexity}.svg`` and
+  ``docs/img/splits/<split>-truth.svg`` — plots.
+
+Every other file under ``docs/`` is hand-written and left alone (a Markdown file in a generated
+folder is only removed if it carries the generated-file header). The same results give the
+same bytes.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from harness.splits import load_split
+from leaderboard import analysis, estimator_page, home, plots, split_page
+from leaderboard.collect import Collection, collect, rank_rows
+from leaderboard.site import Site
+from leaderboard.site import estimator_page as estimator_page_path
+from leaderboard.site import split_page as split_page_path
+
+GENERATED_DIRS = ("estimators", "splits")
+GENERATED_IMG_DIRS = ("img/estimators", "img/splits")
+MARKER = "---\n# GENERATED FILE:"
+
+
+@dataclass
+class BuildReport:
+    """What a build wrote.
+
+    Attributes:
+        pages: Markdown files written (paths under the docs directory).
+        images: image files written.
+        warnings: unusable results files and other problems (also shown on the home page).
+    """
+
+    pages: list[Path] = field(default_factory=list)
+    images: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def clean(docs_dir: Path) -> None:
+    """Remove everything a previous build generated (and nothing else)."""
+    for sub in GENERATED_IMG_DIRS:
+        shutil.rmtree(docs_dir / sub, ignore_errors=True)
+    for sub in GENERATED_DIRS:
+        folder = docs_dir / sub
+        if not folder.is_dir():
+            continue
+        for md in folder.glob("*.md"):
+            if md.read_text(encoding="utf-8", errors="replace").startswith(MARKER):
+                md.unlink()
+
+
+def _hand_written(docs_dir: Path) -> set[str]:
+    return {p.relative_to(docs_dir).as_posix() for p in docs_dir.rglob("*.md")
+            if not p.read_text(encoding="utf-8", errors="replace").startswith(MARKER)}
+
+
+def _load_truth(coll: Collection, data_dir: str | None) -> dict[str, np.ndarray | None]:
+    truth: dict[str, np.ndarray | None] = {}
+    for split in coll.splits():
+        try:
+            truth[split] = np.asarray(load_split(split).ground_truth(data_dir), dtype=float)
+        except Exception as exc:  # no data here: pages are still built, without plots
+            truth[split] = None
+            coll.warnings.append(f"ground truth of {split} unavailable ({type(exc).__name__}: "
+                                 f"{exc}); its plots and truth summary are left out")
+    return truth
+
+
+def _estimator_plots(site: Site, docs_dir: Path, report: BuildReport) -> None:
+    coll = site.coll
+    for (name, split), res in sorted(coll.results.items()):
+        if res.skipped:
+            continue
+        made: dict[str, str] = {}
+        base = f"img/estimators/{name}/{split}"
+        title = f"{name} on {split}"
+        cx = res.obj["bias"].get("complexity") or {}
+        quint = cx.get("kendall_within_param_quintiles") or []
+        if quint:
+            fig = plots.complexity_bias(quint, res.mean("kendall"), cx.get("kendall_with_params"),
+                                        title)
+            made["complexity"] = f"{base}-complexity.svg"
+            report.images.append(plots.save(fig, docs_dir / made["complexity"]))
+        truth = site.truth.get(split)
+        if truth is not None and res.scores is not None:
+            try:
+                matrix = analysis.seed_scores(res.scores, load_split(split).arch_ids, res.seeds)
+            except (ValueError, OSError, EOFError) as exc:
+                coll.warnings.append(f"{res.path}: scores file unusable ({exc}); plots skipped")
+            else:
+                fig = plots.rank_scatter(analysis.rank01(truth), analysis.mean_score_rank(matrix),
+                                         title, res.mean("kendall"))
+                made["scatter"] = f"{base}-scatter.svg"
+                report.images.append(plots.save(fig, docs_dir / made["scatter"]))
+                fig = plots.topk_curves(analysis.topk_curves(matrix, truth), title)
+                made["curves"] = f"{base}-curves.svg"
+                report.images.append(plots.save(fig, docs_dir / made["curves"]))
+        site.images[(name, split)] = made
+
+
+def _split_plots(site: Site, docs_dir: Path, report: BuildReport) -> None:
+    for split, truth in sorted(site.truth.items()):
+        if truth is None:
+            continue
+        sp = load_split(split)
+        fig = plots.truth_histogram(truth, f"{split}: ground truth",
+                                    f"true accuracy (%), {sp.truth_column}")
+        rel = f"img/splits/{split}-truth.svg"
+        report.images.append(plots.save(fig, docs_dir / rel))
+        site.split_images[split] = {"truth": rel}
+
+
+def _write(docs_dir: Path, rel: str, text: str, report: BuildReport) -> None:
+    path = docs_dir / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8", newline="\n")
+    report.pages.append(path)
+
+
+def build(results_dir: Path = Path("leaderboard/results"), docs_dir: Path = Path("docs"),
+          data_dir: str | None = None, make_plots: bool = True, use_registry: bool = True,
+          results_label: str | None = None) -> BuildReport:
+    """Build every generated page and plot.
+
+    Args:
+        results_dir: the results directory.
+        docs_dir: the MkDocs ``docs_dir``.
+        data_dir: benchmark data (default ``$ESTBENCH_DATA``); needed for the ground truth of
+            the plots and split summaries — without it those are left out with a warning.
+        make_plots: False to skip all plots (faster previews).
+        use_registry: check results against the registered estimators (stale versions,
+            estimators without results).
+        results_label: how the results directory is named on the pages (default: as given).
+
+    Returns:
+        What was written, and the warnings (also printed by the CLI and shown on the home page).
+    """
+    results_dir, docs_dir = Path(results_dir), Path(docs_dir)
+    report = BuildReport()
+    coll = collect(results_dir, use_registry=use_registry)
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    clean(docs_dir)
+    site = Site(coll=coll, results_label=results_label or results_dir.as_posix(),
+                existing=_hand_written(docs_dir))
+    primary = coll.primary_split()
+    site.home_rows = rank_rows(coll, coll.splits(), primary) if primary else []
+    site.truth = _load_truth(coll, data_dir)
+    if make_plots:
+        _estimator_plots(site, docs_dir, report)
+        _split_plots(site, docs_dir, report)
+    # Pages last: the plots above may add warnings that the home page lists.
+    for name in coll.estimators():
+        _write(docs_dir, estimator_page_path(name), estimator_page.render(site, name), report)
+    for split in coll.splits():
+        _write(docs_dir, split_page_path(split), split_page.render(site, split), report)
+    _write(docs_dir, split_page.ESTIMATORS_INDEX, split_page.render_estimators_index(site), report)
+    _write(docs_dir, split_page.SPLITS_INDEX, split_page.render_splits_index(site), report)
+    _write(docs_dir, home.PAGE, home.render(site), report)
+    report.warnings = list(coll.warnings)
+    return report

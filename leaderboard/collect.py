@@ -1,0 +1,355 @@
+"""Loading results files and deciding which leaderboard rows are complete.
+
+A results file that cannot be used (unreadable, wrong schema version, missing fields, filed under
+the wrong name, for an unknown split) becomes a *warning* naming the file; the build never stops
+on one. A usable file can still make its row *incomplete* (never ranked): a failed contract,
+non-finite or failed scores, fewer than :data:`MIN_SEEDS` seeds, or stale results (estimator
+version or split file changed since it was scored).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import results as hres
+from harness.splits import load_split
+
+#: Splits shown first (and ranked on, the first one present) in this order; others follow by name.
+PREFERRED_SPLITS: tuple[str, ...] = (
+    "nb201-c10-1k", "nb101-1k", "nb301-1k", "nds-resnet-1k", "nds-resnexta-1k",
+)
+#: Fewer seeds than this make a result incomplete (the paper's protocol uses 3).
+MIN_SEEDS = 3
+
+
+@dataclass(frozen=True)
+class Result:
+    """One validated results file.
+
+    Attributes:
+        obj: the parsed, schema-checked JSON object.
+        path: the file, relative to the results directory (for messages).
+        scores: the scores file beside it (``None`` if absent).
+    """
+
+    obj: dict
+    path: Path
+    scores: Path | None
+
+    @property
+    def estimator(self) -> str:
+        return self.obj["estimator"]["name"]
+
+    @property
+    def split(self) -> str:
+        return self.obj["split"]["name"]
+
+    @property
+    def kind(self) -> str:
+        return self.obj["estimator"]["kind"]
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(self.obj["protocol"]["seeds"])
+
+    @property
+    def skipped(self) -> bool:
+        return self.obj["status"] == "skipped"
+
+    def mean(self, key: str) -> float | None:
+        return self.obj["metrics"]["mean"].get(key)
+
+    def std(self, key: str) -> float | None:
+        return self.obj["metrics"]["std"].get(key)
+
+    @property
+    def n_failed(self) -> int:
+        return int(self.obj["n_nonfinite"]) + int(self.obj["n_errors"])
+
+
+@dataclass(frozen=True)
+class Current:
+    """What the code says about an estimator now (from :func:`harness.registry.discover`).
+
+    Attributes:
+        version: the registered version (results of another version are stale).
+        kind: zero-shot / one-shot / baseline.
+        not_applicable: split name → reason, for splits the estimator is not scored on.
+    """
+
+    version: str
+    kind: str
+    not_applicable: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Collection:
+    """Every usable results file of a results directory, plus the warnings about the others.
+
+    Attributes:
+        results_dir: where the results were read from.
+        results: ``(estimator, split)`` → result.
+        warnings: one line per unusable file or other problem, naming the file.
+        registry: estimator name → :class:`Current` (``None`` if the registry was not loaded).
+    """
+
+    results_dir: Path
+    results: dict[tuple[str, str], Result] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    registry: dict[str, Current] | None = None
+
+    def estimators(self) -> list[str]:
+        return sorted({e for e, _ in self.results})
+
+    def splits(self) -> list[str]:
+        return order_splits({s for _, s in self.results})
+
+    def primary_split(self) -> str | None:
+        """The split the home table is ranked on: the first of :func:`splits`."""
+        splits = self.splits()
+        return splits[0] if splits else None
+
+    def of_estimator(self, name: str) -> dict[str, Result]:
+        return {s: r for (e, s), r in sorted(self.results.items()) if e == name}
+
+    def of_split(self, split: str) -> dict[str, Result]:
+        return {e: r for (e, s), r in sorted(self.results.items()) if s == split}
+
+    def estimator_meta(self, name: str) -> dict:
+        """The ``estimator`` block of the estimator's results (primary split's, if present)."""
+        mine = self.of_estimator(name)
+        for split in self.splits():
+            if split in mine:
+                return mine[split].obj["estimator"]
+        raise KeyError(name)
+
+    def unscored(self) -> list[str]:
+        """Registered estimators without any results file."""
+        if self.registry is None:
+            return []
+        have = set(self.estimators())
+        return sorted(n for n in self.registry if n not in have)
+
+
+def order_splits(names: Iterable[str]) -> list[str]:
+    """Preferred splits first (in :data:`PREFERRED_SPLITS` order), the rest by name."""
+    pref = {n: i for i, n in enumerate(PREFERRED_SPLITS)}
+    return sorted(set(names), key=lambda n: (pref.get(n, len(pref)), n))
+
+
+def display_path(path: Path, results_dir: Path) -> Path:
+    """``path`` relative to the results directory (so messages do not depend on the cwd)."""
+    try:
+        return Path(path).relative_to(results_dir)
+    except ValueError:
+        return Path(path)
+
+
+def load_registry() -> tuple[dict[str, Current] | None, str | None]:
+    """The registered estimators now, or ``(None, reason)`` when the registry cannot load."""
+    try:
+        from harness import registry, runner
+        from harness.splits import split_names
+
+        found = registry.discover()
+        splits = [load_split(n) for n in split_names()]
+    except Exception as exc:  # a broken submission must not take the leaderboard down
+        return None, f"estimator registry could not be loaded ({type(exc).__name__}: {exc})"
+    out = {}
+    for name, est in found.items():
+        na = {}
+        for split in splits:
+            reason = runner.skip_reason(est, split)
+            if reason:
+                na[split.name] = reason
+        out[name] = Current(version=str(est.info.version), kind=est.info.kind, not_applicable=na)
+    return out, None
+
+
+def collect(results_dir: Path, use_registry: bool = True) -> Collection:
+    """Load every ``<estimator>/<split>.json`` under ``results_dir``.
+
+    Args:
+        results_dir: the results directory (a missing one is an empty leaderboard).
+        use_registry: also load :mod:`harness.registry` to detect stale results and list
+            estimators without results.
+    """
+    results_dir = Path(results_dir)
+    coll = Collection(results_dir=results_dir)
+    if use_registry:
+        coll.registry, problem = load_registry()
+        if problem:
+            coll.warnings.append(problem)
+    if not results_dir.is_dir():
+        return coll
+    for path in sorted(results_dir.glob("*.json")):
+        coll.warnings.append(f"{path.name}: not inside an <estimator>/ folder; ignored")
+    for path in sorted(results_dir.glob("*/*.json")):
+        if path.name.startswith(".") or path.parent.name.startswith("."):
+            continue
+        res, problem = _load_one(path, results_dir)
+        if problem:
+            coll.warnings.append(problem)
+            continue
+        assert res is not None
+        key = (res.estimator, res.split)
+        coll.results[key] = res
+        if res.scores is None and not res.skipped:
+            coll.warnings.append(f"{res.path}: its scores file {res.obj['scores_file']} is "
+                                 "missing; plots for it are skipped")
+    return coll
+
+
+def _load_one(path: Path, results_dir: Path) -> tuple[Result | None, str | None]:
+    shown = display_path(path, results_dir)
+    try:
+        obj = hres.load_json(path)
+    except hres.ResultsSchemaError as exc:
+        msg = str(exc)
+        prefix = f"{path}: "
+        msg = msg[len(prefix):] if msg.startswith(prefix) else msg
+        return None, f"{shown}: {msg}"
+    except Exception as exc:  # validate() assumes some nesting; never crash on odd content
+        return None, f"{shown}: malformed ({type(exc).__name__}: {exc})"
+    try:
+        name, split = obj["estimator"]["name"], obj["split"]["name"]
+        if not isinstance(name, str) or not isinstance(split, str):
+            raise TypeError("estimator.name and split.name must be strings")
+        _check_shapes(obj)
+    except (KeyError, TypeError, AttributeError) as exc:
+        return None, f"{shown}: malformed ({type(exc).__name__}: {exc})"
+    if path.parent.name != name or path.name != f"{split}.json":
+        return None, (f"{shown}: holds results of {name!r} on {split!r}, expected at "
+                      f"{name}/{split}.json; ignored")
+    try:
+        load_split(split)
+    except Exception as exc:
+        return None, f"{shown}: unknown or broken split {split!r} ({exc}); ignored"
+    scores = path.parent / str(obj["scores_file"])
+    return Result(obj=obj, path=shown, scores=scores if scores.is_file() else None), None
+
+
+def _check_shapes(obj: dict) -> None:
+    """Types the pages rely on beyond what :func:`harness.results.validate` checks."""
+    if not isinstance(obj["protocol"]["seeds"], list):
+        raise TypeError("protocol.seeds must be a list")
+    for key in ("mean", "std", "per_seed"):
+        if not isinstance(obj["metrics"][key], dict):
+            raise TypeError(f"metrics.{key} must be an object")
+    kendall = obj["metrics"]["mean"].get("kendall")
+    if kendall is not None and not isinstance(kendall, (int, float)):
+        raise TypeError("metrics.mean.kendall must be a number or null")
+
+
+# --------------------------------------------------------------------------------------------
+# completeness and ranking
+# --------------------------------------------------------------------------------------------
+
+
+def result_issues(res: Result, registry: dict[str, Current] | None) -> list[str]:
+    """Why a (non-skipped) result cannot be ranked; empty if it can."""
+    obj = res.obj
+    issues = []
+    if not obj["contract_ok"]:
+        issues.append("contract failed")
+    if obj["n_nonfinite"]:
+        issues.append(f"{obj['n_nonfinite']} non-finite score(s)")
+    if obj["n_errors"]:
+        issues.append(f"{obj['n_errors']} failed scoring call(s)")
+    n = len(res.seeds)
+    if n < MIN_SEEDS:
+        issues.append(f"{n} seed{'s' if n != 1 else ''} (needs {MIN_SEEDS})")
+    if res.mean("kendall") is None:
+        issues.append("Kendall τ undefined")
+    if registry is not None:
+        cur = registry.get(res.estimator)
+        if cur is None:
+            issues.append("estimator no longer registered")
+        elif str(obj["estimator"]["version"]) != cur.version:
+            issues.append(f"stale: scored version {obj['estimator']['version']}, estimator is "
+                          f"now version {cur.version}")
+    try:
+        if obj["split"]["sha256"] != load_split(res.split).sha256:
+            issues.append("stale: scored on an older version of the split")
+    except Exception:  # unknown splits were filtered out at load time
+        issues.append("split no longer loadable")
+    return issues
+
+
+@dataclass
+class Row:
+    """One estimator in a table over some splits.
+
+    Attributes:
+        name: estimator name.
+        kind: zero-shot / one-shot / baseline.
+        cells: split → result (absent when there is none).
+        not_applicable: split → why the estimator is not scored there (not an issue).
+        issues: why the row is incomplete (each prefixed by the split when relevant).
+        rank: 1-based rank among complete rows (``None``: not ranked).
+    """
+
+    name: str
+    kind: str
+    cells: dict[str, Result]
+    not_applicable: dict[str, str]
+    issues: list[str]
+    rank: int | None = None
+
+    @property
+    def complete(self) -> bool:
+        return not self.issues
+
+
+def rank_rows(coll: Collection, splits: Sequence[str], rank_split: str,
+              names: Sequence[str] | None = None) -> list[Row]:
+    """Rows for ``names`` (default: every estimator with a result on any of ``splits``).
+
+    Complete rows are ranked by mean Kendall τ on ``rank_split`` (higher first, equal τ share a
+    rank, ties listed by name) and come first; incomplete rows follow by name, unranked.
+    """
+    if names is None:
+        names = sorted({e for (e, s) in coll.results if s in splits})
+    rows = []
+    for name in names:
+        mine = coll.of_estimator(name)
+        cur = (coll.registry or {}).get(name)
+        cells, na, issues = {}, {}, []
+        for split in splits:
+            res = mine.get(split)
+            tag = f"{split}: " if len(splits) > 1 else ""
+            if res is not None and res.skipped:
+                na[split] = "skipped by the harness"
+            elif res is not None:
+                cells[split] = res
+                found = result_issues(res, coll.registry)
+                if found:
+                    issues.append(tag + ", ".join(found))
+            elif cur is not None and split in cur.not_applicable:
+                na[split] = cur.not_applicable[split]
+            else:
+                issues.append(f"no result on {split}")
+        if rank_split not in cells and rank_split not in na:
+            pass  # already reported as "no result"
+        elif rank_split not in cells:
+            issues.append(f"not scored on the ranking split {rank_split}")
+        kind = cur.kind if cur is not None else coll.estimator_meta(name)["kind"]
+        rows.append(Row(name=name, kind=kind, cells=cells, not_applicable=na, issues=issues))
+    ranked = sorted((r for r in rows if r.complete),
+                    key=lambda r: (-_tau(r, rank_split), r.name))
+    prev, rank = None, 0
+    for i, row in enumerate(ranked, start=1):
+        tau = _tau(row, rank_split)
+        if tau != prev:
+            rank, prev = i, tau
+        row.rank = rank
+    rest = sorted((r for r in rows if not r.complete), key=lambda r: r.name)
+    return ranked + rest
+
+
+def _tau(row: Row, split: str) -> float:
+    value: Any = row.cells[split].mean("kendall")
+    return float(value)

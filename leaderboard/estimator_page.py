@@ -1,0 +1,235 @@
+"""One page per estimator: metadata, every metric per split and seed, bias, cost, plots."""
+
+from __future__ import annotations
+
+from leaderboard import fmt
+from leaderboard.collect import Result, Row, result_issues
+from leaderboard.home import cost_cell
+from leaderboard.site import Site, estimator_page, link, split_page
+
+PLOT_CAPTIONS = {
+    "scatter": "Score rank against true-accuracy rank, one point per architecture (rank of the "
+               "score per seed, averaged over seeds; failed scores rank last). Points on the "
+               "dashed diagonal would be a perfect ranking.",
+    "curves": "P@topK (left) and BR@K (right) over K: the line is the mean over seeds, the band "
+              "spans the seeds' minimum and maximum; the dashed line is a random ranking's "
+              "expectation.",
+    "complexity": "Complexity bias: Kendall τ with the true accuracy inside each quintile of "
+                  "parameter count (dashed: overall τ). An estimator that only tracks network "
+                  "size ranks well overall but near zero inside a quintile.",
+}
+
+
+def _metadata(site: Site, name: str, page: str) -> str:
+    meta = site.coll.estimator_meta(name)
+    paper = meta.get("paper")
+    paper_md = (f"[{fmt.esc(paper['title'])}]({paper['url']})" if paper else
+                "none (a trivial baseline)")
+    rows = [
+        ["Kind", fmt.esc(meta["kind"])],
+        ["Idea", fmt.esc(meta["idea"])],
+        ["Version", fmt.esc(meta["version"])],
+        ["Paper", paper_md],
+        ["Source", fmt.code(f"estimators/{name}.py")],
+    ]
+    cur = (site.coll.registry or {}).get(name)
+    if site.coll.registry is not None and cur is None:
+        rows.append(["Registry", "⚠ no longer registered (no estimators/" + fmt.esc(name)
+                     + ".py)"])
+    home = next((r for r in site.home_rows if r.name == name), None)
+    primary = site.coll.primary_split()
+    if home is not None and primary is not None:
+        rows.append(["Leaderboard", _rank_text(home, primary, page)])
+    return fmt.table(["About", ""], rows)
+
+
+def _rank_text(row: Row, primary: str, page: str) -> str:
+    target = f"[{primary}]({link(page, split_page(primary))})"
+    if row.rank is not None:
+        return f"rank {row.rank} by mean Kendall τ on {target}"
+    return "not ranked: " + fmt.esc("; ".join(row.issues))
+
+
+def _summary(site: Site, name: str, results: dict[str, Result], page: str) -> str:
+    headers = ["Split", "Kendall τ", "Spearman ρ", "P@top 5 %", "BR@5 %", "Seeds", "s/arch",
+               "Status"]
+    rows = []
+    for split in site.coll.splits():
+        res = results.get(split)
+        if res is None:
+            continue
+        issues = [] if res.skipped else result_issues(res, site.coll.registry)
+        status = "skipped" if res.skipped else (
+            "✓ complete" if not issues else "⚠ " + fmt.esc("; ".join(issues)))
+        rows.append([
+            f"[{split}](#{split})", fmt.pm(res.mean("kendall"), res.std("kendall")),
+            fmt.num(res.mean("spearman")), fmt.num(res.mean("p_top_5")),
+            fmt.num(res.mean("br_5")), str(len(res.seeds)),
+            cost_cell(res), status,
+        ])
+    align = ["left", "right", "right", "right", "right", "right", "right", "left"]
+    return fmt.table(headers, rows, align)
+
+
+def _metrics_table(res: Result) -> str:
+    m = res.obj["metrics"]
+    seeds = [str(s) for s in res.seeds]
+    per_seed = m["per_seed"]
+    keys = fmt.metric_order(list(m["mean"].keys()))
+    headers = ["Metric", "Mean ± std"] + [f"seed {s}" for s in seeds]
+    rows = []
+    for key in keys:
+        label = fmt.metric_label(key) + (" ↓" if fmt.lower_is_better(key) else "")
+        row = [label, fmt.pm(m["mean"].get(key), m["std"].get(key))]
+        row += [fmt.num((per_seed.get(s) or {}).get(key)) for s in seeds]
+        rows.append(row)
+    return fmt.table(headers, rows, ["left"] + ["right"] * (len(headers) - 1))
+
+
+def _contract(res: Result) -> str:
+    obj = res.obj
+    if obj["contract_ok"]:
+        return ("**Contract:** kept — every score finite, no scoring call failed, and the "
+                "determinism re-check matched.\n")
+    lines = ['!!! failure "Estimator contract failed"', ""]
+    lines += [f"    - {fmt.esc(p)}" for p in obj.get("contract_problems", [])] or \
+        ["    - (no details recorded)"]
+    errors = obj.get("errors") or []
+    if errors:
+        lines += ["", f'??? note "First {min(3, len(errors))} recorded error(s)"', ""]
+        for err in errors[:3]:
+            lines += [f"    arch {err.get('arch_id')}, seed {err.get('seed')}:", "",
+                      "    ```text"]
+            lines += ["    " + ln for ln in str(err.get("message", "")).splitlines()[-15:]]
+            lines += ["    ```", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _bias(res: Result, images: dict[str, str], page: str) -> str:
+    b = res.obj["bias"]
+    cx = b.get("complexity") or {}
+    out = ["### Bias\n"]
+    out.append(
+        f"**Complexity.** Kendall τ of the score with #params: "
+        f"{fmt.num(cx.get('kendall_with_params'))}, with FLOPs: "
+        f"{fmt.num(cx.get('kendall_with_flops'))} (true accuracy with #params: "
+        f"{fmt.num(cx.get('truth_kendall_with_params'))}). Kendall τ with the true accuracy "
+        "inside each parameter-count quintile:\n")
+    rows = []
+    for q in cx.get("kendall_within_param_quintiles") or []:
+        rng = q.get("params_range")
+        span = f"{rng[0] / 1e6:.4g} – {rng[1] / 1e6:.4g}" if rng else fmt.MISSING
+        rows.append([str(q.get("quintile")), span, str(q.get("n")), fmt.num(q.get("kendall"))])
+    out.append(fmt.table(["Quintile", "#params (M)", "N", "Kendall τ"], rows,
+                         ["right", "left", "right", "right"]))
+    if "complexity" in images:
+        out.append(_figure(images["complexity"], "complexity bias", "complexity", page))
+    ops = b.get("operation") or {}
+    if ops:
+        out.append("\n**Operations.** Kendall τ between how many edges carry an operation and "
+                   "the score, next to the same τ for the true accuracy; a large gap means the "
+                   "estimator favours (positive) or avoids (negative) the operation more than "
+                   "accuracy justifies.\n")
+        rows = [[fmt.code(op), fmt.num(v.get("kendall_count_vs_score")),
+                 fmt.num(v.get("kendall_count_vs_truth")), fmt.num(v.get("gap"))]
+                for op, v in sorted(ops.items())]
+        out.append(fmt.table(["Operation", "τ(count, score)", "τ(count, truth)", "Gap"], rows,
+                             ["left", "right", "right", "right"]))
+    sv = b.get("seed_variance") or {}
+    out.append(f"\n**Seed variance.** {sv.get('n_seeds', len(res.seeds))} seed(s); std of "
+               f"Kendall τ across seeds: {fmt.num(sv.get('kendall_std_across_seeds'))}; mean "
+               "Kendall τ between the scores of two seeds: "
+               f"{fmt.num(sv.get('kendall_between_seeds_mean'))}.\n")
+    pairs = sv.get("kendall_between_seeds") or {}
+    if pairs:
+        out.append(fmt.table(["Seed pair", "Kendall τ between scores"],
+                             [[fmt.esc(k), fmt.num(v)] for k, v in sorted(pairs.items())],
+                             ["left", "right"]))
+    return "\n".join(out)
+
+
+def _cost(res: Result) -> str:
+    c, env = res.obj["cost"], res.obj["environment"]
+    joint = c.get("joint_with") or []
+    mode = c.get("mode", "alone") + (f" (with {', '.join(joint)})" if joint else "")
+    rows = [
+        ["Seconds per (arch, seed): median", fmt.seconds(c.get("wall_s_per_arch_median"))],
+        ["Seconds per (arch, seed): 90th percentile", fmt.seconds(c.get("wall_s_per_arch_p90"))],
+        ["Seconds per (arch, seed): mean", fmt.seconds(c.get("wall_s_per_arch_mean"))],
+        ["GPU seconds per (arch, seed): median", fmt.seconds(c.get("gpu_s_per_arch_median"))],
+        ["Peak RSS (MB)", _megabytes(c.get("peak_rss_mb"))],
+        ["Peak CUDA memory (MB)", _megabytes(c.get("peak_cuda_mb"))],
+        ["Device", fmt.esc(f"{env.get('device_name', '?')} ({c.get('device')})")],
+        ["Threads", fmt.esc(env.get("threads"))],
+        ["Scoring mode", fmt.esc(mode)],
+        ["Date", fmt.esc(env.get("date"))],
+        ["Harness commit", fmt.code(env.get("harness_commit"))],
+        ["torch / Python", fmt.esc(f"{env.get('torch')} / {env.get('python')}")],
+        ["Platform", fmt.esc(env.get("platform", "?"))],
+    ]
+    return "### Cost and environment\n\n" + fmt.table(["Measure", "Value"], rows,
+                                                       ["left", "left"])
+
+
+def _megabytes(value: float | None) -> str:
+    return fmt.MISSING if value is None else f"{value:.0f}"
+
+
+def _figure(path: str, alt: str, key: str, page: str) -> str:
+    return f"\n![{alt}]({link(page, path)})\n\n*{PLOT_CAPTIONS[key]}*\n"
+
+
+def _split_section(site: Site, name: str, res: Result, page: str) -> str:
+    obj = res.obj
+    split = res.split
+    proto = obj["protocol"]
+    env = obj["environment"]
+    out = [f"## {split}\n"]
+    if res.skipped:
+        out.append(f"Not scored on [{split}]({link(page, split_page(split))}) (skipped).\n")
+        return "\n".join(out)
+    seeds = ", ".join(str(s) for s in proto["seeds"])
+    out.append(
+        f"[{split}]({link(page, split_page(split))}): {obj['n_archs']} architectures of "
+        f"{fmt.esc(obj['split']['benchmark'])} on {fmt.esc(obj['split']['dataset'])}, seeds "
+        f"{seeds}, {proto['n_batches']} batch(es) of {proto['batch_size']} images; scored on "
+        f"{fmt.esc(env.get('device_name', '?'))} ({fmt.esc(obj['cost']['device'])}) on "
+        f"{fmt.esc(str(env.get('date', '?'))[:10])}, harness commit "
+        f"{fmt.code(env.get('harness_commit'))}.\n")
+    out.append(_contract(res))
+    out.append("### Metrics\n")
+    out.append(f"Mean ± std over seeds and each seed's value "
+               f"({site.ref('metrics', page, 'definitions')}; ↓ = lower is better).\n")
+    out.append(_metrics_table(res))
+    images = site.images.get((name, split), {})
+    if "scatter" in images or "curves" in images:
+        out.append("### Plots\n")
+        if "scatter" in images:
+            out.append(_figure(images["scatter"], f"{name} on {split}: score rank vs. true rank",
+                               "scatter", page))
+        if "curves" in images:
+            out.append(_figure(images["curves"], f"{name} on {split}: P@topK and BR@K",
+                               "curves", page))
+    out.append(_bias(res, images, page))
+    out.append(_cost(res))
+    return "\n".join(out)
+
+
+def render(site: Site, name: str) -> str:
+    """Markdown of ``docs/estimators/<name>.md``."""
+    page = estimator_page(name)
+    results = site.coll.of_estimator(name)
+    meta = site.coll.estimator_meta(name)
+    out = [fmt.generated_header(name, site.results_label), f"# {name}\n"]
+    out.append(f"*{fmt.esc(meta['idea'])}*\n")
+    out.append(_metadata(site, name, page))
+    out.append("## Summary\n")
+    out.append(_summary(site, name, results, page))
+    for split in site.coll.splits():
+        if split in results:
+            out.append(_split_section(site, name, results[split], page))
+    paper = meta.get("paper")
+    if paper and paper.get("bibtex"):
+        out.append("## Citation\n")
+        out.append(f"```bibtex\n{paper['bibtex'].strip()}\n```\n")
+    return "\n".join(out)

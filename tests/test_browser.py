@@ -1,0 +1,239 @@
+"""The built leaderboard site in a real browser: headless Chromium against a local server.
+
+Builds the site from small real results, serves it on 127.0.0.1 from a thread, and uses
+``chromium --headless --dump-dom`` (the DOM after scripts ran) and ``--screenshot``. Screenshots
+go to ``test-artifacts/`` (gitignored) and to pytest's tmp directory.
+
+Run with ``pytest tests/test_browser.py -m browser``; skipped when no Chromium is installed
+(Debian: ``apt-get install chromium``). ``ESTBENCH_CHROMIUM`` may name the browser binary.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import html.parser
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from leaderboard.build import build
+from leaderboard.demo import DEMO_SPLIT, shared_demo_results, stage_site_project
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome",
+              "google-chrome-stable")
+
+
+def find_chromium() -> str | None:
+    """``$ESTBENCH_CHROMIUM``, ``/usr/bin/chromium``, or a Chromium/Chrome on ``PATH``."""
+    explicit = os.environ.get("ESTBENCH_CHROMIUM")
+    if explicit:
+        return explicit if shutil.which(explicit) else None
+    for name in CANDIDATES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+CHROMIUM = find_chromium()
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not found (/usr/bin/chromium "
+                       "absent; install it with `apt-get install chromium` or set "
+                       "ESTBENCH_CHROMIUM)"),
+]
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """Static files; records (path, status) of every request for the assertions."""
+
+    log: list[tuple[str, int]]
+
+    def log_request(self, code="-", size="-") -> None:
+        self.log.append((urllib.parse.urlsplit(self.path).path, int(getattr(code, "value",
+                                                                          code))))
+
+    def log_message(self, format, *args) -> None:  # keep pytest's output clean
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, data_dir):
+    """The built site served on 127.0.0.1: yields (base URL, request log)."""
+    work = tmp_path_factory.mktemp("browser")
+    base = tmp_path_factory.getbasetemp()
+    results = shared_demo_results(base.parent if os.environ.get("PYTEST_XDIST_WORKER")
+                                  else base, data_dir)
+    config = stage_site_project(work / "project")
+    build(results, work / "project" / "docs", data_dir=data_dir, results_label="results")
+    site = work / "site"
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file",
+                           str(config), "--site-dir", str(site)], capture_output=True, text=True,
+                          timeout=180, env=dict(os.environ, NO_MKDOCS_2_WARNING="1"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    log: list[tuple[str, int]] = []
+    handler = type("Handler", (_Handler,), {"log": log})
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(site)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/", log
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)
+
+
+def chromium(url: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+           "--no-first-run", "--disable-background-networking", "--disable-component-update",
+           "--disable-sync", "--disable-dev-shm-usage", "--hide-scrollbars",
+           f"--user-data-dir={profile}", *args, url]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+class _Tables(html.parser.HTMLParser):
+    """Rows of every <table> (cell texts) and attributes of every <table> and <img>."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[dict] = []
+        self.images: list[dict] = []
+        self._cell: list[str] | None = None
+        self._row: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append({"attrs": dict(attrs), "rows": []})
+        elif tag == "tr" and self.tables:
+            self._row = []
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = []
+        elif tag == "img":
+            self.images.append(dict(attrs))
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None and self._row is not None:
+            self._row.append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self.tables[-1]["rows"].append(self._row)
+            self._row = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def parse(dom: str) -> _Tables:
+    p = _Tables()
+    p.feed(dom)
+    return p
+
+
+def test_home_table_renders(server, tmp_path):
+    base, _ = server
+    dom = chromium(base, tmp_path / "profile", "--dump-dom").stdout
+    page = parse(dom)
+    board = next(t for t in page.tables if t["rows"] and "Estimator" in t["rows"][0])
+    header, *rows = board["rows"]
+    assert header[:4] == ["#", "Estimator", "Kind", "Status"]
+    assert header[4].startswith(DEMO_SPLIT) and header[4].endswith("τ")
+    assert [r[1] for r in rows] == ["random", "params"]
+    assert rows[0][0] == "1" and rows[0][2] == "baseline" and "complete" in rows[0][3]
+    assert rows[1][0] == "—" and "1 seed (needs 3)" in rows[1][3]
+    # docs/javascripts/tablesort.js ran and made the table sortable.
+    assert board["attrs"].get("data-sortable") == "ready"
+    assert 'role="columnheader"' in dom
+
+
+def test_estimator_page_plot_loads(server, tmp_path):
+    base, log = server
+    url = urllib.parse.urljoin(base, "estimators/random/")
+    dom = chromium(url, tmp_path / "profile", "--dump-dom").stdout
+    srcs = [img.get("src", "") for img in parse(dom).images]
+    scatter = [s for s in srcs if s.endswith(f"{DEMO_SPLIT}-scatter.svg")]
+    assert scatter, srcs
+    for src in srcs:
+        if "/img/estimators/" not in urllib.parse.urljoin(url, src):
+            continue
+        target = urllib.parse.urljoin(url, src)
+        with urllib.request.urlopen(target, timeout=30) as resp:
+            assert resp.status == 200
+            assert resp.headers["Content-Type"].startswith("image/svg")
+            assert resp.read(200).lstrip().startswith(b"<?xml")
+    # The browser itself fetched the plot successfully while rendering the page.
+    path = urllib.parse.urlsplit(urllib.parse.urljoin(url, scatter[0])).path
+    assert (path, 200) in log or (path, 304) in log, log[-20:]
+
+
+def test_screenshot(server, tmp_path):
+    base, _ = server
+    ARTIFACTS.mkdir(exist_ok=True)
+    for name, rel, size in (("leaderboard-home", "", "1280,900"),
+                            ("leaderboard-estimator", "estimators/random/", "1280,2400")):
+        shot = tmp_path / f"{name}.png"
+        chromium(urllib.parse.urljoin(base, rel), tmp_path / f"profile-{name}",
+                 f"--screenshot={shot}", f"--window-size={size}")
+        data = shot.read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 20_000, len(data)
+        shutil.copy2(shot, ARTIFACTS / shot.name)
+
+
+SORT_PAGE = """<!doctype html><html><body><article><table>
+<thead><tr><th>#</th><th>Estimator</th><th>τ</th><th>BR@5%</th></tr></thead>
+<tbody>
+<tr><td>2</td><td>beta</td><td>0.300 <small>± 0.010</small></td><td>0.020</td></tr>
+<tr><td>—</td><td>delta</td><td>—</td><td>n/a</td></tr>
+<tr><td>1</td><td>alpha</td><td>0.512</td><td>0.010</td></tr>
+<tr><td>3</td><td>gamma</td><td>-0.100</td><td>0.400</td></tr>
+</tbody></table></article>
+<script src="tablesort.js"></script>
+<script>
+  function order() {
+    return Array.from(document.querySelectorAll("tbody tr"))
+      .map(function (r) { return r.cells[1].textContent; }).join(",");
+  }
+  document.addEventListener("DOMContentLoaded", function () {  // after tablesort.js set up
+    var th = document.querySelectorAll("th");
+    var out = {};
+    th[2].click(); out.tau1 = order(); th[2].click(); out.tau2 = order();
+    th[3].click(); out.br = order(); th[0].click(); out.rank = order();
+    th[1].click(); out.name = order();
+    document.body.setAttribute("data-result", JSON.stringify(out));
+  });
+</script></body></html>"""
+
+
+def test_tablesort_script(tmp_path):
+    """docs/javascripts/tablesort.js: numeric sort, direction, missing values last."""
+    import json
+
+    shutil.copy2(ROOT / "docs" / "javascripts" / "tablesort.js", tmp_path / "tablesort.js")
+    page = tmp_path / "sort.html"
+    page.write_text(SORT_PAGE, encoding="utf-8")
+    dom = chromium(page.as_uri(), tmp_path / "profile", "--dump-dom",
+                   "--allow-file-access-from-files").stdout
+    start = dom.index('data-result="') + len('data-result="')
+    raw = dom[start:dom.index('"', start)]
+    result = json.loads(html.unescape(raw))
+    assert result["tau1"] == "alpha,beta,gamma,delta"  # higher is better: descending first
+    assert result["tau2"] == "gamma,beta,alpha,delta"  # reversed; missing stays last
+    assert result["br"] == "alpha,beta,gamma,delta"  # lower is better: ascending first
+    assert result["rank"] == "alpha,beta,gamma,delta"  # rank ascending, unranked last
+    assert result["name"] == "alpha,beta,delta,gamma"  # text: alphabetical

@@ -1,0 +1,277 @@
+"""The leaderboard build: real (small) results → pages, plots, warnings, a strict MkDocs site.
+
+The results are produced by the real harness (``random`` with three seeds, ``params`` with one)
+on ``nb201-c10-smoke``; two deliberately unusable files sit beside them.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.results import load_json
+from harness.splits import load_split
+from leaderboard import analysis
+from leaderboard.__main__ import main as cli
+from leaderboard.build import build
+from leaderboard.collect import collect, rank_rows
+from leaderboard.demo import DEMO_SPLIT, shared_demo_results, stage_site_project
+from leaderboard.summary import summarize
+
+SPLIT = DEMO_SPLIT
+HEADER = "---\n# GENERATED FILE: written by `python -m leaderboard build`"
+
+
+def demo_base(tmp_path_factory) -> Path:
+    """A temporary folder shared by this run's xdist workers (but not by other runs)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory, data_dir) -> Path:
+    out = tmp_path_factory.mktemp("results")
+    shutil.copytree(shared_demo_results(demo_base(tmp_path_factory), data_dir), out,
+                    dirs_exist_ok=True)
+    good = json.loads((out / "random" / f"{SPLIT}.json").read_text())
+    stale = dict(good, schema_version=0, estimator=dict(good["estimator"], name="stale"))
+    (out / "stale").mkdir()
+    (out / "stale" / f"{SPLIT}.json").write_text(json.dumps(stale))
+    (out / "garbage").mkdir()
+    (out / "garbage" / f"{SPLIT}.json").write_text("{this is not json")
+    return out
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, results_dir, data_dir):
+    """A staged MkDocs project with the generated docs, and the build report."""
+    project = tmp_path_factory.mktemp("site")
+    stage_site_project(project)
+    report = build(results_dir, project / "docs", data_dir=data_dir, results_label="results")
+    return project, report
+
+
+def test_pages_and_plots_exist(site):
+    project, report = site
+    docs = project / "docs"
+    for rel in ("index.md", "estimators/index.md", "estimators/random.md",
+                "estimators/params.md", "splits/index.md", f"splits/{SPLIT}.md"):
+        text = (docs / rel).read_text()
+        assert text.startswith(HEADER), f"{rel} lacks the generated-file note"
+        assert "Do not edit it by hand" in text
+    for name in ("random", "params"):
+        for kind in ("scatter", "curves", "complexity"):
+            svg = docs / "img" / "estimators" / name / f"{SPLIT}-{kind}.svg"
+            assert svg.is_file() and svg.read_text().lstrip().startswith("<?xml")
+    assert (docs / "img" / "splits" / f"{SPLIT}-truth.svg").is_file()
+    assert not (docs / "estimators" / "stale.md").exists()
+    assert len(report.images) == 7
+
+
+def test_image_links_resolve(site):
+    docs = site[0] / "docs"
+    for page in ("estimators/random.md", "estimators/params.md", f"splits/{SPLIT}.md"):
+        links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (docs / page).read_text())
+        assert links, page
+        for link in links:
+            assert ((docs / page).parent / link).resolve().is_file(), (page, link)
+
+
+def test_malformed_files_reported(site):
+    project, report = site
+    joined = "\n".join(report.warnings)
+    assert f"stale/{SPLIT}.json: schema_version 0 is not the current 1" in joined
+    assert f"garbage/{SPLIT}.json: unreadable" in joined
+    home = (project / "docs" / "index.md").read_text()
+    assert f"<code>stale/{SPLIT}.json</code>" in home
+    assert f"<code>garbage/{SPLIT}.json</code>" in home
+
+
+def test_home_table_ranks_only_complete_rows(site):
+    home = (site[0] / "docs" / "index.md").read_text()
+    assert f"Ranked by **mean Kendall τ on [{SPLIT}](splits/{SPLIT}.md)**" in home
+    assert "seeds 20, 2020, 202020" in home
+    rows = [ln for ln in home.splitlines() if ln.startswith("|") and "](estimators/" in ln]
+    assert len(rows) == 2
+    cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
+    assert cells[0][0] == "1" and "[random]" in cells[0][1] and cells[0][2] == "baseline"
+    assert cells[1][0] == "—" and "[params]" in cells[1][1]
+    assert "1 seed (needs 3)" in cells[1][3] and "incomplete" in cells[1][3]
+    assert "✓ complete" in cells[0][3]
+
+
+def test_estimator_page_contents(site, results_dir):
+    docs = site[0] / "docs"
+    page = (docs / "estimators" / "params.md").read_text()
+    obj = load_json(results_dir / "params" / f"{SPLIT}.json")
+    assert "```bibtex\n@inproceedings{ning2021evaluating" in page
+    assert "| seed 20" in page or "seed 20 " in page
+    for heading in ("### Metrics", "### Bias", "**Complexity.**", "**Operations.**",
+                    "**Seed variance.**", "### Cost and environment", "## Citation"):
+        assert heading in page
+    assert obj["environment"]["device_name"] in page
+    assert obj["environment"]["harness_commit"] in page
+    assert f"{obj['metrics']['mean']['kendall']:.3f}" in page
+    assert "not ranked: 1 seed (needs 3)" in page
+    rnd = (docs / "estimators" / "random.md").read_text()
+    assert "rank 1 by mean Kendall τ" in rnd and "± " in rnd
+
+
+def test_split_page(site, data_dir):
+    page = (site[0] / "docs" / "splits" / f"{SPLIT}.md").read_text()
+    truth = load_split(SPLIT).ground_truth(data_dir)
+    assert f"{np.max(truth):.2f}" in page and f"{np.median(truth):.2f}" in page
+    assert "[random](../estimators/random.md)" in page
+    assert load_split(SPLIT).description.split(";")[0] in page
+
+
+def test_curves_agree_with_results(results_dir, data_dir):
+    """The plotted P@topK / BR@K at K = 5 % equal the results file's values, per seed."""
+    res = collect(results_dir, use_registry=False).results[("random", SPLIT)]
+    split = load_split(SPLIT)
+    matrix = analysis.seed_scores(res.scores, split.arch_ids, res.seeds)
+    curves = analysis.topk_curves(matrix, split.ground_truth(data_dir), percents=(5,))
+    for i, seed in enumerate(res.seeds):
+        per_seed = res.obj["metrics"]["per_seed"][str(seed)]
+        assert curves["p_top"][i, 0] == pytest.approx(per_seed["p_top_5"], abs=1e-12)
+        assert curves["br"][i, 0] == pytest.approx(per_seed["br_5"], abs=1e-12)
+
+
+def test_build_is_deterministic(site, results_dir, data_dir, tmp_path):
+    project, _ = site
+    stage_site_project(tmp_path)
+    other = tmp_path / "docs"
+    build(results_dir, other, data_dir=data_dir, results_label="results")
+    for path in sorted((project / "docs").rglob("*")):
+        rel = path.relative_to(project / "docs")
+        if path.is_file() and (path.suffix == ".svg" or rel.parts[0] in
+                               ("index.md", "estimators", "splits")):
+            assert (other / rel).read_bytes() == path.read_bytes(), rel
+
+
+def test_incomplete_and_stale_rows_are_not_ranked(results_dir, tmp_path):
+    base = json.loads((results_dir / "random" / f"{SPLIT}.json").read_text())
+
+    def put(name: str, **changes) -> None:
+        obj = copy.deepcopy(base)
+        obj["estimator"]["name"] = name
+        for key, value in changes.items():
+            obj[key] = value
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{SPLIT}.json").write_text(json.dumps(obj))
+
+    put("ok")
+    put("broken_contract", contract_ok=False, contract_problems=["raised"])
+    put("nonfinite", n_nonfinite=3)
+    put("old_split", split=dict(base["split"], sha256="0" * 64))
+    coll = collect(tmp_path, use_registry=False)
+    rows = {r.name: r for r in rank_rows(coll, [SPLIT], SPLIT)}
+    assert rows["ok"].rank == 1 and rows["ok"].complete
+    assert rows["broken_contract"].rank is None and "contract failed" in rows[
+        "broken_contract"].issues
+    assert rows["nonfinite"].rank is None and "3 non-finite score(s)" in rows["nonfinite"].issues
+    assert rows["old_split"].rank is None
+    assert any("stale" in i for i in rows["old_split"].issues)
+    # A second split in the table: a row without a result there is incomplete.
+    other = "nb201-c10-1k"
+    obj = copy.deepcopy(base)
+    obj["estimator"]["name"] = "ok"
+    obj["split"] = dict(base["split"], name=other, sha256=load_split(other).sha256)
+    (tmp_path / "ok" / f"{other}.json").write_text(json.dumps(obj))
+    coll = collect(tmp_path, use_registry=False)
+    assert coll.splits() == [other, SPLIT]
+    rows = {r.name: r for r in rank_rows(coll, coll.splits(), other)}
+    assert rows["ok"].rank == 1
+    assert rows["nonfinite"].rank is None
+    assert f"no result on {other}" in rows["nonfinite"].issues
+
+
+def test_summary(results_dir, tmp_path):
+    text, ok = summarize(results_dir, split=SPLIT, expect=["random"], leaderboard_dir=None)
+    assert not ok, "the malformed files in the directory must fail the summary"
+    clean = tmp_path / "pr"
+    (clean / "random").mkdir(parents=True)
+    for f in (results_dir / "random").glob(f"{SPLIT}*"):
+        (clean / "random" / f.name).write_bytes(f.read_bytes())
+    text, ok = summarize(clean, split=SPLIT, expect=["random"], leaderboard_dir=results_dir)
+    assert ok, text
+    assert "| `random`" in text.replace("<code>random</code>", "`random`") or "random" in text
+    assert "✅ kept" in text and "1 of 1" in text
+    text, ok = summarize(clean, split=SPLIT, expect=["random", "absent"])
+    assert not ok and "absent" in text
+    obj = json.loads((clean / "random" / f"{SPLIT}.json").read_text())
+    obj.update(contract_ok=False, contract_problems=["2 non-finite score(s)"])
+    (clean / "random" / f"{SPLIT}.json").write_text(json.dumps(obj))
+    text, ok = summarize(clean, split=SPLIT, expect=["random"])
+    assert not ok and "❌ failed" in text and "2 non-finite score(s)" in text
+
+
+def test_cli_strict_and_empty(results_dir, tmp_path, capsys):
+    assert cli(["build", "--results-dir", str(results_dir), "--docs-dir", str(tmp_path / "a"),
+                "--no-plots", "--strict"]) == 1
+    assert "garbage" in capsys.readouterr().err
+    assert cli(["build", "--results-dir", str(tmp_path / "none"),
+                "--docs-dir", str(tmp_path / "b"), "--no-plots"]) == 0
+    home = (tmp_path / "b" / "index.md").read_text()
+    assert "No results yet" in home
+    assert (tmp_path / "b" / "estimators" / "index.md").is_file()
+
+
+def test_rebuild_keeps_hand_written_pages(tmp_path, results_dir):
+    docs = tmp_path / "docs"
+    (docs / "estimators").mkdir(parents=True)
+    (docs / "estimators" / "notes.md").write_text("# Hand-written\n")
+    (docs / "estimators" / "gone.md").write_text(HEADER + "\ntitle: gone\n---\n")
+    build(results_dir, docs, make_plots=False, use_registry=False)
+    assert (docs / "estimators" / "notes.md").read_text() == "# Hand-written\n"
+    assert not (docs / "estimators" / "gone.md").exists()
+
+
+def test_nav_hook(tmp_path):
+    from leaderboard import mkdocs_hooks
+
+    for rel in ("index.md", "estimators/index.md", "estimators/b.md", "estimators/a.md",
+                "metrics.md", "extra.md", "sub/deep.md"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("# x\n")
+    nav = [{"Home": "index.md"}, {"Estimators": "estimators/"}, {"Splits": "splits/"},
+           {"Reference": [{"Metrics": "metrics.md"}, {"Data": "data.md"}]}]
+    out = mkdocs_hooks.add_unlisted(mkdocs_hooks.expand(nav, tmp_path), tmp_path)
+    assert out == [{"Home": "index.md"},
+                   {"Estimators": ["estimators/index.md", "estimators/a.md", "estimators/b.md"]},
+                   {"Reference": [{"Metrics": "metrics.md"}, "extra.md", "sub/deep.md"]}]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mkdocs") is None or
+                    importlib.util.find_spec("material") is None,
+                    reason="mkdocs / mkdocs-material not installed (pip install -e '.[docs]')")
+def test_mkdocs_build_strict(site):
+    project, _ = site
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file",
+         str(project / "mkdocs.yml"), "--site-dir", str(project / "site")],
+        capture_output=True, text=True, timeout=180, env=_quiet_env())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = project / "site"
+    home = (out / "index.html").read_text()
+    assert "random" in home and "<table>" in home
+    assert (out / "estimators" / "random" / "index.html").is_file()
+    assert (out / "splits" / SPLIT / "index.html").is_file()
+    assert (out / "img" / "estimators" / "random" / f"{SPLIT}-scatter.svg").is_file()
+    assert (out / "javascripts" / "tablesort.js").is_file()
+    # The generated pages are in the navigation (expanded by leaderboard/mkdocs_hooks.py).
+    assert 'href="estimators/random/"' in home and f'href="splits/{SPLIT}/"' in home
+
+
+def _quiet_env() -> dict[str, str]:
+    return dict(os.environ, NO_MKDOCS_2_WARNING="1")
