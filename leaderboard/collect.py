@@ -3,7 +3,8 @@
 A results file that cannot be used (unreadable, wrong schema version, missing fields, filed under
 the wrong name, for an unknown split) becomes a *warning* naming the file; the build never stops
 on one. A usable file can still make its row *incomplete* (never ranked): a failed contract,
-non-finite or failed scores, fewer than :data:`MIN_SEEDS` seeds, or stale results (estimator
+non-finite or failed scores, or stale results (fewer than :data:`MIN_SEEDS` seeds only make a
+rank *provisional*) (estimator
 version or split file changed since it was scored).
 """
 
@@ -259,9 +260,6 @@ def result_issues(res: Result, registry: dict[str, Current] | None) -> list[str]
         issues.append(f"{obj['n_nonfinite']} non-finite score(s)")
     if obj["n_errors"]:
         issues.append(f"{obj['n_errors']} failed scoring call(s)")
-    n = len(res.seeds)
-    if n < MIN_SEEDS:
-        issues.append(f"{n} seed{'s' if n != 1 else ''} (needs {MIN_SEEDS})")
     if res.mean("kendall") is None:
         issues.append("Kendall τ undefined")
     if registry is not None:
@@ -277,6 +275,18 @@ def result_issues(res: Result, registry: dict[str, Current] | None) -> list[str]
     except Exception:  # unknown splits were filtered out at load time
         issues.append("split no longer loadable")
     return issues
+
+
+def result_notes(res: Result) -> list[str]:
+    """Shortfalls that keep a result ranked but *provisional* (fewer seeds than the protocol).
+
+    When the CPU budget allows only one seed for every estimator, a table with no ranks would
+    help nobody; the rank is shown, marked provisional, with the number of seeds.
+    """
+    n = len(res.seeds)
+    if n < MIN_SEEDS:
+        return [f"{n} of {MIN_SEEDS} seeds"]
+    return []
 
 
 @dataclass
@@ -298,6 +308,7 @@ class Row:
     not_applicable: dict[str, str]
     issues: list[str]
     rank: int | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -317,7 +328,7 @@ def rank_rows(coll: Collection, splits: Sequence[str], rank_split: str,
     for name in names:
         mine = coll.of_estimator(name)
         cur = (coll.registry or {}).get(name)
-        cells, na, issues = {}, {}, []
+        cells, na, issues, notes = {}, {}, [], []
         for split in splits:
             res = mine.get(split)
             tag = f"{split}: " if len(splits) > 1 else ""
@@ -328,6 +339,7 @@ def rank_rows(coll: Collection, splits: Sequence[str], rank_split: str,
                 found = result_issues(res, coll.registry)
                 if found:
                     issues.append(tag + ", ".join(found))
+                notes.extend(tag + n for n in result_notes(res))
             elif cur is not None and split in cur.not_applicable:
                 na[split] = cur.not_applicable[split]
             else:
@@ -337,7 +349,8 @@ def rank_rows(coll: Collection, splits: Sequence[str], rank_split: str,
         elif rank_split not in cells:
             issues.append(f"not scored on the ranking split {rank_split}")
         kind = cur.kind if cur is not None else coll.estimator_meta(name)["kind"]
-        rows.append(Row(name=name, kind=kind, cells=cells, not_applicable=na, issues=issues))
+        rows.append(Row(name=name, kind=kind, cells=cells, not_applicable=na, issues=issues,
+                        notes=notes))
     ranked = sorted((r for r in rows if r.complete),
                     key=lambda r: (-_tau(r, rank_split), r.name))
     prev, rank = None, 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from leaderboard import fmt
-from leaderboard.collect import Result, Row, result_issues
+from leaderboard.collect import Result, Row, result_issues, result_notes
 from leaderboard.home import cost_cell
 from leaderboard.site import Site, estimator_page, link, split_page
 
@@ -45,6 +45,9 @@ def _metadata(site: Site, name: str, page: str) -> str:
 
 def _rank_text(row: Row, primary: str, page: str) -> str:
     target = f"[{primary}]({link(page, split_page(primary))})"
+    if row.rank is not None and row.notes:
+        return (f"rank {row.rank} by mean Kendall τ on {target} (provisional: "
+                + fmt.esc("; ".join(row.notes)) + ")")
     if row.rank is not None:
         return f"rank {row.rank} by mean Kendall τ on {target}"
     return "not ranked: " + fmt.esc("; ".join(row.issues))
@@ -59,8 +62,10 @@ def _summary(site: Site, name: str, results: dict[str, Result], page: str) -> st
         if res is None:
             continue
         issues = [] if res.skipped else result_issues(res, site.coll.registry)
+        notes = [] if res.skipped else result_notes(res)
         status = "skipped" if res.skipped else (
-            "✓ complete" if not issues else "⚠ " + fmt.esc("; ".join(issues)))
+            "⚠ " + fmt.esc("; ".join(issues)) if issues else
+            "✓ provisional: " + fmt.esc("; ".join(notes)) if notes else "✓ complete")
         rows.append([
             f"[{split}](#{split})", fmt.pm(res.mean("kendall"), res.std("kendall")),
             fmt.num(res.mean("spearman")), fmt.num(res.mean("p_top_5")),

@@ -46,6 +46,8 @@ def cost_cell(res: Result) -> str:
 
 
 def status_cell(row: Row) -> str:
+    if row.complete and row.notes:
+        return "✓ provisional<br>" + fmt.small(fmt.esc("; ".join(row.notes)))
     if row.complete:
         return "✓ complete"
     return "⚠ incomplete<br>" + fmt.small(fmt.esc("; ".join(row.issues)))
@@ -134,9 +136,10 @@ def render(site: Site) -> str:
             f"(higher is better; mean over {seeds_phrase(primary_results)}; equal τ share a "
             f"rank). {n_ranked} of {len(site.home_rows)} estimators are ranked. Only *complete* "
             "rows are ranked: a result on every split in the table that the estimator applies "
-            f"to, the estimator contract kept, at least {MIN_SEEDS} seeds, no non-finite or "
-            "failed scores, and results that are current with the estimator's version and the "
-            "split file. Incomplete rows follow, unranked and marked ⚠ with the reason. Click a "
+            "to, the estimator contract kept, no non-finite or failed scores, and results that "
+            "are current with the estimator's version and the split file. A rank computed from "
+            f"fewer than {MIN_SEEDS} seeds is marked *provisional* with its seed count. "
+            "Incomplete rows follow, unranked and marked ⚠ with the reason. Click a "
             "column header to sort; hover over a value for details.\n")
         out.append(home_table(site, splits))
         out.append("\n**Columns** (per benchmark split): τ = Kendall τ (± std over seeds), "
