@@ -419,6 +419,9 @@ def check_determinism(est: api.Estimator, split_name: str, cfg: RunConfig,
     """
     if cfg.determinism_checks <= 0:
         return []
+    # The same thread count as the scoring run: CPU reductions split work by thread, so another
+    # count changes the last bits (e.g. when merging shards in a fresh process).
+    _set_threads(cfg)
     split = load_split(split_name)
     space = get_space(split.benchmark)
     specs = split.specs(cfg.data_dir)
