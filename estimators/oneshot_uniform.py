@@ -1,0 +1,34 @@
+"""oneshot_uniform: one-shot accuracy with a supernet trained by uniform architecture sampling.
+
+The NAS-Bench-201 supernet (:mod:`harness.oneshot.supernet`) is trained with one architecture
+per step drawn uniformly from all 15,625 cells, on 80 % of the CIFAR-10 training images
+(:mod:`harness.oneshot.training`). An architecture's score is its accuracy with the supernet's
+weights on fixed batches of the other 20 % (BatchNorm with batch statistics), as in Ning et
+al. (2021). ``prepare`` loads the checkpoint of the run's seed from the cache
+(``<cache>/oneshot/<hash>/epoch_<k>.pt``, trained with ``python -m harness.oneshot train``);
+see ``docs/oneshot.md`` for the options (``epochs``, ``checkpoint_epoch``, ``post_deiso``,
+``iso_eval``, ``sharing``, ``train``, ...). Higher is predicted better.
+"""
+
+from harness.api import ArchContext, PrepareContext, estimator
+from harness.oneshot.scoring import PAPER, OneShotState, prepare_oneshot
+
+
+def prepare(pctx: PrepareContext) -> OneShotState:
+    return prepare_oneshot(pctx, "uniform")
+
+
+@estimator(
+    name="oneshot_uniform",
+    kind="one-shot",
+    idea="Validation accuracy with the weights of a supernet trained by uniform sampling.",
+    paper=PAPER,
+    version="1",
+    needs_images=True,
+    data_independent=True,  # scored on its own validation batches, not the harness's batch
+    spaces=("nb201",),
+    skip_reason="the supernet is implemented for NAS-Bench-201 (trained on CIFAR-10) only",
+    prepare=prepare,
+)
+def score(ctx: ArchContext) -> float:
+    return ctx.state.score(ctx, "acc")

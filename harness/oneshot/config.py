@@ -1,0 +1,151 @@
+"""Configuration of supernet training, and the hash that names a training run.
+
+A run is fully described by a :class:`TrainConfig`; its :meth:`TrainConfig.config_hash` names
+the directory ``<cache_dir>/oneshot/<hash>/`` that holds the run's ``config.json`` and its
+checkpoints ``epoch_<k>.pt``. Everything that changes the weights is part of the hash (sampler,
+sharing, epoch budget -- the cosine schedule depends on it --, seed, optimiser settings, data
+fractions, supernet shape); nothing that does not (device, threads, which epochs are saved).
+
+The defaults follow the brief of this harness (SGD lr 0.05, momentum 0.9, weight decay 5e-4,
+batch 128, cosine schedule over the budget). The paper's own runs (Ning et al., NeurIPS 2021,
+aw_nas ``examples/research/surgery/nb201/deiso_plateaulr.yaml``) used batch 512,
+``ReduceLROnPlateau(patience=30, factor=0.5)`` and 1000 epochs with the same SGD settings,
+gradient-norm clipping at 5, dropout 0.1 before the classifier and the same 80/20 split of the
+CIFAR-10 training images; clipping, dropout and the split are reproduced here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+FORMAT_VERSION = 1  # bump when the training code changes the weights a config produces
+SAMPLERS: tuple[str, ...] = ("uniform", "deiso")
+SCHEDULES: tuple[str, ...] = ("cosine", "constant")
+
+
+@dataclass(frozen=True)
+class SupernetConfig:
+    """Shape of the NAS-Bench-201 supernet.
+
+    Attributes:
+        channels: stem / first-stage channels (16 in NAS-Bench-201).
+        cells_per_stage: cells per stage (5 in NAS-Bench-201); tests use 1.
+        num_classes: classifier outputs.
+        cell_bn_affine: whether the BatchNorms inside cell operations have affine parameters.
+            ``False`` as in the paper's supernet (aw_nas ``cell_bn_affine=False``): an affine
+            shift would be shared by every architecture using the op, while the stem, the
+            reduction blocks and the final BN keep their affine parameters.
+        dropout: dropout before the classifier during training (0.1 in the paper's code).
+    """
+
+    channels: int = 16
+    cells_per_stage: int = 5
+    num_classes: int = 10
+    cell_bn_affine: bool = False
+    dropout: float = 0.1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a trained supernet.
+
+    Attributes:
+        sampler: ``"uniform"`` (all 15,625 cells) or ``"deiso"`` (one representative of each of
+            the 6,466 isomorphism classes).
+        epochs: epoch budget (the cosine schedule spans it).
+        seed: initialisation, sampling, batch order, augmentation and dropout all derive from it.
+        sharing: ``"full"`` (one supernet) or a partition rule of :mod:`harness.oneshot.sharing`
+            (several supernets, each owning a part of the space, trained at equal total budget).
+        lr, momentum, weight_decay: SGD settings.
+        batch_size: training images per step.
+        schedule: ``"cosine"`` (per-epoch cosine annealing to 0) or ``"constant"``.
+        max_grad_norm: gradient-norm clipping (``None`` disables it).
+        train_fraction: share of the (sub)set of CIFAR-10 training images used for training; the
+            rest are the validation images that one-shot scores are computed on.
+        split_seed: seed of the fixed permutation that defines the train/validation split (kept
+            separate from ``seed`` so that runs with different seeds share the validation set).
+        subset: use only the first ``subset`` images of that permutation (tests and quick
+            experiments); ``None`` uses all 50,000.
+        supernet: the supernet's shape.
+    """
+
+    sampler: str = "deiso"
+    epochs: int = 200
+    seed: int = 20
+    sharing: str = "full"
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 128
+    schedule: str = "cosine"
+    max_grad_norm: float | None = 5.0
+    train_fraction: float = 0.8
+    split_seed: int = 0
+    subset: int | None = None
+    supernet: SupernetConfig = field(default_factory=SupernetConfig)
+
+    def __post_init__(self) -> None:
+        from harness.oneshot.sharing import parse_sharing
+
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}, not {self.sampler!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, not {self.schedule!r}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be >= 1")
+        if not 0.0 < self.train_fraction < 1.0:
+            raise ValueError("train_fraction must be strictly between 0 and 1")
+        if self.subset is not None and self.subset < 2:
+            raise ValueError("subset must be None or >= 2 images")
+        parse_sharing(self.sharing)  # raises on an unknown rule
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary (nested ``supernet``)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error (a config from a newer format)."""
+        d = dict(d)
+        net = SupernetConfig(**d.pop("supernet", {}))
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"Unknown TrainConfig field(s) {sorted(unknown)}")
+        return cls(supernet=net, **d)
+
+    def identity(self) -> dict[str, Any]:
+        """What the hash covers: the config plus the format version, space and dataset."""
+        return {"format": FORMAT_VERSION, "space": "nb201", "dataset": "cifar10",
+                "config": self.to_dict()}
+
+    def config_hash(self) -> str:
+        """16 hex digits of the SHA-256 of :meth:`identity` as canonical JSON."""
+        blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def with_epochs(self, epochs: int) -> TrainConfig:
+        return replace(self, epochs=epochs)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How one-shot scores are computed on the validation images.
+
+    Attributes:
+        n_batches: validation batches per architecture.
+        batch_size: images per validation batch (BN uses each batch's own statistics).
+        eval_seed: seed of the fixed permutation of the validation images the batches are cut
+            from (the same batches for every architecture, seed and checkpoint).
+    """
+
+    n_batches: int = 5
+    batch_size: int = 128
+    eval_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_batches < 1 or self.batch_size < 1:
+            raise ValueError("n_batches and batch_size must be >= 1")

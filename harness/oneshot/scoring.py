@@ -1,0 +1,367 @@
+"""One-shot scores: an architecture's accuracy (or loss) with the trained supernet's weights.
+
+Scoring runs the architecture through the supernet on a fixed set of validation batches
+(:func:`harness.oneshot.images.validation_batches`), in evaluation mode (no dropout) with
+BatchNorm normalising each batch with its own statistics (the supernet tracks none). The
+one-shot accuracy is the fraction of correctly classified validation images over all batches;
+the one-shot loss the mean cross-entropy over them.
+
+Isomorphic cells compute the same function with the benchmark's independent weights but not
+with a supernet's (they use different edges' weights), so their one-shot scores differ. The
+``iso_eval`` option chooses what a cell is scored as:
+
+* ``self``: the cell itself;
+* ``representative``: its class representative (a de-isomorphic supernet was trained on those
+  cells only; this is the default for it);
+* ``mean`` (``post_deiso``): the mean score of all cells of its class (post de-isomorphism,
+  Ning et al. 2021), computed once per class and cached.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+from torch import nn
+
+from harness.api import Paper, PrepareContext
+from harness.oneshot import checkpoints
+from harness.oneshot.config import EvalConfig, SupernetConfig, TrainConfig
+from harness.oneshot.images import SplitImages, load_split_images, validation_batches
+from harness.oneshot.sampling import class_members, representative
+from harness.oneshot.supernet import PartitionedSupernet, plan_cell
+from harness.oneshot.training import load_model, train
+from harness.spaces import nb201
+
+Cell = tuple[str, ...]
+PAPER = Paper(
+    title="Evaluating Efficient Performance Estimators of Neural Architectures",
+    url="https://arxiv.org/abs/2008.03064",
+    bibtex=r"""@inproceedings{ning2021evaluating,
+  title={Evaluating Efficient Performance Estimators of Neural Architectures},
+  author={Ning, Xuefei and Tang, Changcheng and Li, Wenshuo and Zhou, Zixuan and
+          Liang, Shuang and Yang, Huazhong and Wang, Yu},
+  booktitle={Advances in Neural Information Processing Systems},
+  volume={34},
+  year={2021}
+}""",
+)
+METRICS = ("acc", "loss")
+ISO_EVALS = ("self", "representative", "mean")
+TRAIN_MODES = ("auto", "yes", "no")
+AUTO_TRAIN_EPOCHS = 1  # what prepare trains without being asked (minutes on a GPU, ~1 h CPU)
+
+
+class OneShotEvaluator:
+    """Scores cells with fixed supernet weights on fixed validation batches.
+
+    Results are cached per *active plan* (:func:`harness.oneshot.supernet.plan_cell`, and the
+    owning part of a partitioned supernet): the supernet's forward pass depends on nothing
+    else, so cells that differ only in inactive edges share one computation bit for bit. This
+    makes class means cheap (the largest classes, 225-275 cells, have a handful of plans). The
+    cache belongs to this object, so a new evaluator (e.g. the harness's determinism re-check,
+    which calls ``prepare`` again) recomputes everything.
+    """
+
+    def __init__(self, model: nn.Module, batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+                 device: torch.device | str = "cpu", data_dir: str | os.PathLike | None = None):
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.batches = [(x.to(self.device), y.to(self.device)) for x, y in batches]
+        self.n_images = sum(len(y) for _x, y in batches)
+        self.data_dir = data_dir
+        self._cache: dict[tuple, tuple[float, float]] = {}
+
+    def _key(self, cell: Cell) -> tuple:
+        part = self.model.rule.part(cell) if isinstance(self.model, PartitionedSupernet) else 0
+        return part, plan_cell(cell)
+
+    @torch.no_grad()
+    def evaluate(self, cell: Sequence[str]) -> tuple[float, float]:
+        """(accuracy, mean cross-entropy) of ``cell`` over the validation batches."""
+        cell = tuple(cell)
+        key = self._key(cell)
+        if key not in self._cache:
+            correct = 0
+            loss_sum = 0.0
+            for x, y in self.batches:
+                logits = self.model(x, cell)
+                correct += int((logits.argmax(1) == y).sum())
+                loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
+            self._cache[key] = (correct / self.n_images, loss_sum / self.n_images)
+        return self._cache[key]
+
+    def evaluate_as(self, cell: Sequence[str], iso_eval: str = "self") -> tuple[float, float]:
+        """(accuracy, loss) of ``cell`` under an ``iso_eval`` mode (module docstring)."""
+        if iso_eval == "self":
+            return self.evaluate(cell)
+        if iso_eval == "representative":
+            return self.evaluate(representative(cell, self.data_dir))
+        if iso_eval == "mean":
+            members = class_members(self.data_dir)[nb201.canonical(cell)]
+            vals = [self.evaluate(m) for m in members]  # members sorted: a fixed order
+            return (math.fsum(v[0] for v in vals) / len(vals),
+                    math.fsum(v[1] for v in vals) / len(vals))
+        raise ValueError(f"iso_eval must be one of {ISO_EVALS}, not {iso_eval!r}")
+
+    def score(self, cell: Sequence[str], metric: str = "acc", iso_eval: str = "self") -> float:
+        """Higher-is-better score: accuracy, or the negative loss for ``metric="loss"``."""
+        acc, loss = self.evaluate_as(cell, iso_eval)
+        if metric == "acc":
+            return acc
+        if metric == "loss":
+            return -loss
+        raise ValueError(f"metric must be one of {METRICS}, not {metric!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# options (PrepareContext.options; values may arrive as strings from the command line)
+# --------------------------------------------------------------------------------------------
+
+
+def _as_bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    s = str(v).strip().lower()
+    if s in ("1", "true", "yes", "on"):
+        return True
+    if s in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected a boolean, got {v!r}")
+
+
+def _as_int(v: Any) -> int | None:
+    return None if v is None or str(v).strip().lower() in ("", "none", "latest") else int(v)
+
+
+@dataclass(frozen=True)
+class OneShotOptions:
+    """Options of the one-shot estimators (keys of ``PrepareContext.options``).
+
+    Attributes:
+        epochs: epoch budget of the training run to use (its schedule spans it). ``None``: the
+            run with the largest available checkpoint among runs that differ only in budget;
+            if there is none, train :data:`AUTO_TRAIN_EPOCHS` epoch(s).
+        checkpoint_epoch: which checkpoint of that run to score (default: the latest).
+        train: ``auto`` trains a missing checkpoint only up to :data:`AUTO_TRAIN_EPOCHS`
+            epochs; ``yes`` trains any budget inside ``prepare``; ``no`` never trains.
+        iso_eval: ``self``, ``representative`` or ``mean`` (default: ``representative`` for a
+            de-isomorphic supernet, ``self`` otherwise).
+        post_deiso: shorthand for ``iso_eval=mean``.
+        sharing: ``full`` or a partition rule (:mod:`harness.oneshot.sharing`).
+        eval_batches, eval_batch_size: validation batches per architecture and their size.
+        batch_size, channels, cells_per_stage, subset: training-run fields for small
+            experiments and tests (defaults: those of :class:`TrainConfig`).
+    """
+
+    epochs: int | None = None
+    checkpoint_epoch: int | None = None
+    train: str = "auto"
+    iso_eval: str | None = None
+    post_deiso: bool = False
+    sharing: str = "full"
+    eval_batches: int = EvalConfig.n_batches
+    eval_batch_size: int = EvalConfig.batch_size
+    batch_size: int = TrainConfig.batch_size
+    channels: int = SupernetConfig.channels
+    cells_per_stage: int = SupernetConfig.cells_per_stage
+    subset: int | None = None
+
+    KEYS = ("epochs", "checkpoint_epoch", "train", "iso_eval", "post_deiso", "sharing",
+            "eval_batches", "eval_batch_size", "batch_size", "channels", "cells_per_stage",
+            "subset")
+
+    @classmethod
+    def parse(cls, options: dict[str, Any] | None) -> OneShotOptions:
+        """Read the known keys of ``options`` (others belong to other estimators)."""
+        o = dict(options or {})
+        kw: dict[str, Any] = {}
+        for key in ("epochs", "checkpoint_epoch", "subset"):
+            if key in o:
+                kw[key] = _as_int(o[key])
+        for key in ("eval_batches", "eval_batch_size", "batch_size", "channels",
+                    "cells_per_stage"):
+            if key in o:
+                kw[key] = int(o[key])
+        for key in ("train", "iso_eval", "sharing"):
+            if key in o and o[key] is not None:
+                kw[key] = str(o[key]).strip().lower()
+        if "train" in kw and kw["train"] not in TRAIN_MODES:
+            try:  # booleans are accepted too: true = yes, false = no
+                kw["train"] = "yes" if _as_bool(kw["train"]) else "no"
+            except ValueError:
+                pass  # reported below
+        if "post_deiso" in o:
+            kw["post_deiso"] = _as_bool(o["post_deiso"])
+        opts = cls(**kw)
+        if opts.train not in TRAIN_MODES:
+            raise ValueError(f"option train must be one of {TRAIN_MODES}, not {opts.train!r}")
+        if opts.iso_eval is not None and opts.iso_eval not in ISO_EVALS:
+            raise ValueError(f"option iso_eval must be one of {ISO_EVALS}")
+        if (opts.epochs is not None and opts.checkpoint_epoch is not None
+                and not 1 <= opts.checkpoint_epoch <= opts.epochs):
+            raise ValueError("option checkpoint_epoch must lie in 1..epochs")
+        if opts.post_deiso and opts.iso_eval not in (None, "mean"):
+            raise ValueError("post_deiso=true contradicts iso_eval=" + str(opts.iso_eval))
+        return opts
+
+    def iso_mode(self, sampler: str) -> str:
+        if self.post_deiso:
+            return "mean"
+        if self.iso_eval is not None:
+            return self.iso_eval
+        return "representative" if sampler == "deiso" else "self"
+
+    def train_config(self, sampler: str, seed: int, epochs: int) -> TrainConfig:
+        net = replace(SupernetConfig(), channels=self.channels,
+                      cells_per_stage=self.cells_per_stage)
+        return TrainConfig(sampler=sampler, epochs=epochs, seed=seed, sharing=self.sharing,
+                           batch_size=self.batch_size, subset=self.subset, supernet=net)
+
+    def eval_config(self) -> EvalConfig:
+        return EvalConfig(n_batches=self.eval_batches, batch_size=self.eval_batch_size)
+
+
+# --------------------------------------------------------------------------------------------
+# prepare / score support for the estimator modules
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class OneShotState:
+    """What ``prepare`` hands to ``score`` (``ctx.state``)."""
+
+    evaluator: OneShotEvaluator
+    config: TrainConfig
+    epoch: int
+    iso_eval: str
+    eval_config: EvalConfig
+    trained_here: bool
+
+    @property
+    def identity(self) -> str:
+        """Names the weights and validation batches (the key of shared computations)."""
+        e = self.eval_config
+        return (f"oneshot/{self.config.config_hash()}/epoch{self.epoch}/"
+                f"{e.n_batches}x{e.batch_size}s{e.eval_seed}/{self.iso_eval}")
+
+    def describe(self) -> dict[str, Any]:
+        """Which weights and batches produced the scores (for the results file)."""
+        e = self.eval_config
+        return {"config_hash": self.config.config_hash(), "epoch": self.epoch,
+                "epoch_budget": self.config.epochs, "sampler": self.config.sampler,
+                "sharing": self.config.sharing, "seed": self.config.seed,
+                "iso_eval": self.iso_eval, "trained_in_prepare": self.trained_here,
+                "eval": {"n_batches": e.n_batches, "batch_size": e.batch_size,
+                         "eval_seed": e.eval_seed}}
+
+    def score(self, ctx, metric: str) -> float:
+        """Score ``ctx.spec``; accuracy and loss are computed together and shared between
+        estimators scoring the same context with the same weights (``ctx.shared``)."""
+        cell = nb201.parse(ctx.spec) if isinstance(ctx.spec, str) else tuple(ctx.spec)
+        key = nb201.canonical(cell) if self.iso_eval != "self" else "|".join(cell)
+        acc, loss = ctx.shared(f"{self.identity}/{key}",
+                               lambda: self.evaluator.evaluate_as(cell, self.iso_eval))
+        if metric == "acc":
+            return acc
+        if metric == "loss":
+            return -loss
+        raise ValueError(f"metric must be one of {METRICS}")
+
+
+def train_command(cfg: TrainConfig) -> str:
+    """The command line that trains run ``cfg`` (non-default fields spelled out)."""
+    parts = [f"python -m harness.oneshot train --sampler {cfg.sampler} --epochs {cfg.epochs} "
+             f"--seed {cfg.seed}"]
+    if cfg.sharing != "full":
+        parts.append(f"--sharing {cfg.sharing}")
+    if cfg.batch_size != TrainConfig.batch_size:
+        parts.append(f"--batch-size {cfg.batch_size}")
+    if cfg.supernet.channels != SupernetConfig.channels:
+        parts.append(f"--channels {cfg.supernet.channels}")
+    if cfg.supernet.cells_per_stage != SupernetConfig.cells_per_stage:
+        parts.append(f"--cells-per-stage {cfg.supernet.cells_per_stage}")
+    if cfg.subset is not None:
+        parts.append(f"--subset {cfg.subset}")
+    return " ".join(parts + ["--device cuda"])
+
+
+def _say(msg: str) -> None:
+    sys.stderr.write(f"[oneshot] {msg}\n")
+    sys.stderr.flush()
+
+
+def resolve_run(opts: OneShotOptions, sampler: str, seed: int,
+                cache_dir: str | os.PathLike) -> tuple[TrainConfig, int | None]:
+    """The run and checkpoint epoch the options ask for (epoch ``None``: not trained yet)."""
+    if opts.epochs is not None:
+        cfg = opts.train_config(sampler, seed, opts.epochs)
+        have = checkpoints.available_epochs(cache_dir, cfg)
+        want = opts.checkpoint_epoch if opts.checkpoint_epoch is not None else cfg.epochs
+        return cfg, (want if want in have else None)
+    # No budget given: the largest checkpoint among runs that differ only in their budget.
+    probe = opts.train_config(sampler, seed, 1)
+    best: tuple[int, TrainConfig] | None = None
+    for run in checkpoints.list_runs(cache_dir):
+        if run.epochs and run.config == probe.with_epochs(run.config.epochs):
+            eps = run.epochs if opts.checkpoint_epoch is None else \
+                [e for e in run.epochs if e == opts.checkpoint_epoch]
+            if eps and (best is None or eps[-1] > best[0]):
+                best = (eps[-1], run.config)
+    if best is not None:
+        return best[1], best[0]
+    return opts.train_config(sampler, seed, AUTO_TRAIN_EPOCHS), None
+
+
+def prepare_oneshot(pctx: PrepareContext, sampler: str) -> OneShotState:
+    """Load (or, within limits, train) the supernet a one-shot estimator scores with.
+
+    Raises:
+        ValueError: outside NAS-Bench-201 / CIFAR-10, or on bad options.
+        FileNotFoundError: if the checkpoint is missing and training is not allowed; the
+            message gives the command that trains it.
+    """
+    if pctx.space != "nb201" or pctx.dataset != "cifar10":
+        raise ValueError("the one-shot estimators train a NAS-Bench-201 supernet on CIFAR-10")
+    opts = OneShotOptions.parse(pctx.options)
+    cfg, epoch = resolve_run(opts, sampler, pctx.seed, pctx.cache_dir)
+    trained_here = False
+    if epoch is None:
+        target = opts.checkpoint_epoch or cfg.epochs
+        allowed = opts.train == "yes" or (opts.train == "auto" and target <= AUTO_TRAIN_EPOCHS)
+        cmd = train_command(cfg)
+        if not allowed:
+            raise FileNotFoundError(
+                f"No checkpoint of epoch {target} for the {sampler} supernet "
+                f"(config {cfg.config_hash()}, seed {pctx.seed}) under "
+                f"{checkpoints.run_dir(pctx.cache_dir, cfg)}. Train it with `{cmd}` (same "
+                f"cache directory), or pass the option train=yes to train inside prepare.")
+        if opts.epochs is None:
+            _say(f"no trained {sampler} supernet found for seed {pctx.seed}; training "
+                 f"{cfg.epochs} epoch(s) now on {pctx.device} (15-50 min on one CPU core, about "
+                 f"a minute on a GPU) -- a toy budget; the paper trains 200-1000 epochs: `{cmd}`")
+        train(cfg, cache_dir=pctx.cache_dir, device=pctx.device, data_dir=pctx.data_dir,
+              until_epoch=target)
+        epoch, trained_here = target, True
+    model = load_model(cfg, epoch, pctx.cache_dir, pctx.device)
+    ecfg = opts.eval_config()
+    images = load_split_images(cfg, pctx.data_dir)
+    evaluator = OneShotEvaluator(model, validation_batches(images, ecfg), pctx.device,
+                                 pctx.data_dir)
+    return OneShotState(evaluator, cfg, epoch, opts.iso_mode(sampler), ecfg, trained_here)
+
+
+def evaluator_for(cfg: TrainConfig, epoch: int, *, cache_dir: str | os.PathLike,
+                  ecfg: EvalConfig | None = None, device: torch.device | str = "cpu",
+                  data_dir: str | os.PathLike | None = None,
+                  images: SplitImages | None = None) -> OneShotEvaluator:
+    """An evaluator for checkpoint ``epoch`` of run ``cfg`` (harness-side helpers, CLI)."""
+    ecfg = ecfg or EvalConfig()
+    model = load_model(cfg, epoch, cache_dir, device)
+    images = images if images is not None else load_split_images(cfg, data_dir)
+    return OneShotEvaluator(model, validation_batches(images, ecfg), device, data_dir)
