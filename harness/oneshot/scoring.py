@@ -343,8 +343,8 @@ def prepare_oneshot(pctx: PrepareContext, sampler: str) -> OneShotState:
                 f"cache directory), or pass the option train=yes to train inside prepare.")
         if opts.epochs is None:
             _say(f"no trained {sampler} supernet found for seed {pctx.seed}; training "
-                 f"{cfg.epochs} epoch(s) now on {pctx.device} (15-50 min on one CPU core, about "
-                 f"a minute on a GPU) -- a toy budget; the paper trains 200-1000 epochs: `{cmd}`")
+                 f"{cfg.epochs} epoch(s) now on {pctx.device} (30-40 min on one CPU core, "
+                 f"minutes on a GPU) -- a toy budget; the paper trains 200-1000 epochs: `{cmd}`")
         train(cfg, cache_dir=pctx.cache_dir, device=pctx.device, data_dir=pctx.data_dir,
               until_epoch=target)
         epoch, trained_here = target, True
