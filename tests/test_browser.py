@@ -154,9 +154,11 @@ def test_home_table_renders(server, tmp_path):
     header, *rows = board["rows"]
     assert header[:4] == ["#", "Estimator", "Kind", "Status"]
     assert header[4].startswith(DEMO_SPLIT) and header[4].endswith("τ")
-    assert [r[1] for r in rows] == ["random", "params"]
-    assert rows[0][0] == "1" and rows[0][2] == "baseline" and "complete" in rows[0][3]
-    assert rows[1][0] == "—" and "1 seed (needs 3)" in rows[1][3]
+    # params (1 seed, higher τ) ranks first, provisionally; random (3 seeds) second.
+    assert [r[1] for r in rows] == ["params", "random"]
+    assert rows[0][0] == "1" and rows[0][2] == "baseline" and "provisional" in rows[0][3]
+    assert "1 of 3 seeds" in rows[0][3]
+    assert rows[1][0] == "2" and "complete" in rows[1][3]
     # docs/javascripts/tablesort.js ran and made the table sortable.
     assert board["attrs"].get("data-sortable") == "ready"
     assert 'role="columnheader"' in dom
