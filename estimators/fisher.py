@@ -13,20 +13,9 @@ weight of that channel (``weight.shape[1:]``, e.g. ``C_in * kh * kw`` for a conv
 input width for a linear layer) and then sums over all weights. Higher is predicted better.
 """
 
-from harness.api import ArchContext, Paper, estimator
+from harness.api import ArchContext, estimator
+from harness.papers import ZERO_COST_PROXIES as PAPER
 from harness.passes import ce_gradients
-
-PAPER = Paper(
-    title="Zero-Cost Proxies for Lightweight NAS",
-    url="https://arxiv.org/abs/2101.08134",
-    bibtex=r"""@inproceedings{abdelfattah2021zerocost,
-  title={Zero-Cost Proxies for Lightweight {NAS}},
-  author={Abdelfattah, Mohamed S. and Mehrotra, Abhinav and Dudziak, {\L}ukasz
-          and Lane, Nicholas D.},
-  booktitle={International Conference on Learning Representations},
-  year={2021}
-}""",
-)
 
 
 @estimator(

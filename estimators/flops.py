@@ -1,21 +1,8 @@
 """FLOPs: multiply-accumulates of one forward pass, the other complexity baseline."""
 
-from harness.api import ArchContext, Paper, estimator
+from harness.api import ArchContext, estimator
 from harness.flops import count_macs
-
-PAPER = Paper(
-    title="Evaluating Efficient Performance Estimators of Neural Architectures",
-    url="https://arxiv.org/abs/2008.03064",
-    bibtex="""@inproceedings{ning2021evaluating,
-  title={Evaluating Efficient Performance Estimators of Neural Architectures},
-  author={Ning, Xuefei and Tang, Changcheng and Li, Wenshuo and Zhou, Zixuan and Liang, Shuang
-          and Yang, Huazhong and Wang, Yu},
-  booktitle={Advances in Neural Information Processing Systems},
-  volume={34},
-  pages={12265--12277},
-  year={2021}
-}""",
-)
+from harness.papers import NING2021 as PAPER
 
 
 @estimator(

@@ -19,20 +19,9 @@ same gradient); here one forward serves both, which yields the same values.
 
 import torch
 
-from harness.api import ArchContext, Paper, cross_entropy, estimator
+from harness.api import ArchContext, cross_entropy, estimator
+from harness.papers import ZERO_COST_PROXIES as PAPER
 from harness.passes import prunable_layers
-
-PAPER = Paper(
-    title="Zero-Cost Proxies for Lightweight NAS",
-    url="https://arxiv.org/abs/2101.08134",
-    bibtex=r"""@inproceedings{abdelfattah2021zerocost,
-  title={Zero-Cost Proxies for Lightweight {NAS}},
-  author={Abdelfattah, Mohamed S. and Mehrotra, Abhinav and Dudziak, {\L}ukasz
-          and Lane, Nicholas D.},
-  booktitle={International Conference on Learning Representations},
-  year={2021}
-}""",
-)
 
 
 @estimator(

@@ -24,19 +24,8 @@ import math
 import numpy as np
 import torch
 
-from harness.api import ArchContext, Paper, estimator
-
-PAPER = Paper(
-    title="Zero-Cost Proxies for Lightweight NAS",
-    url="https://arxiv.org/abs/2101.08134",
-    bibtex=r"""@inproceedings{abdelfattah2021zerocost,
-  title={Zero-Cost Proxies for Lightweight {NAS}},
-  author={Abdelfattah, Mohamed S. and Mehrotra, Abhinav and Dudziak, {\L}ukasz
-          and Lane, Nicholas D.},
-  booktitle={International Conference on Learning Representations},
-  year={2021}
-}""",
-)
+from harness.api import ArchContext, estimator
+from harness.papers import ZERO_COST_PROXIES as PAPER
 
 K = 1e-5
 

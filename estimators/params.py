@@ -1,20 +1,7 @@
 """Parameter count: the complexity baseline that zero-shot estimators must beat."""
 
-from harness.api import ArchContext, Paper, estimator
-
-PAPER = Paper(
-    title="Evaluating Efficient Performance Estimators of Neural Architectures",
-    url="https://arxiv.org/abs/2008.03064",
-    bibtex="""@inproceedings{ning2021evaluating,
-  title={Evaluating Efficient Performance Estimators of Neural Architectures},
-  author={Ning, Xuefei and Tang, Changcheng and Li, Wenshuo and Zhou, Zixuan and Liang, Shuang
-          and Yang, Huazhong and Wang, Yu},
-  booktitle={Advances in Neural Information Processing Systems},
-  volume={34},
-  pages={12265--12277},
-  year={2021}
-}""",
-)
+from harness.api import ArchContext, estimator
+from harness.papers import NING2021 as PAPER
 
 
 @estimator(

@@ -10,20 +10,9 @@ it correlates *negatively* with accuracy on NAS-Bench-201; the harness keeps the
 score is returned unchanged (no sign flip) and a negative rank correlation is expected.
 """
 
-from harness.api import ArchContext, Paper, estimator
+from harness.api import ArchContext, estimator
+from harness.papers import ZERO_COST_PROXIES as PAPER
 from harness.passes import ce_gradients
-
-PAPER = Paper(
-    title="Zero-Cost Proxies for Lightweight NAS",
-    url="https://arxiv.org/abs/2101.08134",
-    bibtex=r"""@inproceedings{abdelfattah2021zerocost,
-  title={Zero-Cost Proxies for Lightweight {NAS}},
-  author={Abdelfattah, Mohamed S. and Mehrotra, Abhinav and Dudziak, {\L}ukasz
-          and Lane, Nicholas D.},
-  booktitle={International Conference on Learning Representations},
-  year={2021}
-}""",
-)
 
 
 @estimator(
