@@ -45,12 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     except (registry.UnknownEstimatorError, data.DataError, RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    bad = 0
-    for name, obj in out.items():
-        status = "ok" if obj["contract_ok"] else "CONTRACT FAILED"
-        bad += not obj["contract_ok"]
-        print(f"{name} on {args.split}: Kendall τ {obj['metrics']['mean']['kendall']}, {status}")
-    return 1 if bad else 0
+    return runner.report(out, args.split)
 
 
 if __name__ == "__main__":

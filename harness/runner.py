@@ -721,6 +721,16 @@ def merge_shards(est_list: Sequence[api.Estimator], split_name: str, cfg: RunCon
     return out
 
 
+def report(out: dict[str, dict], split_name: str) -> int:
+    """Print one line per estimator's results; exit status 1 if any contract failed."""
+    bad = 0
+    for name, obj in out.items():
+        status = "ok" if obj["contract_ok"] else "CONTRACT FAILED"
+        bad += not obj["contract_ok"]
+        print(f"{name} on {split_name}: Kendall τ {obj['metrics']['mean']['kendall']}, {status}")
+    return 1 if bad else 0
+
+
 def _stderr_progress(label: str, done: int, total: int, rate: float) -> None:
     eta = (total - done) / rate if rate > 0 else float("inf")
     sys.stderr.write(f"\r{label}: {done}/{total} ({rate:.2f}/s, ETA {eta:.0f}s)   ")
