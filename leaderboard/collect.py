@@ -3,9 +3,9 @@
 A results file that cannot be used (unreadable, wrong schema version, missing fields, filed under
 the wrong name, for an unknown split) becomes a *warning* naming the file; the build never stops
 on one. A usable file can still make its row *incomplete* (never ranked): a failed contract,
-non-finite or failed scores, or stale results (fewer than :data:`MIN_SEEDS` seeds only make a
-rank *provisional*) (estimator
-version or split file changed since it was scored).
+non-finite or failed scores, or stale results (estimator version or split file changed since it
+was scored). Fewer than :data:`MIN_SEEDS` seeds, or no result on a split other than the ranking
+split, only make a rank *provisional*.
 """
 
 from __future__ import annotations
@@ -280,6 +280,9 @@ def result_issues(res: Result, registry: dict[str, Current] | None) -> list[str]
 def result_notes(res: Result) -> list[str]:
     """Shortfalls that keep a result ranked but *provisional* (fewer seeds than the protocol).
 
+    A row is also provisional when it lacks a result on a split other than the ranking split
+    (see :func:`rank_rows`).
+
     When the CPU budget allows only one seed for every estimator, a table with no ranks would
     help nobody; the rank is shown, marked provisional, with the number of seeds.
     """
@@ -342,11 +345,13 @@ def rank_rows(coll: Collection, splits: Sequence[str], rank_split: str,
                 notes.extend(tag + n for n in result_notes(res))
             elif cur is not None and split in cur.not_applicable:
                 na[split] = cur.not_applicable[split]
-            else:
+            elif split == rank_split:
                 issues.append(f"no result on {split}")
-        if rank_split not in cells and rank_split not in na:
-            pass  # already reported as "no result"
-        elif rank_split not in cells:
+            else:
+                # The rank uses the ranking split only, so a gap elsewhere does not make it
+                # wrong; it is shown (provisional, naming the split), never hidden.
+                notes.append(f"no result on {split}")
+        if rank_split in na:
             issues.append(f"not scored on the ranking split {rank_split}")
         kind = cur.kind if cur is not None else coll.estimator_meta(name)["kind"]
         rows.append(Row(name=name, kind=kind, cells=cells, not_applicable=na, issues=issues,

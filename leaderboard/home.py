@@ -135,10 +135,11 @@ def render(site: Site) -> str:
             f"Ranked by **mean Kendall τ on [{primary}]({link(PAGE, split_page(primary))})** "
             f"(higher is better; mean over {seeds_phrase(primary_results)}; equal τ share a "
             f"rank). {n_ranked} of {len(site.home_rows)} estimators are ranked. Only *complete* "
-            "rows are ranked: a result on every split in the table that the estimator applies "
-            "to, the estimator contract kept, no non-finite or failed scores, and results that "
-            "are current with the estimator's version and the split file. A rank computed from "
-            f"fewer than {MIN_SEEDS} seeds is marked *provisional* with its seed count. "
+            f"rows are ranked: a result on {primary}, the estimator contract kept, no "
+            "non-finite or failed scores, and results that are current with the estimator's "
+            "version and the split file. A rank computed from fewer than "
+            f"{MIN_SEEDS} seeds, or of a row without results on some other split it applies "
+            "to, is marked *provisional* with the reason. "
             "Incomplete rows follow, unranked and marked ⚠ with the reason. Click a "
             "column header to sort; hover over a value for details.\n")
         out.append(home_table(site, splits))

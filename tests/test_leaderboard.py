@@ -183,18 +183,25 @@ def test_incomplete_and_stale_rows_are_not_ranked(results_dir, tmp_path):
     assert rows["nonfinite"].rank is None and "3 non-finite score(s)" in rows["nonfinite"].issues
     assert rows["old_split"].rank is None
     assert any("stale" in i for i in rows["old_split"].issues)
-    # A second split in the table: a row without a result there is incomplete.
+    # A second split in the table: a row without a result on the ranking split is incomplete;
+    # one without a result on another split stays ranked, marked provisional with the reason.
     other = "nb201-c10-1k"
     obj = copy.deepcopy(base)
     obj["estimator"]["name"] = "ok"
     obj["split"] = dict(base["split"], name=other, sha256=load_split(other).sha256)
     (tmp_path / "ok" / f"{other}.json").write_text(json.dumps(obj))
+    put("ok2")  # clean, but only on SPLIT
     coll = collect(tmp_path, use_registry=False)
     assert coll.splits() == [other, SPLIT]
     rows = {r.name: r for r in rank_rows(coll, coll.splits(), other)}
     assert rows["ok"].rank == 1
     assert rows["nonfinite"].rank is None
     assert f"no result on {other}" in rows["nonfinite"].issues
+    rows = {r.name: r for r in rank_rows(coll, coll.splits(), SPLIT)}
+    assert rows["ok"].rank is not None and rows["ok"].issues == []
+    assert f"no result on {other}" not in rows["ok"].notes  # ok has both
+    assert rows["ok2"].complete and rows["ok2"].rank is not None
+    assert f"no result on {other}" in rows["ok2"].notes
 
 
 def test_summary(results_dir, tmp_path):
