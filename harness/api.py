@@ -172,6 +172,13 @@ class PrepareContext:
 
 
 ScoreFn = Callable[[ArchContext], float]
+#: ``prepare`` returns any object; the harness hands it to ``score`` as ``ctx.state``. Two
+#: optional methods on it are used by the harness when present:
+#:
+#: * ``describe() -> dict``: JSON-able description of what was prepared (e.g. the supernet
+#:   checkpoint), recorded per seed in the results file under ``prepared``;
+#: * ``checkpoints() -> list[int]`` and ``at_checkpoint(k) -> state``: earlier checkpoints of
+#:   the same training run, scored by ``--curve`` runs into the results' ``curve``.
 PrepareFn = Callable[[PrepareContext], Any]
 
 

@@ -53,6 +53,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="i/N: score only this shard; merge with python -m harness merge")
     g.addoption("--estimator-option", action="append", default=[], metavar="KEY=VALUE",
                 help="option passed to estimators (e.g. one-shot epochs=200); repeatable")
+    g.addoption("--curve", action="store_true", default=False,
+                help="one-shot: also score every earlier checkpoint of the training run and "
+                     "record the metrics per checkpoint (results field 'curve')")
     g.addoption("--determinism-checks", type=int, default=3,
                 help="architectures re-scored alone to verify reproducibility "
                      "(default: %(default)s)")
@@ -138,6 +141,7 @@ def pytest_configure(config: pytest.Config) -> None:
         threads=config.getoption("threads"),
         shard=_parse_shard(config.getoption("shard")),
         options=_parse_options(config.getoption("estimator_option")),
+        curve=config.getoption("curve"),
     )
     config.stash[_CASES] = [(e, s) for s in splits for e in ests]
     config.stash[_ENGINE] = Engine(config, cfg, ests)

@@ -58,6 +58,8 @@ class RunConfig:
         threads: torch CPU threads (1 = reproducible and best for parallel workers).
         shard: ``(i, n)`` to score only positions ``p`` of the split with ``p % n == i``.
         cache_dir: for complexity tables and one-shot checkpoints.
+        curve: also score every earlier checkpoint a prepared state offers
+            (``checkpoints()``/``at_checkpoint``) and record the metrics per checkpoint.
     """
 
     seeds: tuple[int, ...] = PAPER_SEEDS
@@ -73,6 +75,7 @@ class RunConfig:
     shard: tuple[int, int] | None = None
     cache_dir: Path = field(default_factory=lambda: data._cache_dir())
     options: dict = field(default_factory=dict)
+    curve: bool = False
 
 
 @dataclass
@@ -572,6 +575,7 @@ def finalize(est: api.Estimator, split_name: str, cfg: RunConfig,
         per_seed_tau[seed] = m["kendall"]
     mean, std = _summary(list(per_seed_metrics.values()))
     mean_scores = np.mean(np.stack(list(per_seed_scores.values())), axis=0)
+    prepared, curve = _prepared_and_curve(est, split, cfg, per_seed_scores, truth)
 
     params, flops = complexity_table(split, cfg)
     specs = split.specs(cfg.data_dir)
@@ -652,10 +656,57 @@ def finalize(est: api.Estimator, split_name: str, cfg: RunConfig,
         },
         "scores_file": results.scores_path(cfg.results_dir, info.name, split.name).name,
     }
+    if prepared is not None:
+        obj["prepared"] = prepared
+    if curve is not None:
+        obj["curve"] = curve
     rows = [(a, s, records[(a, s)].score) for s in cfg.seeds for a in ids]
     results.write_scores(results.scores_path(cfg.results_dir, info.name, split.name), rows)
     results.write_json(results.results_path(cfg.results_dir, info.name, split.name), obj)
     return obj
+
+
+def _prepared_and_curve(est: api.Estimator, split: Split, cfg: RunConfig,
+                        per_seed_scores: dict[int, np.ndarray], truth: np.ndarray,
+                        ) -> tuple[dict | None, dict | None]:
+    """What ``prepare`` loaded per seed (``describe()``) and, for ``cfg.curve``, the metrics
+    at every earlier checkpoint of the same training run.
+
+    The states are prepared again here (as the determinism check does), so a sharded run's
+    merge records them too. A curve point at the scored checkpoint reuses the run's scores;
+    every other checkpoint scores the whole split once more (not resumable).
+    """
+    if est.prepare is None:
+        return None, None
+    prepared: dict[str, Any] = {}
+    points: list[dict] = []
+    specs = split.specs(cfg.data_dir) if cfg.curve else []
+    space = get_space(split.benchmark)
+    batch_cache = BatchCache(cfg, split.dataset)
+    for seed in cfg.seeds:
+        state = _prepare_states([est], split, cfg, seed)[est.name]
+        describe = getattr(state, "describe", None)
+        prepared[str(seed)] = describe() if callable(describe) else None
+        if not cfg.curve or not hasattr(state, "checkpoints"):
+            continue
+        own = getattr(state, "epoch", None)
+        for k in state.checkpoints():
+            if k == own:
+                s = per_seed_scores[seed]
+            else:
+                st = state.at_checkpoint(k)
+                raw = [_score_one([est], specs[p], a, split, space, cfg, seed, batch_cache,
+                                  {est.name: st})[est.name].score
+                       for p, a in enumerate(split.arch_ids)]
+                s = _rank_failures_last(raw)
+            m = metrics.all_metrics(s, truth)
+            points.append({"checkpoint": int(k), "seed": seed, "kendall": m["kendall"],
+                           "spearman": m["spearman"], "p_top_5": m.get("p_top_5")})
+    curve = None
+    if cfg.curve:
+        curve = {"x": "checkpoint (training epoch)", "points": points,
+                 "note": "metrics of the same scoring at each saved checkpoint of the run"}
+    return prepared, curve
 
 
 def run(est_list: Sequence[api.Estimator], split_name: str, cfg: RunConfig,

@@ -433,3 +433,38 @@ def test_training_curve_reports_rank_metrics_per_checkpoint(tmp_path, data_dir):
         assert len(out[key]) == 2
     assert all(t is None or -1.0 <= t <= 1.0 for t in out["kendall"])
     json.dumps(out)  # storable in a results file
+
+
+def test_harness_records_the_checkpoint_and_the_training_curve(tmp_path, data_dir):
+    from harness import runner
+
+    est = registry.discover()["oneshot_deiso"]
+    opts = {**TINY_OPTIONS, "epochs": 2, "iso_eval": "self"}
+    tcfg = OneShotOptions.parse(opts).train_config("deiso", 20, 2)
+    train(tcfg, cache_dir=tmp_path / "cache", data_dir=data_dir, save_epochs=[1, 2], log=None)
+    cfg = runner.RunConfig(seeds=(20,), data_dir=data_dir, results_dir=tmp_path / "res",
+                           cache_dir=tmp_path / "cache", determinism_checks=1, options=opts,
+                           curve=True)
+    obj = runner.run([est], "nb201-c10-smoke", cfg)["oneshot_deiso"]
+    assert obj["contract_ok"], obj["contract_problems"]
+    desc = obj["prepared"]["20"]
+    assert desc["config_hash"] == tcfg.config_hash() and desc["epoch"] == 2
+    points = obj["curve"]["points"]
+    assert [p["checkpoint"] for p in points] == [1, 2]
+    # The last point is the run itself; the first scores the epoch-1 weights.
+    assert points[1]["kendall"] == obj["metrics"]["per_seed"]["20"]["kendall"]
+    ev = est.prepare(api.PrepareContext(space="nb201", dataset="cifar10", seed=20,
+                                        device=torch.device("cpu"), data_dir=data_dir,
+                                        cache_dir=str(tmp_path / "cache"),
+                                        options={**opts, "checkpoint_epoch": 1}))
+    specs = load_split("nb201-c10-smoke").specs(data_dir)
+    truth = load_split("nb201-c10-smoke").ground_truth(data_dir)
+    first = [est.score(make_ctx(s, ev)) for s in specs]
+    assert points[0]["kendall"] == pytest.approx(stats.kendalltau(first, truth)[0], abs=1e-12)
+    assert results_roundtrip(obj)
+
+
+def results_roundtrip(obj: dict) -> bool:
+    from harness import results
+
+    return results.validate(json.loads(json.dumps(obj))) is not None

@@ -242,6 +242,7 @@ class OneShotState:
     iso_eval: str
     eval_config: EvalConfig
     trained_here: bool
+    cache_dir: str | os.PathLike | None = None
 
     @property
     def identity(self) -> str:
@@ -259,6 +260,22 @@ class OneShotState:
                 "iso_eval": self.iso_eval, "trained_in_prepare": self.trained_here,
                 "eval": {"n_batches": e.n_batches, "batch_size": e.batch_size,
                          "eval_seed": e.eval_seed}}
+
+    def checkpoints(self) -> list[int]:
+        """Epochs with a checkpoint of the same run, up to this state's (training curves)."""
+        if self.cache_dir is None:
+            return [self.epoch]
+        have = checkpoints.available_epochs(self.cache_dir, self.config)
+        return [e for e in have if e <= self.epoch] or [self.epoch]
+
+    def at_checkpoint(self, epoch: int) -> OneShotState:
+        """The same scoring with the weights of checkpoint ``epoch`` of the same run."""
+        if epoch == self.epoch:
+            return self
+        ev = self.evaluator
+        model = load_model(self.config, epoch, self.cache_dir, ev.device)
+        evaluator = OneShotEvaluator(model, ev.batches, ev.device, ev.data_dir)
+        return replace(self, evaluator=evaluator, epoch=epoch, trained_here=False)
 
     def score(self, ctx, metric: str) -> float:
         """Score ``ctx.spec``; accuracy and loss are computed together and shared between
@@ -353,7 +370,8 @@ def prepare_oneshot(pctx: PrepareContext, sampler: str) -> OneShotState:
     images = load_split_images(cfg, pctx.data_dir)
     evaluator = OneShotEvaluator(model, validation_batches(images, ecfg), pctx.device,
                                  pctx.data_dir)
-    return OneShotState(evaluator, cfg, epoch, opts.iso_mode(sampler), ecfg, trained_here)
+    return OneShotState(evaluator, cfg, epoch, opts.iso_mode(sampler), ecfg, trained_here,
+                        pctx.cache_dir)
 
 
 def evaluator_for(cfg: TrainConfig, epoch: int, *, cache_dir: str | os.PathLike,
