@@ -93,6 +93,11 @@ def _estimator_plots(site: Site, docs_dir: Path, report: BuildReport) -> None:
                                         title)
             made["complexity"] = f"{base}-complexity.svg"
             report.images.append(plots.save(fig, docs_dir / made["complexity"]))
+        points = (res.obj.get("curve") or {}).get("points") or []
+        if points:
+            fig = plots.training_curve(points, f"{title}: training curve")
+            made["training"] = f"{base}-training.svg"
+            report.images.append(plots.save(fig, docs_dir / made["training"]))
         truth = site.truth.get(split)
         if truth is not None and res.scores is not None:
             try:

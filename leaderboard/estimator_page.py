@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from leaderboard import fmt
 from leaderboard.collect import Result, Row, result_issues, result_notes
 from leaderboard.home import cost_cell
@@ -14,6 +16,8 @@ PLOT_CAPTIONS = {
     "curves": "P@topK (left) and BR@K (right) over K: the line is the mean over seeds, the band "
               "spans the seeds' minimum and maximum; the dashed line is a random ranking's "
               "expectation.",
+    "training": "Training curve: the same scoring with the weights of each saved checkpoint "
+                "of the training run (harness option --curve); one line per seed.",
     "complexity": "Complexity bias: Kendall τ with the true accuracy inside each quintile of "
                   "parameter count (dashed: overall τ). An estimator that only tracks network "
                   "size ranks well overall but near zero inside a quintile.",
@@ -215,8 +219,33 @@ def _split_section(site: Site, name: str, res: Result, page: str) -> str:
         if "curves" in images:
             out.append(_figure(images["curves"], f"{name} on {split}: P@topK and BR@K",
                                "curves", page))
+    out.append(_prepared(res, images, page))
     out.append(_bias(res, images, page))
     out.append(_cost(res))
+    return "\n".join(out)
+
+
+def _prepared(res: Result, images: dict[str, str], page: str) -> str:
+    """What ``prepare`` loaded (e.g. the supernet checkpoint) and the training curve."""
+    prepared = res.obj.get("prepared") or {}
+    points = (res.obj.get("curve") or {}).get("points") or []
+    if not prepared and not points:
+        return ""
+    out = ["### Prepared state\n"]
+    if prepared:
+        out.append("What the estimator's `prepare` step loaded, per seed:\n")
+        rows = [[fmt.esc(seed), fmt.code(json.dumps(desc, sort_keys=True))]
+                for seed, desc in sorted(prepared.items())]
+        out.append(fmt.table(["Seed", "Description"], rows, ["left", "left"]))
+    if points:
+        out.append("\n**Training curve** (metrics at each saved checkpoint):\n")
+        rows = [[str(p["checkpoint"]), str(p["seed"]), fmt.num(p.get("kendall")),
+                 fmt.num(p.get("spearman")), fmt.num(p.get("p_top_5"))]
+                for p in sorted(points, key=lambda p: (p["seed"], p["checkpoint"]))]
+        out.append(fmt.table(["Checkpoint", "Seed", "Kendall τ", "Spearman ρ", "P@top-5 %"],
+                             rows, ["right", "right", "right", "right", "right"]))
+        if "training" in images:
+            out.append(_figure(images["training"], "training curve", "training", page))
     return "\n".join(out)
 
 

@@ -126,6 +126,28 @@ def complexity_bias(quintiles: Sequence[dict], overall_tau: float | None,
     return fig
 
 
+def training_curve(points: Sequence[dict], title: str) -> Figure:
+    """Kendall τ and P@top-5 % against the training checkpoint, one line per seed."""
+    with rc_context(RC):
+        fig, (ax1, ax2) = _figure(8.4, 3.2, ncols=2)
+        seeds = sorted({p["seed"] for p in points})
+        for ax, key, label in ((ax1, "kendall", "Kendall τ with true accuracy"),
+                               (ax2, "p_top_5", "P@top-5 %")):
+            for seed in seeds:
+                mine = sorted((p for p in points if p["seed"] == seed),
+                              key=lambda p: p["checkpoint"])
+                xs = [p["checkpoint"] for p in mine if p.get(key) is not None]
+                ys = [p[key] for p in mine if p.get(key) is not None]
+                ax.plot(xs, ys, marker="o", ms=4, color=ACCENT, alpha=0.8,
+                        label=f"seed {seed}")
+            ax.axhline(0, color="black", lw=0.6)
+            ax.set_xlabel("checkpoint (training epoch)")
+            ax.set_ylabel(label)
+            ax.legend(frameon=False, loc="best")
+        fig.suptitle(title)
+    return fig
+
+
 def _quintile_label(q: dict) -> str:
     rng = q.get("params_range")
     head = f"Q{q.get('quintile', '?')}"

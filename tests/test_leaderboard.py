@@ -283,3 +283,22 @@ def test_mkdocs_build_strict(site):
 
 def _quiet_env() -> dict[str, str]:
     return dict(os.environ, NO_MKDOCS_2_WARNING="1")
+
+
+def test_prepared_state_and_training_curve_are_shown(tmp_path, results_dir, data_dir):
+    res = tmp_path / "res"
+    shutil.copytree(results_dir / "random", res / "random")
+    path = res / "random" / f"{SPLIT}.json"
+    obj = json.loads(path.read_text())
+    obj["prepared"] = {"20": {"config_hash": "abcdef0123456789", "epoch": 2}}
+    obj["curve"] = {"x": "checkpoint (training epoch)", "points": [
+        {"checkpoint": 1, "seed": 20, "kendall": -0.25, "spearman": -0.3, "p_top_5": 0.0},
+        {"checkpoint": 2, "seed": 20, "kendall": 0.125, "spearman": 0.2, "p_top_5": 0.1}]}
+    path.write_text(json.dumps(obj))
+    docs = tmp_path / "docs"
+    build(res, docs, data_dir=data_dir, use_registry=False)
+    page = (docs / "estimators" / "random.md").read_text()
+    assert "### Prepared state" in page and "abcdef0123456789" in page
+    assert "**Training curve**" in page and "-0.250" in page and "0.125" in page
+    svg = docs / "img" / "estimators" / "random" / f"{SPLIT}-training.svg"
+    assert svg.is_file() and "checkpoint (training epoch)" in svg.read_text()
