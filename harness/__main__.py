@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--threads", type=int, default=1)
     m.add_argument("--estimator-option", action="append", default=[],
                    help="key=value passed to estimators (as in the pytest option)")
+    m.add_argument("--weights", default="init",
+                   help="init or a one-shot estimator supplying trained weights (as in the "
+                        "pytest option; pass the same --results-dir the shards used)")
     m.add_argument("--curve", action="store_true",
                    help="one-shot: also score earlier checkpoints (as in the pytest option)")
     args = ap.parse_args(argv)
@@ -42,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             data_dir=str(data.resolve_data_dir(args.data_dir)),
             results_dir=Path(args.results_dir).resolve(), threads=args.threads,
             options=runner.parse_options(args.estimator_option), curve=args.curve,
+            weights=args.weights,
         )
         out = runner.merge_shards(ests, args.split, cfg, args.shards)
     except (registry.UnknownEstimatorError, data.DataError, RuntimeError, ValueError) as exc:

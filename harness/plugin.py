@@ -16,6 +16,7 @@ import pytest
 
 DEFAULT_SPLIT = "nb201-c10-1k"
 DEFAULT_SEEDS = "20,2020,202020"
+RESULTS_DIR = "leaderboard/results"
 
 _CASES = pytest.StashKey[list]()
 _ENGINE = pytest.StashKey[object]()
@@ -37,7 +38,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="cpu or cuda (default: cuda when available, else cpu)")
     g.addoption("--data-dir", default=None,
                 help="benchmark data directory (default: $ESTBENCH_DATA)")
-    g.addoption("--results-dir", default="leaderboard/results",
+    g.addoption("--results-dir", default=RESULTS_DIR,
                 help="where results files go (default: %(default)s)")
     g.addoption("--resume", dest="resume", action="store_true", default=True,
                 help="reuse checkpointed scores of an interrupted run (default)")
@@ -56,9 +57,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--curve", action="store_true", default=False,
                 help="one-shot: also score every earlier checkpoint of the training run and "
                      "record the metrics per checkpoint (results field 'curve')")
+    g.addoption("--weights", default="init",
+                help="init (random initialisation, default) or a one-shot estimator "
+                     "(oneshot_deiso, ...) whose trained supernet supplies the weights (RQ4); "
+                     "results then go to leaderboard/results-trained/<name> unless "
+                     "--results-dir is given")
     g.addoption("--determinism-checks", type=int, default=3,
                 help="architectures re-scored alone to verify reproducibility "
                      "(default: %(default)s)")
+
+
+def _weights(config: pytest.Config) -> str:
+    from harness import runner
+
+    name = config.getoption("weights")
+    if name != "init":
+        try:
+            runner.weights_source(name)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--weights: {exc}") from exc
+    return name
+
+
+def _results_dir(config: pytest.Config) -> Path:
+    """Trained-weights results never land next to (or overwrite) random-init ones."""
+    given = config.getoption("results_dir")
+    weights = config.getoption("weights")
+    if weights != "init" and given == RESULTS_DIR:
+        return (Path(RESULTS_DIR).parent / "results-trained" / weights).resolve()
+    return Path(given).resolve()
 
 
 def _parse_seeds(text: str) -> tuple[int, ...]:
@@ -134,7 +161,7 @@ def pytest_configure(config: pytest.Config) -> None:
         batch_size=config.getoption("batch_size"),
         device=device,
         data_dir=data_dir,
-        results_dir=Path(config.getoption("results_dir")).resolve(),
+        results_dir=_results_dir(config),
         resume=config.getoption("resume"),
         arch_timeout_s=config.getoption("arch_timeout"),
         determinism_checks=config.getoption("determinism_checks"),
@@ -142,6 +169,7 @@ def pytest_configure(config: pytest.Config) -> None:
         shard=_parse_shard(config.getoption("shard")),
         options=_parse_options(config.getoption("estimator_option")),
         curve=config.getoption("curve"),
+        weights=_weights(config),
     )
     config.stash[_CASES] = [(e, s) for s in splits for e in ests]
     config.stash[_ENGINE] = Engine(config, cfg, ests)

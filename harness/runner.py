@@ -60,6 +60,10 @@ class RunConfig:
         cache_dir: for complexity tables and one-shot checkpoints.
         curve: also score every earlier checkpoint a prepared state offers
             (``checkpoints()``/``at_checkpoint``) and record the metrics per checkpoint.
+        weights: ``"init"`` (random initialisation from the seed, the default) or the name of
+            a one-shot estimator whose prepared supernet supplies every network's weights
+            (the paper's RQ4: zero-shot estimators on trained weights). Its run is chosen by
+            the same ``options`` (``epochs``, ``checkpoint_epoch``, ``sharing``, ...).
     """
 
     seeds: tuple[int, ...] = PAPER_SEEDS
@@ -76,6 +80,7 @@ class RunConfig:
     cache_dir: Path = field(default_factory=lambda: data._cache_dir())
     options: dict = field(default_factory=dict)
     curve: bool = False
+    weights: str = "init"
 
 
 @dataclass
@@ -152,6 +157,7 @@ def _fingerprint(est: api.Estimator, split: Split, cfg: RunConfig) -> dict:
         "batch_size": cfg.batch_size,
         "device_type": torch.device(cfg.device).type,
         "options": cfg.options,
+        **({"weights": cfg.weights} if cfg.weights != "init" else {}),
     }
 
 
@@ -261,8 +267,15 @@ def _contexts(est_list, spec, split, space, cfg, seed, batch_cache, states, shar
     side = space.input_size.get(dataset, 32)
     dev = torch.device(cfg.device)
 
-    def builder(s, _spec=spec):
-        return space.build(_spec, dataset, s)
+    trained = states.get(WEIGHTS_KEY)
+    if trained is not None:
+        from harness.oneshot.transfer import trained_builder
+
+        # The seed argument is ignored: the weights are the supernet's for this seed's run.
+        builder = trained_builder(trained.evaluator.model, spec)
+    else:
+        def builder(s, _spec=spec):
+            return space.build(_spec, dataset, s)
 
     for est in est_list:
         n = 1 if est.info.data_independent else cfg.n_batches
@@ -400,17 +413,40 @@ def score_split(
     return ckpts
 
 
+#: Key of ``states`` holding the prepared one-shot state whose supernet supplies the weights
+#: of ``RunConfig.weights`` runs (not a valid estimator name, so it cannot collide).
+WEIGHTS_KEY = "@weights"
+
+
 def _prepare_states(est_list, split: Split, cfg: RunConfig, seed: int) -> dict[str, Any]:
+    pctx = api.PrepareContext(
+        space=split.benchmark, dataset=split.dataset, seed=seed,
+        device=torch.device(cfg.device), data_dir=cfg.data_dir,
+        cache_dir=str(cfg.cache_dir), options=dict(cfg.options),
+    )
     states = {}
     for est in est_list:
         if est.prepare is not None:
-            pctx = api.PrepareContext(
-                space=split.benchmark, dataset=split.dataset, seed=seed,
-                device=torch.device(cfg.device), data_dir=cfg.data_dir,
-                cache_dir=str(cfg.cache_dir), options=dict(cfg.options),
-            )
             states[est.name] = est.prepare(pctx)
+    if cfg.weights != "init":
+        states[WEIGHTS_KEY] = weights_source(cfg.weights).prepare(pctx)
     return states
+
+
+def weights_source(name: str) -> api.Estimator:
+    """The one-shot estimator whose supernet supplies ``RunConfig.weights``.
+
+    Raises:
+        ValueError: if ``name`` is not a registered one-shot estimator with a supernet.
+    """
+    from harness import registry
+
+    est = registry.discover().get(name)
+    if est is None or est.info.kind != "one-shot" or est.prepare is None:
+        known = [n for n, e in registry.discover().items() if e.info.kind == "one-shot"]
+        raise ValueError(f"weights must be 'init' or a one-shot estimator ({', '.join(known)})"
+                         f", not {name!r}")
+    return est
 
 
 def check_determinism(est: api.Estimator, split_name: str, cfg: RunConfig,
@@ -435,7 +471,7 @@ def check_determinism(est: api.Estimator, split_name: str, cfg: RunConfig,
     picks = picks[:: max(1, len(picks) // cfg.determinism_checks)][: cfg.determinism_checks]
     problems = []
     batch_cache = BatchCache(cfg, split.dataset)
-    states = _prepare_states([est], split, cfg, seed) if est.prepare else {}
+    states = _prepare_states([est], split, cfg, seed)
     exact = torch.device(cfg.device).type == "cpu"
     for p in picks:
         arch_id = split.arch_ids[p]
@@ -633,6 +669,7 @@ def finalize(est: api.Estimator, split_name: str, cfg: RunConfig,
             "seeds": list(cfg.seeds), "n_batches": cfg.n_batches, "batch_size": cfg.batch_size,
             "image_split": "train", "loss": "cross_entropy", "nonfinite_rule": NONFINITE_RULE,
             "options": cfg.options,
+            "weights": _weights_record(split, cfg),
         },
         "status": "complete",
         "n_archs": len(ids),
@@ -664,6 +701,17 @@ def finalize(est: api.Estimator, split_name: str, cfg: RunConfig,
     results.write_scores(results.scores_path(cfg.results_dir, info.name, split.name), rows)
     results.write_json(results.results_path(cfg.results_dir, info.name, split.name), obj)
     return obj
+
+
+def _weights_record(split: Split, cfg: RunConfig) -> dict:
+    """Where the networks' weights came from, per seed (random init or a supernet run)."""
+    if cfg.weights == "init":
+        return {"source": "init"}
+    per_seed = {}
+    for seed in cfg.seeds:
+        state = _prepare_states([], split, cfg, seed)[WEIGHTS_KEY]
+        per_seed[str(seed)] = state.describe()
+    return {"source": cfg.weights, "per_seed": per_seed}
 
 
 def _prepared_and_curve(est: api.Estimator, split: Split, cfg: RunConfig,

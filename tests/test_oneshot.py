@@ -468,3 +468,40 @@ def results_roundtrip(obj: dict) -> bool:
     from harness import results
 
     return results.validate(json.loads(json.dumps(obj))) is not None
+
+
+def test_zero_shot_estimators_on_trained_supernet_weights(tmp_path, data_dir):
+    """RQ4: --weights=oneshot_deiso builds every network from the supernet's weights."""
+    from harness import runner
+    from harness.oneshot.training import load_model
+
+    opts = {**TINY_OPTIONS, "epochs": 1, "iso_eval": "self"}
+    tcfg = OneShotOptions.parse(opts).train_config("deiso", 20, 1)
+    train(tcfg, cache_dir=tmp_path / "cache", data_dir=data_dir, log=None)
+    cfg = runner.RunConfig(seeds=(20,), data_dir=data_dir, results_dir=tmp_path / "res",
+                           cache_dir=tmp_path / "cache", determinism_checks=1, options=opts,
+                           weights="oneshot_deiso")
+    est = registry.discover()["l2_norm"]
+    obj = runner.run([est], "nb201-c10-smoke", cfg)["l2_norm"]
+    assert obj["contract_ok"], obj["contract_problems"]
+    w = obj["protocol"]["weights"]
+    assert w["source"] == "oneshot_deiso"
+    assert w["per_seed"]["20"]["config_hash"] == tcfg.config_hash()
+    # The recorded score is the l2 norm of the extracted trained network.
+    model = load_model(tcfg, 1, tmp_path / "cache", "cpu")
+    split = load_split("nb201-c10-smoke")
+    spec = split.specs(data_dir)[0]
+    net = extract_network(model, spec)
+    rows = runner.results.read_scores(runner.results.scores_path(cfg.results_dir, "l2_norm",
+                                                                 split.name))
+    score = {a: v for a, _s, v in rows}[split.arch_ids[0]]
+    ctx = api.ArchContext(spec=spec, space="nb201", dataset="cifar10", num_classes=10,
+                          input_shape=(3, 32, 32), seed=20, device=torch.device("cpu"),
+                          builder=lambda _s: extract_network(model, spec), batch_loader=None,
+                          batch_index=0, state=None, shared={})
+    assert score == est.score(ctx)
+    init = runner.RunConfig(seeds=(20,), data_dir=data_dir, results_dir=tmp_path / "res")
+    assert runner._fingerprint(est, split, cfg) != runner._fingerprint(est, split, init)
+    assert net is not None
+    with pytest.raises(ValueError, match="one-shot estimator"):
+        runner.weights_source("synflow")

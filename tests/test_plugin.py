@@ -47,6 +47,12 @@ def test_unknown_estimator_is_a_usage_error_with_suggestions(pytester, env):
     assert "Did you mean 'synflow'" in res.stderr.str()
 
 
+def test_weights_must_name_a_one_shot_estimator(pytester, env):
+    res = _run(pytester, "--estimator=params", "--split", SMOKE, "--weights=synflow")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    assert "oneshot_deiso" in res.stderr.str()
+
+
 def test_unknown_split_is_a_usage_error_with_suggestions(pytester, env):
     res = _run(pytester, "--estimator=params", "--split=nb201-c10-smok")
     assert res.ret == pytest.ExitCode.USAGE_ERROR
