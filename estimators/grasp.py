@@ -14,14 +14,15 @@ score correlate positively with accuracy. Higher is predicted better.
 
 The reference computes ``g`` in a first forward pass and the graph for the Hessian product in a
 second, identical one (training-mode BatchNorm uses batch statistics, so both passes give the
-same gradient); here one forward serves both, which yields the same values.
+same gradient); here one forward serves both, which yields the same values. That forward is
+the one shared with the other gradient proxies (:func:`harness.passes.forward_pass`).
 """
 
 import torch
 
-from harness.api import ArchContext, cross_entropy, estimator
+from harness.api import ArchContext, estimator
 from harness.papers import ZERO_COST_PROXIES as PAPER
-from harness.passes import prunable_layers
+from harness.passes import forward_pass
 
 
 @estimator(
@@ -32,11 +33,10 @@ from harness.passes import prunable_layers
     version="1",
 )
 def score(ctx: ArchContext) -> float:
-    net = ctx.build()
-    x, y = ctx.batch
-    weights = [m.weight for m in prunable_layers(net)]
-    loss = cross_entropy(net(x), y)
-    grads = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True)
+    fp = forward_pass(ctx)  # shared with the other gradient proxies; its graph is retained
+    weights = [m.weight for _, m in fp.named]
+    grads = torch.autograd.grad(fp.loss, weights, create_graph=True, allow_unused=True,
+                                retain_graph=True)
     z = None
     for g in grads:
         if g is not None:
@@ -44,7 +44,7 @@ def score(ctx: ArchContext) -> float:
             z = term if z is None else z + term
     if z is None or not z.requires_grad:
         return 0.0  # no weight influences the loss's gradient: every Hg term is zero
-    hg = torch.autograd.grad(z, weights, allow_unused=True)
+    hg = torch.autograd.grad(z, weights, allow_unused=True, retain_graph=True)
     total = 0.0
     for w, h in zip(weights, hg, strict=True):
         if h is not None:

@@ -22,10 +22,10 @@ network ranks below every non-degenerate one and the score stays finite.
 import math
 
 import numpy as np
-import torch
 
 from harness.api import ArchContext, estimator
 from harness.papers import ZERO_COST_PROXIES as PAPER
+from harness.passes import input_jacobian
 
 K = 1e-5
 
@@ -48,13 +48,9 @@ def fully_correlated_score(n: int) -> float:
     version="1",
 )
 def score(ctx: ArchContext) -> float:
-    net = ctx.build()
-    images, _ = ctx.batch
-    # A private leaf copy: the shared batch tensor must not gain requires_grad or a .grad.
-    x = images.detach().clone().requires_grad_(True)
-    out = net(x)
-    (jac,) = torch.autograd.grad(out, x, grad_outputs=torch.ones_like(out))
-    rows = jac.detach().reshape(jac.shape[0], -1).cpu().double().numpy()
+    # d(sum of logits)/d(images) on the forward pass shared with the other gradient proxies.
+    jac = input_jacobian(ctx)
+    rows = jac.reshape(jac.shape[0], -1).cpu().double().numpy()
     n = rows.shape[0]
     if n < 2:
         return _eigen_score(np.ones(1))  # the correlation of one row with itself is 1

@@ -87,14 +87,140 @@ class LayerGrad:
     fisher: torch.Tensor
 
 
+class ForwardPass:
+    """One forward pass of a fresh network on the batch, shared by every gradient consumer.
+
+    The pass runs with autograd on, the input a private leaf copy that requires grad, and hooks
+    that record what the consumers read later: the binary ReLU codes (NASWOT's kernel) and the
+    prunable layers' outputs (Fisher saliency). Each consumer then runs only its own backward on
+    the retained graph: the cross-entropy weight gradients (:func:`ce_gradients`), the input
+    Jacobian (``jacob_cov``), GraSP's Hessian-gradient product. Their values do not depend on
+    which consumers ran before: only the CE backward accumulates ``.grad`` (and Fisher, whose
+    tensor hooks are switched on for that backward alone); the others call
+    ``torch.autograd.grad``, which never does.
+
+    Attributes:
+        net: the network (training mode; do not modify).
+        x: the batch's images, a leaf tensor with ``requires_grad`` (do not modify).
+        y: the labels.
+        out: the logits, with their graph retained.
+    """
+
+    def __init__(self, ctx: ArchContext):
+        net = ctx.build()
+        images, y = ctx.batch
+        # A private leaf copy: the shared batch tensor must not gain requires_grad or a .grad.
+        self.x = images.detach().clone().requires_grad_(True)
+        self.y = y
+        self.net = net
+        self.named = [(n, m) for n, m in net.named_modules() if isinstance(m, PRUNABLE_TYPES)]
+        self._fisher: list[torch.Tensor | None] = [None] * len(self.named)
+        self._fisher_on = False
+        self._codes: list[torch.Tensor] = []
+        self._loss: torch.Tensor | None = None
+        handles = [m.register_forward_hook(self._fisher_hook(i))
+                   for i, (_, m) in enumerate(self.named)]
+        handles += [m.register_forward_hook(self._relu_hook()) for m in _relu_modules(net)]
+        try:
+            self.out = net(self.x)
+        finally:
+            for h in handles:
+                h.remove()
+
+    def _fisher_hook(self, idx: int):
+        def forward_hook(module: nn.Module, inputs, output: torch.Tensor) -> None:
+            if not output.requires_grad:
+                return
+            act = output.detach()
+
+            def on_grad(grad: torch.Tensor) -> None:
+                if not self._fisher_on:
+                    return  # a Jacobian or GraSP backward passing through
+                del_k = _channel_saliency(act, grad.detach())
+                # Accumulate, as the reference does, should a layer run more than once.
+                f = self._fisher[idx]
+                self._fisher[idx] = del_k if f is None else f + del_k
+
+            output.register_hook(on_grad)
+
+        return forward_hook
+
+    def _relu_hook(self):
+        # A wrapper such as ReLUConvBN and its inner nn.ReLU see the very same input tensor one
+        # after the other; reuse the codes then (same object, unmodified: same version counter).
+        last: list = [None, -1, None]
+
+        def forward_hook(module: nn.Module, inputs, output) -> None:
+            inp = inputs[0]
+            if last[0] is inp and last[1] == inp._version:
+                codes = last[2]
+            else:
+                codes = inp.detach() > 0
+                last[:] = [inp, inp._version, codes]
+            self._codes.append(codes)
+
+        return forward_hook
+
+    @property
+    def loss(self) -> torch.Tensor:
+        """Mean cross-entropy of the logits (graph retained)."""
+        if self._loss is None:
+            self._loss = cross_entropy(self.out, self.y)
+        return self._loss
+
+    def relu_kernel(self) -> np.ndarray:
+        n = self.x.shape[0]
+        total = torch.zeros((n, n), dtype=torch.float64, device=self.x.device)
+        last_codes, last_k = None, None
+        for codes in self._codes:
+            if codes is not last_codes:
+                last_codes, last_k = codes, _hamming_kernel(codes)
+            total = total + last_k
+        kernel = total.cpu().numpy()
+        kernel.setflags(write=False)
+        return kernel
+
+    def ce_gradients(self) -> tuple[LayerGrad, ...]:
+        self.net.zero_grad(set_to_none=True)
+        self._fisher_on = True
+        try:
+            self.loss.backward(retain_graph=True)
+        finally:
+            self._fisher_on = False
+        layers = []
+        for (name, m), f in zip(self.named, self._fisher, strict=True):
+            w = m.weight.detach()
+            g = m.weight.grad.detach() if m.weight.grad is not None else torch.zeros_like(w)
+            if f is None:
+                f = torch.zeros(w.shape[0], dtype=w.dtype, device=w.device)
+            layers.append(LayerGrad(name=name, weight=w, grad=g, fisher=f.abs()))
+        return tuple(layers)
+
+    def input_jacobian(self) -> torch.Tensor:
+        """d(sum of all logits)/d(images), shape of the batch (detached)."""
+        (jac,) = torch.autograd.grad(self.out, self.x, grad_outputs=torch.ones_like(self.out),
+                                     retain_graph=True)
+        return jac.detach()
+
+
+def forward_pass(ctx: ArchContext) -> ForwardPass:
+    """The shared forward pass of ``ctx`` (memoised per architecture, seed and batch)."""
+    return ctx.shared("passes.forward/v1", lambda: ForwardPass(ctx))
+
+
 def ce_gradients(ctx: ArchContext) -> tuple[LayerGrad, ...]:
     """Per prunable layer, weight, gradient and Fisher saliency of one CE pass (memoised).
 
     The pass is the one the reference runs for ``grad_norm``, ``snip``, ``plain`` and
     ``fisher``: a fresh network in training mode (BatchNorm uses batch statistics), the whole
-    batch in one forward, mean cross-entropy, one backward.
+    batch in one forward, mean cross-entropy, one backward (on :func:`forward_pass`).
     """
-    return ctx.shared("passes.ce_gradients/v1", lambda: _ce_gradients(ctx))
+    return ctx.shared("passes.ce_gradients/v1", lambda: forward_pass(ctx).ce_gradients())
+
+
+def input_jacobian(ctx: ArchContext) -> torch.Tensor:
+    """``jacob_cov``'s input Jacobian from :func:`forward_pass` (memoised; do not modify)."""
+    return ctx.shared("passes.input_jacobian/v1", lambda: forward_pass(ctx).input_jacobian())
 
 
 def _channel_saliency(act: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
@@ -102,46 +228,6 @@ def _channel_saliency(act: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
     # The reference sums over every dimension after (batch, channel), i.e. spatial positions.
     g_nk = prod.sum(dim=tuple(range(2, prod.dim()))) if prod.dim() > 2 else prod
     return g_nk.pow(2).mean(0).mul(0.5)
-
-
-def _ce_gradients(ctx: ArchContext) -> tuple[LayerGrad, ...]:
-    net = ctx.build()
-    x, y = ctx.batch
-    named = [(n, m) for n, m in net.named_modules() if isinstance(m, PRUNABLE_TYPES)]
-    fisher: list[torch.Tensor | None] = [None] * len(named)
-
-    def make_hook(idx: int):
-        def forward_hook(module: nn.Module, inputs, output: torch.Tensor) -> None:
-            if not output.requires_grad:
-                return
-            act = output.detach()
-
-            def on_grad(grad: torch.Tensor) -> None:
-                del_k = _channel_saliency(act, grad.detach())
-                # Accumulate, as the reference does, should a layer run more than once.
-                fisher[idx] = del_k if fisher[idx] is None else fisher[idx] + del_k
-
-            output.register_hook(on_grad)
-
-        return forward_hook
-
-    handles = [m.register_forward_hook(make_hook(i)) for i, (_, m) in enumerate(named)]
-    try:
-        net.zero_grad(set_to_none=True)
-        loss = cross_entropy(net(x), y)
-        loss.backward()
-    finally:
-        for h in handles:
-            h.remove()
-
-    layers = []
-    for (name, m), f in zip(named, fisher, strict=True):
-        w = m.weight.detach()
-        g = m.weight.grad.detach() if m.weight.grad is not None else torch.zeros_like(w)
-        if f is None:
-            f = torch.zeros(w.shape[0], dtype=w.dtype, device=w.device)
-        layers.append(LayerGrad(name=name, weight=w, grad=g, fisher=f.abs()))
-    return tuple(layers)
 
 
 # --------------------------------------------------------------------------------------------
@@ -153,14 +239,14 @@ def _relu_modules(net: nn.Module) -> Iterator[nn.Module]:
     return (m for m in net.modules() if is_relu_module(m))
 
 
-def _hamming_kernel(pre_activation: torch.Tensor) -> torch.Tensor:
-    """``c @ c.T + (1 - c) @ (1 - c).T`` for the binary codes ``c = pre_activation > 0``.
+def _hamming_kernel(codes: torch.Tensor) -> torch.Tensor:
+    """``c @ c.T + (1 - c) @ (1 - c).T`` for the binary codes ``c`` (bool, batch first).
 
     Equal to ``D - hamming(c_i, c_j)`` (``D`` = units per sample). Computed as
     ``2 c c^T - r_i - r_j + D`` with ``r`` the per-sample counts of active units: one matrix
     product instead of two, and exact, because every partial sum is an integer below 2**24.
     """
-    codes = (pre_activation.detach().reshape(pre_activation.shape[0], -1) > 0).float()
+    codes = codes.reshape(codes.shape[0], -1).float()
     n, d = codes.shape
     gram = torch.zeros((n, n), dtype=torch.float64, device=codes.device)
     for start in range(0, d, _EXACT_FLOAT32_SUM):
@@ -174,43 +260,12 @@ def relu_kernel(ctx: ArchContext) -> np.ndarray:
     """NASWOT's kernel ``K`` (float64, ``batch x batch``, read-only), memoised.
 
     ``K = sum over hooked modules of c c^T + (1 - c)(1 - c)^T`` where ``c`` is the binary code
-    (input > 0) of the module's input for each image of the batch, from one forward pass of a
-    fresh network in training mode. ``K[i, j]`` counts the units on which images ``i`` and
-    ``j`` agree; all entries are exact integers, so summation order cannot change them.
+    (input > 0) of the module's input for each image of the batch, from the shared forward pass
+    of a fresh network in training mode (:func:`forward_pass`). ``K[i, j]`` counts the units on
+    which images ``i`` and ``j`` agree; all entries are exact integers, so summation order
+    cannot change them.
     """
-    return ctx.shared("passes.relu_kernel/v1", lambda: _relu_kernel(ctx))
-
-
-def _relu_kernel(ctx: ArchContext) -> np.ndarray:
-    net = ctx.build()
-    x, _ = ctx.batch
-    n = x.shape[0]
-    total = torch.zeros((n, n), dtype=torch.float64, device=x.device)
-    # A wrapper such as ReLUConvBN and its inner nn.ReLU see the very same input tensor one
-    # after the other; reuse the kernel then (same object, unmodified: same version counter).
-    last: list = [None, -1, None]
-
-    def forward_hook(module: nn.Module, inputs, output) -> None:
-        nonlocal total
-        inp = inputs[0]
-        if last[0] is inp and last[1] == inp._version:
-            k = last[2]
-        else:
-            k = _hamming_kernel(inp)
-            last[:] = [inp, inp._version, k]
-        total = total + k
-
-    handles = [m.register_forward_hook(forward_hook) for m in _relu_modules(net)]
-    try:
-        with torch.no_grad():
-            net(x)
-    finally:
-        for h in handles:
-            h.remove()
-        last[:] = [None, -1, None]
-    kernel = total.cpu().numpy()
-    kernel.setflags(write=False)
-    return kernel
+    return ctx.shared("passes.relu_kernel/v1", lambda: forward_pass(ctx).relu_kernel())
 
 
 def relu_call_count(ctx: ArchContext) -> int:
