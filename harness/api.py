@@ -157,6 +157,10 @@ class ArchContext:
             self._shared[key] = compute()
         return self._shared[key]
 
+    def has_shared(self, key: str) -> bool:
+        """Whether :meth:`shared` already holds ``key`` (to reuse a pass when it exists)."""
+        return key in self._shared
+
 
 @dataclass(frozen=True)
 class PrepareContext:

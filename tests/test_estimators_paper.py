@@ -393,6 +393,18 @@ def test_scores_are_finite_on_nb201(cell, cifar_batch):
         assert scores["grad_norm"] == scores["snip"] == 0.0
 
 
+@pytest.mark.parametrize("cell", ["mixed", "conv1x1", "cut_off"])
+def test_one_forward_serves_every_gradient_proxy_bitwise(cifar_batch, cell):
+    """The shared forward pass gives what each proxy gets alone, in any order."""
+    arch = CELLS[cell]
+    names = ["grad_norm", "snip", "fisher", "plain", "jacob_cov", "grasp", "relu_logdet"]
+    alone = _score_all(arch, cifar_batch, names)
+    for order in (names, names[::-1], names[3:] + names[:3]):
+        shared: dict = {}
+        assert _score_all(arch, cifar_batch, order, shared=shared) == alone
+        assert passes.FORWARD_KEY in shared  # the gradient proxies shared one forward
+
+
 def test_scores_are_reproducible_and_equal_alone_or_shared(cifar_batch):
     arch = CELLS["mixed"]
     names = sorted(PAPER_SET)
