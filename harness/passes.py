@@ -120,7 +120,8 @@ class ForwardPass:
         self._loss: torch.Tensor | None = None
         handles = [m.register_forward_hook(self._fisher_hook(i))
                    for i, (_, m) in enumerate(self.named)]
-        handles += [m.register_forward_hook(self._relu_hook()) for m in _relu_modules(net)]
+        hook = _relu_code_hook(self._codes)
+        handles += [m.register_forward_hook(hook) for m in _relu_modules(net)]
         try:
             self.out = net(self.x)
         finally:
@@ -145,22 +146,6 @@ class ForwardPass:
 
         return forward_hook
 
-    def _relu_hook(self):
-        # A wrapper such as ReLUConvBN and its inner nn.ReLU see the very same input tensor one
-        # after the other; reuse the codes then (same object, unmodified: same version counter).
-        last: list = [None, -1, None]
-
-        def forward_hook(module: nn.Module, inputs, output) -> None:
-            inp = inputs[0]
-            if last[0] is inp and last[1] == inp._version:
-                codes = last[2]
-            else:
-                codes = inp.detach() > 0
-                last[:] = [inp, inp._version, codes]
-            self._codes.append(codes)
-
-        return forward_hook
-
     @property
     def loss(self) -> torch.Tensor:
         """Mean cross-entropy of the logits (graph retained)."""
@@ -169,16 +154,7 @@ class ForwardPass:
         return self._loss
 
     def relu_kernel(self) -> np.ndarray:
-        n = self.x.shape[0]
-        total = torch.zeros((n, n), dtype=torch.float64, device=self.x.device)
-        last_codes, last_k = None, None
-        for codes in self._codes:
-            if codes is not last_codes:
-                last_codes, last_k = codes, _hamming_kernel(codes)
-            total = total + last_k
-        kernel = total.cpu().numpy()
-        kernel.setflags(write=False)
-        return kernel
+        return _kernel_of(self._codes, self.x)
 
     def ce_gradients(self) -> tuple[LayerGrad, ...]:
         self.net.zero_grad(set_to_none=True)
@@ -280,28 +256,45 @@ def _relu_kernel(ctx: ArchContext) -> np.ndarray:
         return forward_pass(ctx).relu_kernel()
     net = ctx.build()
     x, _ = ctx.batch
-    n = x.shape[0]
-    total = torch.zeros((n, n), dtype=torch.float64, device=x.device)
-    last: list = [None, -1, None]
-
-    def forward_hook(module: nn.Module, inputs, output) -> None:
-        nonlocal total
-        inp = inputs[0]
-        if last[0] is inp and last[1] == inp._version:
-            k = last[2]
-        else:
-            k = _hamming_kernel(inp.detach() > 0)
-            last[:] = [inp, inp._version, k]
-        total = total + k
-
-    handles = [m.register_forward_hook(forward_hook) for m in _relu_modules(net)]
+    codes: list[torch.Tensor] = []
+    hook = _relu_code_hook(codes)
+    handles = [m.register_forward_hook(hook) for m in _relu_modules(net)]
     try:
         with torch.no_grad():
             net(x)
     finally:
         for h in handles:
             h.remove()
-        last[:] = [None, -1, None]
+    return _kernel_of(codes, x)
+
+
+def _relu_code_hook(store: list[torch.Tensor]):
+    """A forward hook appending the binary code (input > 0) of each hooked module's input."""
+    # A wrapper such as ReLUConvBN and its inner nn.ReLU see the very same input tensor one
+    # after the other; reuse the codes then (same object, unmodified: same version counter).
+    last: list = [None, -1, None]
+
+    def forward_hook(module: nn.Module, inputs, output) -> None:
+        inp = inputs[0]
+        if last[0] is inp and last[1] == inp._version:
+            codes = last[2]
+        else:
+            codes = inp.detach() > 0
+            last[:] = [inp, inp._version, codes]
+        store.append(codes)
+
+    return forward_hook
+
+
+def _kernel_of(codes: list[torch.Tensor], x: torch.Tensor) -> np.ndarray:
+    """Sum of the Hamming kernels of ``codes`` (one kernel per distinct code tensor), read-only."""
+    n = x.shape[0]
+    total = torch.zeros((n, n), dtype=torch.float64, device=x.device)
+    last_codes, last_k = None, None
+    for c in codes:
+        if c is not last_codes:
+            last_codes, last_k = c, _hamming_kernel(c)
+        total = total + last_k
     kernel = total.cpu().numpy()
     kernel.setflags(write=False)
     return kernel
