@@ -15,14 +15,16 @@ score correlate positively with accuracy. Higher is predicted better.
 The reference computes ``g`` in a first forward pass and the graph for the Hessian product in a
 second, identical one (training-mode BatchNorm uses batch statistics, so both passes give the
 same gradient); here one forward serves both, which yields the same values. That forward is
-the one shared with the other gradient proxies (:func:`harness.passes.forward_pass`).
+the one shared with the other gradient proxies (:func:`harness.passes.forward_pass`), and the
+create-graph backward is :func:`harness.passes.graph_gradients`, whose first-order values also
+serve the cross-entropy proxies in a joint run.
 """
 
 import torch
 
 from harness.api import ArchContext, estimator
 from harness.papers import ZERO_COST_PROXIES as PAPER
-from harness.passes import forward_pass
+from harness.passes import GRAPH_GRADIENTS_KEY, graph_gradients
 
 
 @estimator(
@@ -31,12 +33,13 @@ from harness.passes import forward_pass
     idea="Minus the sum of weight x (Hessian x gradient) over conv/linear weights at init.",
     paper=PAPER,
     version="1",
+    uses=(GRAPH_GRADIENTS_KEY,),
 )
 def score(ctx: ArchContext) -> float:
-    fp = forward_pass(ctx)  # shared with the other gradient proxies; its graph is retained
-    weights = [m.weight for _, m in fp.named]
-    grads = torch.autograd.grad(fp.loss, weights, create_graph=True, allow_unused=True,
-                                retain_graph=True)
+    # dL/dθ with its graph, on the forward shared with the other gradient proxies; declared in
+    # ``uses`` so that grad_norm, snip, fisher and plain read their gradients off this backward.
+    gg = graph_gradients(ctx)
+    weights, grads = list(gg.weights), gg.grads
     z = None
     for g in grads:
         if g is not None:

@@ -64,6 +64,10 @@ class EstimatorInfo:
         spaces: search spaces the estimator applies to (``None`` = all); the harness skips
             others with ``skip_reason``.
         skip_reason: why it does not apply elsewhere.
+        uses: keys of shared passes (``ctx.shared``) the estimator will request on every
+            context. A hint only: other passes of the same joint run may then derive their
+            result from that pass instead of running their own (see ``ArchContext.planned``);
+            it never changes a score.
     """
 
     name: str
@@ -75,6 +79,7 @@ class EstimatorInfo:
     data_independent: bool = False
     spaces: tuple[str, ...] | None = None
     skip_reason: str = ""
+    uses: tuple[str, ...] = ()
 
     def applies_to(self, space: str) -> bool:
         return self.spaces is None or space in self.spaces
@@ -110,6 +115,7 @@ class ArchContext:
         batch_index: int = 0,
         state: Any = None,
         shared: dict | None = None,
+        planned: Sequence[str] = (),
     ):
         self.spec = spec
         self.space = space
@@ -126,6 +132,8 @@ class ArchContext:
         # Results of shared computations, keyed by name; the harness gives several estimators
         # scoring the same (architecture, seed, batch) the same dict so that they share passes.
         self._shared = shared if shared is not None else {}
+        # Shared-pass keys that some estimator on this shared store declared (``uses``).
+        self._planned = frozenset(planned)
 
     def build(self, seed: int | None = None) -> nn.Module:
         """A freshly built network on ``device``, initialised from ``seed`` (default: the run's).
@@ -160,6 +168,15 @@ class ArchContext:
     def has_shared(self, key: str) -> bool:
         """Whether :meth:`shared` already holds ``key`` (to reuse a pass when it exists)."""
         return key in self._shared
+
+    def planned(self, key: str) -> bool:
+        """Whether an estimator sharing this context's passes declared it will request ``key``.
+
+        Lets a pass derive its result from a costlier one that will run anyway (e.g. the
+        cross-entropy gradients from GraSP's create-graph backward). The result must be the
+        same either way; only the work differs.
+        """
+        return key in self._planned
 
 
 @dataclass(frozen=True)
@@ -216,6 +233,7 @@ def estimator(
     spaces: Sequence[str] | None = None,
     skip_reason: str = "",
     prepare: PrepareFn | None = None,
+    uses: Sequence[str] = (),
 ) -> Callable[[ScoreFn], ScoreFn]:
     """Register the decorated function as the scoring function of estimator ``name``.
 
@@ -230,6 +248,7 @@ def estimator(
         name=name, kind=kind, idea=idea, paper=paper, version=str(version),
         needs_images=needs_images, data_independent=data_independent,
         spaces=tuple(spaces) if spaces is not None else None, skip_reason=skip_reason,
+        uses=tuple(uses),
     )
 
     def wrap(fn: ScoreFn) -> ScoreFn:

@@ -87,6 +87,23 @@ class LayerGrad:
     fisher: torch.Tensor
 
 
+@dataclass(frozen=True)
+class GraphGradients:
+    """The result of :meth:`ForwardPass.graph_gradients` (do not modify).
+
+    Attributes:
+        weights: the prunable layers' weights (the network's parameters, graph leaves).
+        grads: d(mean cross-entropy)/d(weight) with ``create_graph=True`` (``None`` where a
+            weight does not reach the loss).
+        fisher: the Fisher saliency recorded in the same backward, per layer (``None`` where
+            no gradient reached the layer's output; not yet ``abs()``-ed).
+    """
+
+    weights: tuple[torch.Tensor, ...]
+    grads: tuple[torch.Tensor | None, ...]
+    fisher: tuple[torch.Tensor | None, ...]
+
+
 class ForwardPass:
     """One forward pass of a fresh network on the batch, shared by every gradient consumer.
 
@@ -114,8 +131,11 @@ class ForwardPass:
         self.y = y
         self.net = net
         self.named = [(n, m) for n, m in net.named_modules() if isinstance(m, PRUNABLE_TYPES)]
-        self._fisher: list[torch.Tensor | None] = [None] * len(self.named)
-        self._fisher_on = False
+        # Fisher saliencies are accumulated per cross-entropy backward: the plain one
+        # (``ce_gradients``) and the create-graph one (``graph_gradients``) each fill their own
+        # list, so neither can add to the other's. Other backwards (Jacobian, GraSP's second
+        # one) pass through with no target.
+        self._fisher_target: list[torch.Tensor | None] | None = None
         self._codes: list[torch.Tensor] = []
         self._loss: torch.Tensor | None = None
         handles = [m.register_forward_hook(self._fisher_hook(i))
@@ -135,12 +155,14 @@ class ForwardPass:
             act = output.detach()
 
             def on_grad(grad: torch.Tensor) -> None:
-                if not self._fisher_on:
-                    return  # a Jacobian or GraSP backward passing through
-                del_k = _channel_saliency(act, grad.detach())
+                target = self._fisher_target
+                if target is None:
+                    return  # a Jacobian or GraSP Hessian backward passing through
+                with torch.no_grad():
+                    del_k = _channel_saliency(act, grad.detach())
                 # Accumulate, as the reference does, should a layer run more than once.
-                f = self._fisher[idx]
-                self._fisher[idx] = del_k if f is None else f + del_k
+                f = target[idx]
+                target[idx] = del_k if f is None else f + del_k
 
             output.register_hook(on_grad)
 
@@ -157,16 +179,45 @@ class ForwardPass:
         return _kernel_of(self._codes, self.x)
 
     def ce_gradients(self) -> tuple[LayerGrad, ...]:
+        """The plain cross-entropy backward: weight gradients and Fisher saliencies."""
         self.net.zero_grad(set_to_none=True)
-        self._fisher_on = True
+        fisher: list[torch.Tensor | None] = [None] * len(self.named)
+        self._fisher_target = fisher
         try:
             self.loss.backward(retain_graph=True)
         finally:
-            self._fisher_on = False
+            self._fisher_target = None
+        grads = [m.weight.grad for _, m in self.named]
+        return self._layer_grads(grads, fisher)
+
+    def graph_gradients(self) -> GraphGradients:
+        """The cross-entropy weight gradients with their own graph (``create_graph=True``).
+
+        GraSP differentiates these again. The same backward records the Fisher saliencies,
+        so that :meth:`layer_grads_from_graph` can serve the plain CE consumers without a
+        second backward: the first-order values a create-graph backward computes are those of
+        the plain one (the same kernels run; the graph is only recorded on the side), which
+        ``tests/test_estimators_paper.py`` checks bitwise, alone against joint, on real cells.
+        """
+        weights = [m.weight for _, m in self.named]
+        fisher: list[torch.Tensor | None] = [None] * len(self.named)
+        self._fisher_target = fisher
+        try:
+            grads = torch.autograd.grad(self.loss, weights, create_graph=True,
+                                        allow_unused=True, retain_graph=True)
+        finally:
+            self._fisher_target = None
+        return GraphGradients(weights=tuple(weights), grads=tuple(grads), fisher=tuple(fisher))
+
+    def layer_grads_from_graph(self, gg: GraphGradients) -> tuple[LayerGrad, ...]:
+        """What :meth:`ce_gradients` returns, read off :meth:`graph_gradients`' backward."""
+        return self._layer_grads(list(gg.grads), list(gg.fisher))
+
+    def _layer_grads(self, grads, fisher) -> tuple[LayerGrad, ...]:
         layers = []
-        for (name, m), f in zip(self.named, self._fisher, strict=True):
+        for (name, m), g, f in zip(self.named, grads, fisher, strict=True):
             w = m.weight.detach()
-            g = m.weight.grad.detach() if m.weight.grad is not None else torch.zeros_like(w)
+            g = g.detach() if g is not None else torch.zeros_like(w)
             if f is None:
                 f = torch.zeros(w.shape[0], dtype=w.dtype, device=w.device)
             layers.append(LayerGrad(name=name, weight=w, grad=g, fisher=f.abs()))
@@ -180,6 +231,7 @@ class ForwardPass:
 
 
 FORWARD_KEY = "passes.forward/v1"
+GRAPH_GRADIENTS_KEY = "passes.graph_gradients/v1"
 
 
 def forward_pass(ctx: ArchContext) -> ForwardPass:
@@ -187,14 +239,31 @@ def forward_pass(ctx: ArchContext) -> ForwardPass:
     return ctx.shared(FORWARD_KEY, lambda: ForwardPass(ctx))
 
 
+def graph_gradients(ctx: ArchContext) -> GraphGradients:
+    """The CE weight gradients with a graph for a second derivative (memoised; GraSP's).
+
+    Estimators that call this should declare ``uses=(GRAPH_GRADIENTS_KEY,)`` so that
+    :func:`ce_gradients` can reuse its backward in a joint run.
+    """
+    return ctx.shared(GRAPH_GRADIENTS_KEY, lambda: forward_pass(ctx).graph_gradients())
+
+
 def ce_gradients(ctx: ArchContext) -> tuple[LayerGrad, ...]:
     """Per prunable layer, weight, gradient and Fisher saliency of one CE pass (memoised).
 
     The pass is the one the reference runs for ``grad_norm``, ``snip``, ``plain`` and
     ``fisher``: a fresh network in training mode (BatchNorm uses batch statistics), the whole
-    batch in one forward, mean cross-entropy, one backward (on :func:`forward_pass`).
+    batch in one forward, mean cross-entropy, one backward (on :func:`forward_pass`). When an
+    estimator of the same joint run declared :data:`GRAPH_GRADIENTS_KEY` (GraSP), that
+    create-graph backward runs anyway and already holds these values, so it serves both.
     """
-    return ctx.shared("passes.ce_gradients/v1", lambda: forward_pass(ctx).ce_gradients())
+    def compute() -> tuple[LayerGrad, ...]:
+        fp = forward_pass(ctx)
+        if ctx.planned(GRAPH_GRADIENTS_KEY) or ctx.has_shared(GRAPH_GRADIENTS_KEY):
+            return fp.layer_grads_from_graph(graph_gradients(ctx))
+        return fp.ce_gradients()
+
+    return ctx.shared("passes.ce_gradients/v1", compute)
 
 
 def input_jacobian(ctx: ArchContext) -> torch.Tensor:

@@ -261,8 +261,13 @@ class BatchCache:
         return self._cache[key]
 
 
-def _contexts(est_list, spec, split, space, cfg, seed, batch_cache, states, shared_by_batch):
-    """Yield (estimator, batch index, context) for every call needed for one (arch, seed)."""
+def _contexts(est_list, spec, split, space, cfg, seed, batch_cache, states, shared_by_batch,
+              share: bool = True):
+    """Yield (estimator, batch index, context) for every call needed for one (arch, seed).
+
+    With ``share`` the contexts of one batch share their passes, and each knows every pass the
+    estimators declared (``EstimatorInfo.uses``); without it, only its own estimator's.
+    """
     dataset = split.dataset
     side = space.input_size.get(dataset, 32)
     dev = torch.device(cfg.device)
@@ -277,6 +282,7 @@ def _contexts(est_list, spec, split, space, cfg, seed, batch_cache, states, shar
         def builder(s, _spec=spec):
             return space.build(_spec, dataset, s)
 
+    joint_uses = frozenset(k for e in est_list for k in e.info.uses)
     for est in est_list:
         n = 1 if est.info.data_independent else cfg.n_batches
         for b in range(n):
@@ -285,7 +291,9 @@ def _contexts(est_list, spec, split, space, cfg, seed, batch_cache, states, shar
                 spec=spec, space=space.name, dataset=dataset,
                 num_classes=space.datasets[dataset], input_shape=(3, side, side),
                 seed=seed, device=dev, builder=builder, batch_loader=loader, batch_index=b,
-                state=states.get(est.name), shared=shared_by_batch.setdefault(b, {}),
+                state=states.get(est.name),
+                shared=shared_by_batch.setdefault(b, {}) if share else {},
+                planned=joint_uses if share else est.info.uses,
             )
             yield est, b, ctx
 
@@ -300,11 +308,9 @@ def _score_one(est_list, spec, arch_id, split, space, cfg, seed, batch_cache, st
     on_cuda = torch.device(cfg.device).type == "cuda"
     shared: dict[int, dict] = {}
     for est, _b, ctx in _contexts(est_list, spec, split, space, cfg, seed, batch_cache, states,
-                                  shared if share else {}):
+                                  shared, share=share):
         if est.name in errors:
             continue
-        if not share:
-            ctx._shared = {}
         t0 = time.perf_counter()
         if on_cuda:
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)

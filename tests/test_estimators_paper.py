@@ -347,13 +347,20 @@ def test_synflow_of_a_network_that_ignores_its_input_is_zero():
 # --------------------------------------------------------------------------------------------
 
 
-def nb201_ctx(arch: str, batch, seed: int = 0, shared=None) -> api.ArchContext:
+def nb201_ctx(arch: str, batch, seed: int = 0, shared=None, planned=()) -> api.ArchContext:
     return api.ArchContext(
         spec=arch, space="nb201", dataset="cifar10", num_classes=10, input_shape=(3, 32, 32),
         seed=seed, device=torch.device("cpu"),
         builder=lambda s: nb201.build_network(arch, 10, s),
         batch_loader=(lambda: batch) if batch is not None else None, shared=shared,
+        planned=planned,
     )
+
+
+def _info(name: str) -> api.EstimatorInfo:
+    from harness import registry
+
+    return registry.get(name).info
 
 
 @pytest.fixture(scope="module")
@@ -372,10 +379,15 @@ def test_relu_counts_nb201_operations(cell):
 
 
 def _score_all(arch, batch, order, shared=None, seed=0):
+    """Score ``order`` as the runner does: alone (a fresh store and only the estimator's own
+    declared passes each) when ``shared`` is None, else jointly on ``shared`` with the union
+    of every estimator's declared passes."""
+    joint_uses = {k for name in order for k in _info(name).uses}
     scores = {}
     for name in order:
         ctx = nb201_ctx(arch, batch if name not in DATA_FREE else None, seed=seed,
-                        shared=shared if shared is not None else {})
+                        shared=shared if shared is not None else {},
+                        planned=joint_uses if shared is not None else _info(name).uses)
         scores[name] = PAPER_SET[name].score(ctx)
     return scores
 
@@ -403,6 +415,25 @@ def test_one_forward_serves_every_gradient_proxy_bitwise(cifar_batch, cell):
         shared: dict = {}
         assert _score_all(arch, cifar_batch, order, shared=shared) == alone
         assert passes.FORWARD_KEY in shared  # the gradient proxies shared one forward
+
+
+@pytest.mark.parametrize("cell", ["mixed", "conv1x1"])
+def test_graspless_and_grasp_runs_give_the_ce_proxies_the_same_bits(cifar_batch, cell):
+    """With GraSP in the run the CE proxies read GraSP's create-graph backward instead of
+    running their own: the gradients and Fisher saliencies must be the same bits."""
+    arch = CELLS[cell]
+    ce = ["grad_norm", "snip", "fisher", "plain"]
+    with_grasp: dict = {}
+    joint = _score_all(arch, cifar_batch, ["grasp", *ce], shared=with_grasp)
+    assert passes.GRAPH_GRADIENTS_KEY in with_grasp
+    plain_store: dict = {}
+    assert _score_all(arch, cifar_batch, ce, shared=plain_store) == {n: joint[n] for n in ce}
+    assert passes.GRAPH_GRADIENTS_KEY not in plain_store  # no create-graph work without GraSP
+    a = passes.ce_gradients(nb201_ctx(arch, cifar_batch, shared=with_grasp))
+    b = passes.ce_gradients(nb201_ctx(arch, cifar_batch, shared=plain_store))
+    for la, lb in zip(a, b, strict=True):
+        assert torch.equal(la.grad, lb.grad) and torch.equal(la.fisher, lb.fisher), la.name
+    assert any(float(la.fisher.sum()) > 0 for la in a)  # a real saliency, not all zeros
 
 
 def test_scores_are_reproducible_and_equal_alone_or_shared(cifar_batch):
