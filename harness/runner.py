@@ -727,8 +727,10 @@ def _prepared_and_curve(est: api.Estimator, split: Split, cfg: RunConfig,
     at every earlier checkpoint of the same training run.
 
     The states are prepared again here (as the determinism check does), so a sharded run's
-    merge records them too. A curve point at the scored checkpoint reuses the run's scores;
-    every other checkpoint scores the whole split once more (not resumable).
+    merge records them too. A curve point at the scored checkpoint reuses the run's scores.
+    Every other checkpoint scores the whole split once more (not resumable), unless the
+    results file about to be replaced holds that very checkpoint's scores (see
+    :func:`_stored_checkpoint_scores`).
     """
     if est.prepare is None:
         return None, None
@@ -745,22 +747,87 @@ def _prepared_and_curve(est: api.Estimator, split: Split, cfg: RunConfig,
             continue
         own = getattr(state, "epoch", None)
         for k in state.checkpoints():
+            source = "this run"
             if k == own:
                 s = per_seed_scores[seed]
             else:
                 st = state.at_checkpoint(k)
-                raw = [_score_one([est], specs[p], a, split, space, cfg, seed, batch_cache,
-                                  {est.name: st})[est.name].score
-                       for p, a in enumerate(split.arch_ids)]
+
+                def rescore(positions, st=st):
+                    return [_score_one([est], specs[p], split.arch_ids[p], split, space, cfg,
+                                       seed, batch_cache, {est.name: st})[est.name].score
+                            for p in positions]
+
+                raw = _stored_checkpoint_scores(est, split, cfg, seed, st, rescore)
+                source = "stored result, verified" if raw is not None else "rescored"
+                if raw is None:
+                    raw = rescore(range(len(split)))
                 s = _rank_failures_last(raw)
             m = metrics.all_metrics(s, truth)
             points.append({"checkpoint": int(k), "seed": seed, "kendall": m["kendall"],
-                           "spearman": m["spearman"], "p_top_5": m.get("p_top_5")})
+                           "spearman": m["spearman"], "p_top_5": m.get("p_top_5"),
+                           "scores_from": source})
     curve = None
     if cfg.curve:
         curve = {"x": "checkpoint (training epoch)", "points": points,
                  "note": "metrics of the same scoring at each saved checkpoint of the run"}
     return prepared, curve
+
+
+# Cells re-scored to confirm that stored scores are those of the checkpoint (first, middle, last).
+CURVE_VERIFY_CELLS = 3
+
+
+def _stored_checkpoint_scores(est: api.Estimator, split: Split, cfg: RunConfig, seed: int,
+                              state: Any, rescore: Callable[[Sequence[int]], list]
+                              ) -> list[float | None] | None:
+    """Scores of checkpoint ``state`` from the results file this run is about to replace.
+
+    A run that scores checkpoint 2 of a training run usually replaces the result of an earlier
+    run that scored checkpoint 1; re-scoring the whole split for the curve would repeat that
+    work exactly (scoring is deterministic). The stored scores are used only if everything
+    that determines them matches: estimator version, split (name and SHA-256), batches,
+    options other than the checkpoint choice, weights source, and the prepared state's own
+    description (supernet configuration hash, epoch, evaluation batches, ...). Then a few
+    cells are scored again, and any difference from the stored bits discards the file.
+
+    Returns:
+        Scores in split order, or ``None`` (score everything again).
+    """
+    path = results.results_path(cfg.results_dir, est.name, split.name)
+    describe = getattr(state, "describe", None)
+    if not path.exists() or not callable(describe):
+        return None
+    try:
+        old = results.load_json(path)
+        rows = results.read_scores(path.with_name(old["scores_file"]))
+    except (results.ResultsSchemaError, OSError, KeyError, ValueError):
+        return None
+
+    def key(d: dict | None) -> dict | None:
+        return None if d is None else {k: v for k, v in d.items() if k != "trained_in_prepare"}
+
+    opts = {k: v for k, v in cfg.options.items() if k != "checkpoint_epoch"}
+    old_opts = {k: v for k, v in old["protocol"].get("options", {}).items()
+                if k != "checkpoint_epoch"}
+    same = (old["estimator"]["version"] == est.info.version
+            and old["split"]["name"] == split.name and old["split"]["sha256"] == split.sha256
+            and old["protocol"]["n_batches"] == cfg.n_batches
+            and old["protocol"]["batch_size"] == cfg.batch_size
+            and old["protocol"]["weights"] == _weights_record(split, cfg)
+            and old_opts == opts
+            and key((old.get("prepared") or {}).get(str(seed))) == key(describe()))
+    if not same:
+        return None
+    by_id = {a: v for a, s, v in rows if s == seed}
+    if any(a not in by_id for a in split.arch_ids):
+        return None
+    stored = [by_id[a] for a in split.arch_ids]
+    n = len(stored)
+    probe = sorted({0, n // 2, n - 1})[:CURVE_VERIFY_CELLS]
+    if rescore(probe) != [stored[p] for p in probe]:
+        return None
+    return stored
 
 
 def run(est_list: Sequence[api.Estimator], split_name: str, cfg: RunConfig,

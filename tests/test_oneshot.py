@@ -464,6 +464,44 @@ def test_harness_records_the_checkpoint_and_the_training_curve(tmp_path, data_di
     assert results_roundtrip(obj)
 
 
+def test_curve_reuses_a_stored_checkpoint_result_only_when_verified(tmp_path, data_dir):
+    """A run at checkpoint 2 replacing the checkpoint-1 result takes the epoch-1 curve point
+    from that file (same configuration, three cells re-scored bit for bit); a stored score
+    that differs on a re-scored cell makes it score the split again, with the same result."""
+    from harness import results, runner
+
+    est = registry.discover()["oneshot_deiso"]
+    opts = {**TINY_OPTIONS, "epochs": 2, "iso_eval": "self"}
+    tcfg = OneShotOptions.parse(opts).train_config("deiso", 20, 2)
+    train(tcfg, cache_dir=tmp_path / "cache", data_dir=data_dir, save_epochs=[1, 2], log=None)
+
+    def cfg(**kw):
+        return runner.RunConfig(seeds=(20,), data_dir=data_dir, results_dir=tmp_path / "res",
+                                cache_dir=tmp_path / "cache", determinism_checks=0, **kw)
+
+    first = runner.run([est], "nb201-c10-smoke", cfg(options={**opts, "checkpoint_epoch": 1}))
+    tau1 = first["oneshot_deiso"]["metrics"]["per_seed"]["20"]["kendall"]
+    second = runner.run([est], "nb201-c10-smoke", cfg(options=opts, curve=True))["oneshot_deiso"]
+    p1 = second["curve"]["points"][0]
+    assert p1["checkpoint"] == 1 and p1["scores_from"] == "stored result, verified"
+    assert p1["kendall"] == tau1
+    assert second["curve"]["points"][1]["scores_from"] == "this run"
+
+    # Write a checkpoint-1 result again, then corrupt its first (re-scored) cell.
+    runner.run([est], "nb201-c10-smoke", cfg(options={**opts, "checkpoint_epoch": 1}))
+    spath = results.scores_path(tmp_path / "res", "oneshot_deiso", "nb201-c10-smoke")
+    rows = results.read_scores(spath)
+    first_id = load_split("nb201-c10-smoke").arch_ids[0]
+    rows = [(a, s, (v + 1.0 if a == first_id else v)) for a, s, v in rows]
+    results.write_scores(spath, rows)
+    third = runner.run([est], "nb201-c10-smoke", cfg(options=opts, curve=True))["oneshot_deiso"]
+    p1 = third["curve"]["points"][0]
+    assert p1["scores_from"] == "rescored" and p1["kendall"] == tau1
+    # And the checkpoint-2 result in place now does not describe checkpoint 1: rescored too.
+    fourth = runner.run([est], "nb201-c10-smoke", cfg(options=opts, curve=True))["oneshot_deiso"]
+    assert fourth["curve"]["points"][0]["scores_from"] == "rescored"
+
+
 def results_roundtrip(obj: dict) -> bool:
     from harness import results
 
