@@ -254,14 +254,15 @@ class BenchReport:
                 f"{m.get('torch')}, commit {m.get('harness_commit')}, {m.get('date')}")
         lines = [head, "",
                  "| run | cells/s | median s/cell | p90 s/cell | × floor | floor | "
-                 "peak RSS MB | peak CUDA MB |",
-                 "|---|---:|---:|---:|---:|---|---:|---:|"]
+                 "peak RSS MB | RSS growth MB | peak CUDA MB |",
+                 "|---|---:|---:|---:|---:|---|---:|---:|---:|"]
 
         def row(label: str, st: dict, x: float | None, floor: str) -> None:
             lines.append(
                 f"| {label} | {f(st['cells_per_s'], '.2f')} | {f(st['per_cell_median_s'], '.4f')}"
                 f" | {f(st['per_cell_p90_s'], '.4f')} | {f(x, '.2f')} | {floor} | "
-                f"{f(st['peak_rss_mb'], '.0f')} | {f(st['peak_cuda_mb'], '.0f')} |")
+                f"{f(st['peak_rss_mb'], '.0f')} | {f(st.get('rss_growth_mb'), '+.0f')} | "
+                f"{f(st['peak_cuda_mb'], '.0f')} |")
 
         for name in FLOORS:
             if name in m["floors"]:
@@ -272,7 +273,9 @@ class BenchReport:
             j = m["joint"]
             row(f"joint ({len(j['estimators'])} estimators)", j,
                 j["ratio_to_forward_backward"], "forward+backward")
-            lines += ["", f"Joint / sum of separate sweeps: "
+            lines += ["", "RSS growth: resident size after the last cell minus after the "
+                          "first (steady memory: no growth with the number of cells).",
+                      "", f"Joint / sum of separate sweeps: "
                           f"{f(j['ratio_joint_to_sum_separate'], '.3f')} "
                           f"({f(j['total_s'], '.2f')} s vs "
                           f"{f(j['sum_separate_total_s'], '.2f')} s)."]

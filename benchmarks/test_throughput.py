@@ -82,7 +82,11 @@ def _sweep(env: BenchEnv, fn: CellFn) -> dict:
         ``per_cell_p90_s``, ``per_cell_mean_s``, ``peak_rss_mb`` (the process's peak resident
         set during the sweep, or since it started where the peak cannot be reset),
         ``rss_start_mb``, ``peak_rss_reset``, ``peak_cuda_mb`` (``None`` on CPU),
-        ``n_errors``, ``first_error`` and, for harness calls, ``per_estimator_wall_s_median``.
+        ``n_errors``, ``first_error``, for harness calls ``per_estimator_wall_s_median``, and
+        the steady-memory check: ``rss_after_cell_mb`` (resident size after each cell),
+        ``rss_growth_mb`` (after the last cell minus after the first) and
+        ``rss_slope_mb_per_100_cells`` (least-squares slope over the second half of the
+        cells, where allocator warm-up is over; ``None`` below 4 cells).
     """
     import torch
 
@@ -93,6 +97,7 @@ def _sweep(env: BenchEnv, fn: CellFn) -> dict:
         torch.cuda.synchronize(dev)
         torch.cuda.reset_peak_memory_stats(dev)
     times: list[float] = []
+    rss: list[float | None] = []
     walls: dict[str, list[float]] = {}
     errors: list[str] = []
     for i in range(len(env.arch_ids)):
@@ -101,11 +106,13 @@ def _sweep(env: BenchEnv, fn: CellFn) -> dict:
         if env.on_cuda:
             torch.cuda.synchronize(dev)
         times.append(time.perf_counter() - t0)
+        rss.append(_current_rss_mb())  # outside the timed interval
         for name, rec in (recs or {}).items():
             walls.setdefault(name, []).append(rec.wall_s)
             if rec.error:
                 errors.append(f"{name} on arch {rec.arch_id}: {rec.error}")
     t = np.array(times)
+    growth, slope = _rss_trend(rss)
     return {
         "cells": len(times),
         "total_s": float(t.sum()),
@@ -121,7 +128,22 @@ def _sweep(env: BenchEnv, fn: CellFn) -> dict:
         "first_error": errors[0][-2000:] if errors else None,
         "per_estimator_wall_s_median": {k: float(np.median(v)) for k, v in walls.items()}
         if walls else None,
+        "rss_after_cell_mb": rss,
+        "rss_growth_mb": growth,
+        "rss_slope_mb_per_100_cells": slope,
     }
+
+
+def _rss_trend(rss: list[float | None]) -> tuple[float | None, float | None]:
+    """(last - first, least-squares slope per 100 cells over the second half) of ``rss``."""
+    if not rss or any(v is None for v in rss):
+        return None, None
+    growth = float(rss[-1] - rss[0])
+    half = rss[len(rss) // 2:]
+    if len(rss) < 4 or len(half) < 2:
+        return growth, None
+    slope = float(np.polyfit(np.arange(len(half), dtype=float), np.array(half), 1)[0])
+    return growth, 100.0 * slope
 
 
 def _harness_cell_fn(env: BenchEnv, ests: list) -> CellFn:
