@@ -31,7 +31,7 @@ N_ARCHS = 15625
 CELL_SEED = 20  # random_subset(N_ARCHS, n_cells, seed=CELL_SEED): fixed forever
 SEED = 20  # network initialisation and batch order (the paper's first seed)
 BATCH_SIZE = 64
-FLOORS = ("build", "forward", "forward_backward")
+FLOORS = ("build", "forward", "forward_backward", "forward_hvp")
 
 _REPORT = pytest.StashKey["BenchReport"]()
 _DEVICE = pytest.StashKey[str]()
@@ -224,7 +224,8 @@ class BenchReport:
         floor_mean = {k: v["per_cell_mean_s"] for k, v in self.floors.items()}
         alone = {}
         for name, st in self.alone.items():
-            which = "forward_backward" if st.get("uses_backward") else "forward"
+            which = ("forward_hvp" if st.get("uses_second_derivative")
+                     else "forward_backward" if st.get("uses_backward") else "forward")
             alone[name] = dict(st, floor=which,
                                ratio_to_floor=ratio(st["per_cell_mean_s"], floor_mean.get(which)),
                                ratio_to_forward=ratio(st["per_cell_mean_s"],

@@ -6,7 +6,9 @@ sweep is the unit), after one untimed warm-up call on the first cell, and times 
 
 * **floors** — what any estimator that builds the network pays at least: ``build`` (construct,
   seeded init, move to the device), ``forward`` (build + one ``torch.no_grad`` forward of the
-  batch) and ``forward_backward`` (build + one cross-entropy forward and backward);
+  batch), ``forward_backward`` (build + one cross-entropy forward and backward) and
+  ``forward_hvp`` (build, forward, the weight gradient with its graph and one backward through
+  it: what a Hessian-gradient product such as GraSP's cannot avoid);
 * **alone** — each estimator through the harness (``runner._score_one([est], ...)``), exactly
   what one architecture costs in a run scored with that estimator only;
 * **joint** — all benchmarked estimators in one ``_score_one`` call, sharing the network
@@ -56,15 +58,17 @@ def _count_autograd() -> Iterator[list[int]]:
     (``Tensor.backward`` goes through ``torch.autograd.backward``)."""
     import torch
 
-    calls = [0]
+    calls = [0, 0]  # all calls, calls with create_graph=True (a second derivative follows)
     orig_backward, orig_grad = torch.autograd.backward, torch.autograd.grad
 
     def backward(*args, **kwargs):
         calls[0] += 1
+        calls[1] += bool(kwargs.get("create_graph", False))
         return orig_backward(*args, **kwargs)
 
     def grad(*args, **kwargs):
         calls[0] += 1
+        calls[1] += bool(kwargs.get("create_graph", False))
         return orig_grad(*args, **kwargs)
 
     torch.autograd.backward, torch.autograd.grad = backward, grad
@@ -175,6 +179,17 @@ def _floor_cell_fn(env: BenchEnv, floor: str) -> CellFn:
         elif floor == "forward_backward":
             net.zero_grad(set_to_none=True)
             api.cross_entropy(net(x), y).backward()
+        elif floor == "forward_hvp":
+            # What a Hessian-gradient product (GraSP) cannot avoid: the forward, the gradient
+            # with its graph, and the backward through that graph.
+            weights = [m.weight for m in net.modules()
+                       if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+            grads = torch.autograd.grad(api.cross_entropy(net(x), y), weights,
+                                        create_graph=True, allow_unused=True)
+            terms = [(g.detach() * g).sum() for g in grads if g is not None]
+            z = sum(terms[1:], terms[0]) if terms else None
+            if z is not None and z.requires_grad:
+                torch.autograd.grad(z, weights, allow_unused=True)
         return None
 
     return one
@@ -201,6 +216,7 @@ def test_estimator_alone(benchmark, bench_env: BenchEnv, bench_report: BenchRepo
         one(0)  # warm-up, untimed; also tells whether the estimator runs a backward pass
     stats = benchmark.pedantic(_sweep, args=(bench_env, one), rounds=1, iterations=1)
     stats["uses_backward"] = calls[0] > 0
+    stats["uses_second_derivative"] = calls[1] > 0
     benchmark.extra_info.update(stats)
     bench_report.alone[estimator_name] = stats
     assert stats["n_errors"] == 0, stats["first_error"]
