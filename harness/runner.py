@@ -753,7 +753,7 @@ def _prepared_and_curve(est: api.Estimator, split: Split, cfg: RunConfig,
             else:
                 st = state.at_checkpoint(k)
 
-                def rescore(positions, st=st):
+                def rescore(positions, st=st, seed=seed):
                     return [_score_one([est], specs[p], split.arch_ids[p], split, space, cfg,
                                        seed, batch_cache, {est.name: st})[est.name].score
                             for p in positions]

@@ -20,8 +20,10 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from leaderboard.build import build
 
     t0 = time.perf_counter()
+    trained = (Path(args.trained_dir) if args.trained_dir is not None
+               else Path(args.results_dir).parent / "results-trained")
     report = build(Path(args.results_dir), Path(args.docs_dir), data_dir=args.data_dir,
-                   make_plots=not args.no_plots)
+                   make_plots=not args.no_plots, trained_dir=trained)
     for w in report.warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(f"leaderboard: wrote {len(report.pages)} pages and {len(report.images)} plots under "
@@ -60,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--docs-dir", default="docs", help="MkDocs docs_dir (default: %(default)s)")
     b.add_argument("--data-dir", default=None,
                    help="benchmark data for ground truth (default: $ESTBENCH_DATA)")
+    b.add_argument("--trained-dir", default=None,
+                   help="results on trained supernet weights, one folder per source (default: "
+                        "results-trained beside --results-dir); shown on trained-weights.md")
     b.add_argument("--no-plots", action="store_true", help="skip the plots (faster preview)")
     b.add_argument("--strict", action="store_true",
                    help="exit 1 if any results file could not be used (pages are still built)")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.splits import load_split
-from leaderboard import analysis, estimator_page, home, plots, split_page
+from leaderboard import analysis, estimator_page, home, plots, split_page, trained_page
 from leaderboard.collect import Collection, collect, rank_rows
 from leaderboard.site import Site
 from leaderboard.site import estimator_page as estimator_page_path
@@ -30,6 +30,8 @@ from leaderboard.site import split_page as split_page_path
 
 GENERATED_DIRS = ("estimators", "splits")
 GENERATED_IMG_DIRS = ("img/estimators", "img/splits")
+#: Generated pages at the top of docs/ that exist only for some results (removed by clean).
+GENERATED_OPTIONAL_PAGES = (trained_page.PAGE,)
 MARKER = "---\n# GENERATED FILE:"
 
 
@@ -52,6 +54,11 @@ def clean(docs_dir: Path) -> None:
     """Remove everything a previous build generated (and nothing else)."""
     for sub in GENERATED_IMG_DIRS:
         shutil.rmtree(docs_dir / sub, ignore_errors=True)
+    for rel in GENERATED_OPTIONAL_PAGES:
+        page = docs_dir / rel
+        if page.is_file() and page.read_text(encoding="utf-8",
+                                             errors="replace").startswith(MARKER):
+            page.unlink()
     for sub in GENERATED_DIRS:
         folder = docs_dir / sub
         if not folder.is_dir():
@@ -136,7 +143,7 @@ def _write(docs_dir: Path, rel: str, text: str, report: BuildReport) -> None:
 
 def build(results_dir: Path = Path("leaderboard/results"), docs_dir: Path = Path("docs"),
           data_dir: str | None = None, make_plots: bool = True, use_registry: bool = True,
-          results_label: str | None = None) -> BuildReport:
+          results_label: str | None = None, trained_dir: Path | None = None) -> BuildReport:
     """Build every generated page and plot.
 
     Args:
@@ -148,6 +155,9 @@ def build(results_dir: Path = Path("leaderboard/results"), docs_dir: Path = Path
         use_registry: check results against the registered estimators (stale versions,
             estimators without results).
         results_label: how the results directory is named on the pages (default: as given).
+        trained_dir: results of zero-shot estimators on trained supernet weights, one folder
+            per weights source (``leaderboard/results-trained``); when it holds any, the page
+            ``trained-weights.md`` compares them with the random-initialisation results.
 
     Returns:
         What was written, and the warnings (also printed by the CLI and shown on the home page).
@@ -173,5 +183,11 @@ def build(results_dir: Path = Path("leaderboard/results"), docs_dir: Path = Path
     _write(docs_dir, split_page.ESTIMATORS_INDEX, split_page.render_estimators_index(site), report)
     _write(docs_dir, split_page.SPLITS_INDEX, split_page.render_splits_index(site), report)
     _write(docs_dir, home.PAGE, home.render(site), report)
-    report.warnings = list(coll.warnings)
+    trained = trained_page.collect_trained(trained_dir)
+    if trained:
+        label = Path(trained_dir).as_posix() if trained_dir is not None else ""
+        _write(docs_dir, trained_page.PAGE, trained_page.render(site, trained, label), report)
+        for source, tcoll in trained.items():
+            report.warnings += [f"{Path(trained_dir).name}/{source}/{w}" for w in tcoll.warnings]
+    report.warnings = list(coll.warnings) + report.warnings
     return report

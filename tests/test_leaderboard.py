@@ -302,3 +302,29 @@ def test_prepared_state_and_training_curve_are_shown(tmp_path, results_dir, data
     assert "**Training curve**" in page and "-0.250" in page and "0.125" in page
     svg = docs / "img" / "estimators" / "random" / f"{SPLIT}-training.svg"
     assert svg.is_file() and "checkpoint (training epoch)" in svg.read_text()
+
+
+def test_trained_weights_page_sets_rq4_results_beside_init(tmp_path, results_dir):
+    """Results in results-trained/<source>/ get their page, next to the init result."""
+    trained = tmp_path / "results-trained" / "oneshot_deiso"
+    shutil.copytree(results_dir / "params", trained / "params")
+    path = trained / "params" / f"{SPLIT}.json"
+    obj = json.loads(path.read_text())
+    init_tau = obj["metrics"]["mean"]["kendall"]
+    obj["metrics"]["mean"]["kendall"] = init_tau - 0.125
+    obj["protocol"]["weights"] = {"source": "oneshot_deiso", "per_seed": {"20": {
+        "config_hash": "b327fac82f59072e", "epoch": 2, "epoch_budget": 2, "sampler": "deiso",
+        "sharing": "full"}}}
+    path.write_text(json.dumps(obj))
+    docs = tmp_path / "docs"
+    report = build(results_dir, docs, make_plots=False, use_registry=False,
+                   trained_dir=tmp_path / "results-trained")
+    page = (docs / "trained-weights.md").read_text()
+    assert page.startswith(HEADER)
+    assert "## Weights from `oneshot_deiso`" in page and "b327fac82f59072e</code>, epoch 2 of 2" in page
+    row = next(line for line in page.splitlines() if line.startswith("| [params]"))
+    assert f"{init_tau - 0.125:.3f}" in row and f"{init_tau:.3f}" in row and "-0.125" in row
+    assert not any("results-trained" in w for w in report.warnings)
+    # Without trained results the page is removed on the next build.
+    build(results_dir, docs, make_plots=False, use_registry=False, trained_dir=None)
+    assert not (docs / "trained-weights.md").exists()
