@@ -45,6 +45,18 @@ def _weights_phrase(res: Result) -> str:
     return "; ".join(parts) or "not recorded"
 
 
+def _init_metric(init: Result | None, key: str, seeds: list[int]) -> float | None:
+    """The init result's metric over the same seeds as the trained one (all of its seeds'
+    mean when it lacks one of them)."""
+    if init is None:
+        return None
+    per_seed = init.obj["metrics"].get("per_seed", {})
+    vals = [per_seed.get(str(s), {}).get(key) for s in seeds]
+    if vals and all(isinstance(v, (int, float)) for v in vals):
+        return float(sum(vals) / len(vals))
+    return init.mean(key)
+
+
 def _delta(a: float | None, b: float | None) -> str:
     return "—" if a is None or b is None else f"{a - b:+.3f}"
 
@@ -61,7 +73,8 @@ def render(site: Site, trained: dict[str, Collection], source_label: str) -> str
         "network of the split is extracted from that estimator's trained supernet (chosen by "
         "the same `--estimator-option`s) and scored by the zero-shot estimator as usual. The "
         "*init* columns are the same estimator's result on the same split from the main "
-        f"leaderboard ({fmt.code(site.results_label)}), with randomly initialised networks.\n")
+        f"leaderboard ({fmt.code(site.results_label)}), with randomly initialised networks, "
+        "over the same seeds (all of its seeds where it lacks one).\n")
     for source, coll in trained.items():
         out.append(f"## Weights from `{source}`\n")
         if coll.warnings:
@@ -80,12 +93,12 @@ def render(site: Site, trained: dict[str, Collection], source_label: str) -> str
                    if site.coll.of_estimator(name) else fmt.esc(name))
             sp = (f"[{fmt.esc(split)}]({link(PAGE, split_page(split))})"
                   if split in site.coll.splits() else fmt.esc(split))
-            t, ti = res.mean("kendall"), init.mean("kendall") if init else None
+            t, ti = res.mean("kendall"), _init_metric(init, "kendall", res.seeds)
             rows.append([
                 est, sp, ", ".join(str(s) for s in res.seeds),
                 fmt.num(t), fmt.num(ti), _delta(t, ti),
-                fmt.num(res.mean("spearman")), fmt.num(init.mean("spearman") if init else None),
-                fmt.num(res.mean("p_top_5")), fmt.num(init.mean("p_top_5") if init else None),
+                fmt.num(res.mean("spearman")), fmt.num(_init_metric(init, "spearman", res.seeds)),
+                fmt.num(res.mean("p_top_5")), fmt.num(_init_metric(init, "p_top_5", res.seeds)),
                 cost_cell(res),
                 "✓" if res.obj.get("contract_ok") else "⚠ " + fmt.esc(
                     "; ".join(res.obj.get("contract_problems", []))),
