@@ -23,6 +23,7 @@ twice (once by the wrapper, once by its inner ``nn.ReLU``), exactly as in the re
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -149,13 +150,20 @@ class ForwardPass:
                 h.remove()
 
     def _fisher_hook(self, idx: int):
+        # The tensor hook below lives in the autograd graph, which this object keeps alive
+        # through ``self.out``. A strong reference back to ``self`` would close a cycle through
+        # C++ graph nodes that Python's garbage collector cannot see, and every cell's graph
+        # and activations would leak (as they did: ~250 MB per NB201 cell). Hence a weak one.
+        this = weakref.ref(self)
+
         def forward_hook(module: nn.Module, inputs, output: torch.Tensor) -> None:
             if not output.requires_grad:
                 return
             act = output.detach()
 
             def on_grad(grad: torch.Tensor) -> None:
-                target = self._fisher_target
+                fp = this()
+                target = fp._fisher_target if fp is not None else None
                 if target is None:
                     return  # a Jacobian or GraSP Hessian backward passing through
                 with torch.no_grad():

@@ -436,6 +436,23 @@ def test_graspless_and_grasp_runs_give_the_ce_proxies_the_same_bits(cifar_batch,
     assert any(float(la.fisher.sum()) > 0 for la in a)  # a real saliency, not all zeros
 
 
+def test_the_shared_forward_pass_is_freed_with_its_store(cifar_batch):
+    """Every consumer's backward has run; dropping the shared store must free the pass (its
+    graph, activations and network). A hook holding the pass strongly made an uncollectable
+    cycle through the autograd graph and leaked every cell's graph."""
+    import gc
+    import weakref
+
+    shared: dict = {}
+    _score_all(CELLS["mixed"], cifar_batch, ["grasp", "fisher", "jacob_cov", "relu_logdet"],
+               shared=shared)
+    fp = weakref.ref(shared[passes.FORWARD_KEY])
+    net = weakref.ref(shared[passes.FORWARD_KEY].net)
+    shared.clear()
+    gc.collect()
+    assert fp() is None and net() is None
+
+
 def test_scores_are_reproducible_and_equal_alone_or_shared(cifar_batch):
     arch = CELLS["mixed"]
     names = sorted(PAPER_SET)
