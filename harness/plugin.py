@@ -247,6 +247,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     engine = config.stash[_ENGINE]
     from harness import results
 
+    if engine.cfg.shard is not None:
+        # A shard writes only its checkpoint; a results file already in place is an older
+        # run's, so it is not shown as if this run had produced it.
+        i, n = engine.cfg.shard
+        terminalreporter.section("estbench shard")
+        terminalreporter.write_line(
+            f"shard {i}/{n} scored and checkpointed in {engine.cfg.results_dir}; when every "
+            f"shard is done: python -m harness merge --estimator=... --split=... --shards {n}")
+        return
     rows = []
     for est, split in cases:
         path = results.results_path(engine.cfg.results_dir, est.name, split)

@@ -87,6 +87,18 @@ def test_end_to_end_ids_results_and_summary(pytester, env, tmp_path):
         assert set(obj["metrics"]["per_seed"]) == {"20", "2020"}
 
 
+def test_a_shard_run_does_not_show_an_older_results_file_as_its_own(pytester, env, tmp_path):
+    out_dir = tmp_path / "res"
+    _run(pytester, "--estimator=params", f"--split={SMOKE}", "--seeds=20",
+         f"--results-dir={out_dir}").assert_outcomes(passed=1)
+    res = _run(pytester, "--estimator=params", f"--split={SMOKE}", "--seeds=20,2020",
+               "--shard=0/2", f"--results-dir={out_dir}")
+    res.assert_outcomes(passed=1)
+    text = res.stdout.str()
+    assert "estbench results" not in text and "Kendall" not in text
+    assert "shard 0/2 scored" in text and "python -m harness merge" in text
+
+
 def test_image_free_split_skips_image_estimators(pytester, env, tmp_path):
     # nb201-in16 has ground truth but no images: params runs, an image estimator would skip.
     res = _run(pytester, "--estimator=random", "--split=nb201-in16", "--seeds=20",
