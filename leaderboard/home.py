@@ -17,7 +17,8 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("br_5", "BR@5%", "BR@K, K = 5 %: best true rank among the predicted top 5 %, divided by N "
                       "(lower is better), mean over seeds"),
 )
-COST_TIP = "median wall-clock seconds per (architecture, seed) and the device it ran on"
+COST_TIP = ("median wall-clock seconds per (architecture, seed) and the device it ran on; "
+            "joint† = scored in one run with other estimators, sharing passes")
 
 
 def seeds_phrase(results: list[Result]) -> str:
@@ -42,7 +43,15 @@ def cost_cell(res: Result) -> str:
     cost, env = res.obj["cost"], res.obj["environment"]
     text = f"{fmt.seconds(cost['wall_s_per_arch_median'])} {fmt.small(fmt.esc(cost['device']))}"
     when = str(env.get("date", ""))[:10]
-    return fmt.tip(text, f"{env.get('device_name', '?')} ({cost['device']}), {when}")
+    title = f"{env.get('device_name', '?')} ({cost['device']}), {when}"
+    joint = cost.get("joint_with") or []
+    if cost.get("mode") == "joint" and joint:
+        # In a joint run a shared pass is charged to the first estimator that asked for it,
+        # so the others' seconds look far cheaper than the estimator alone costs: say so.
+        text += " " + fmt.small("joint†")
+        title += (f"; scored in one run with {', '.join(joint)}: a pass they share is charged "
+                  "to the first that asked for it, so this is not the cost of running it alone")
+    return fmt.tip(text, title)
 
 
 def status_cell(row: Row) -> str:

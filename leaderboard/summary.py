@@ -56,7 +56,8 @@ def summarize(results_dir: Path, split: str = "nb201-c10-1k", expect: Sequence[s
             fmt.code(name), fmt.esc(res.kind), fmt.pm(res.mean("kendall"), res.std("kendall")),
             fmt.num(res.mean("spearman")), fmt.num(res.mean("p_top_5")), fmt.num(res.mean("br_5")),
             str(len(res.seeds)),
-            f"{fmt.seconds(cost['wall_s_per_arch_median'])} ({fmt.esc(cost['device'])})",
+            f"{fmt.seconds(cost['wall_s_per_arch_median'])} ({fmt.esc(cost['device'])}"
+            + (", joint run" if cost.get("mode") == "joint" else "") + ")",
             str(res.n_failed), _would_rank(res, board, split), verdict,
         ])
     if rows:

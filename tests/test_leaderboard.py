@@ -328,3 +328,18 @@ def test_trained_weights_page_sets_rq4_results_beside_init(tmp_path, results_dir
     # Without trained results the page is removed on the next build.
     build(results_dir, docs, make_plots=False, use_registry=False, trained_dir=None)
     assert not (docs / "trained-weights.md").exists()
+
+
+def test_cost_cell_marks_a_joint_run(results_dir):
+    """A joint run's seconds leave out the passes charged to a partner: the cell must say so."""
+    from leaderboard.collect import Result
+    from leaderboard.home import cost_cell
+
+    obj = load_json(results_dir / "random" / f"{SPLIT}.json")
+    alone = dict(obj, cost=dict(obj["cost"], mode="alone", joint_with=[]))
+    joint = dict(obj, cost=dict(obj["cost"], mode="joint", joint_with=["grad_norm", "snip"]))
+    alone_cell = cost_cell(Result(obj=alone, path=Path("a.json"), scores=None))
+    joint_cell = cost_cell(Result(obj=joint, path=Path("j.json"), scores=None))
+    assert "joint" not in alone_cell
+    assert "joint†" in joint_cell and "grad_norm, snip" in joint_cell
+    assert "not the cost of running it alone" in joint_cell
