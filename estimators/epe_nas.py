@@ -35,6 +35,7 @@ import math
 import torch
 
 from harness.api import ArchContext, Paper, estimator
+from harness.passes import forward_pass, input_jacobian
 
 K = 1e-5
 MANY_CLASSES = 100  # above this, the reference switches to the normalised pairwise variant
@@ -102,11 +103,10 @@ def epe_from_jacobians(jac: torch.Tensor, labels: torch.Tensor, n_classes: int) 
     data_independent=False,
 )
 def score(ctx: ArchContext) -> float:
-    net = ctx.build()  # training mode, as the reference's freshly built network
-    x, y = ctx.batch
-    # A leaf copy: the batch tensor is shared with other estimators and must not be modified.
-    x = x.detach().clone().requires_grad_(True)
-    out = net(x)
-    (jac,) = torch.autograd.grad(out, x, grad_outputs=torch.ones_like(out))
-    value = epe_from_jacobians(jac.reshape(jac.shape[0], -1), y.detach(), out.shape[-1])
+    # The reference's Jacobian is jacob_cov's: a fresh network in training mode, the whole
+    # batch, one backward of ``ones`` through the logits. Taking it from the shared forward
+    # pass lets a joint run with jacob_cov (or any gradient proxy) compute it once.
+    fp = forward_pass(ctx)
+    jac = input_jacobian(ctx)
+    value = epe_from_jacobians(jac.reshape(jac.shape[0], -1), fp.y.detach(), fp.out.shape[-1])
     return value if math.isfinite(value) else 0.0
