@@ -112,9 +112,9 @@ class ForwardPass:
     that record what the consumers read later: the binary ReLU codes (NASWOT's kernel) and the
     prunable layers' outputs (Fisher saliency). Each consumer then runs only its own backward on
     the retained graph: the cross-entropy weight gradients (:func:`ce_gradients`), the input
-    Jacobian (``jacob_cov``), GraSP's Hessian-gradient product. Their values do not depend on
-    which consumers ran before: only the CE backward accumulates ``.grad`` (and Fisher, whose
-    tensor hooks are switched on for that backward alone); the others call
+    Jacobian (``jacob_cov``, ``epe_nas``), GraSP's Hessian-gradient product. Their values do
+    not depend on which consumers ran before: only the CE backward accumulates ``.grad`` (and
+    Fisher, whose tensor hooks are switched on for that backward alone); the others call
     ``torch.autograd.grad``, which never does.
 
     Attributes:
@@ -275,7 +275,11 @@ def ce_gradients(ctx: ArchContext) -> tuple[LayerGrad, ...]:
 
 
 def input_jacobian(ctx: ArchContext) -> torch.Tensor:
-    """``jacob_cov``'s input Jacobian from :func:`forward_pass` (memoised; do not modify)."""
+    """The input Jacobian ``jacob_cov`` and ``epe_nas`` read, from :func:`forward_pass`.
+
+    ``d(sum of all logits)/d(images)`` of a fresh network in training mode on the whole batch;
+    memoised, so a joint run with both computes it once (do not modify).
+    """
     return ctx.shared("passes.input_jacobian/v1", lambda: forward_pass(ctx).input_jacobian())
 
 

@@ -417,6 +417,37 @@ def test_one_forward_serves_every_gradient_proxy_bitwise(cifar_batch, cell):
         assert passes.FORWARD_KEY in shared  # the gradient proxies shared one forward
 
 
+@pytest.mark.parametrize("cell", ["mixed", "cut_off"])
+def test_epe_nas_reads_jacob_covs_jacobian_bitwise(cifar_batch, cell):
+    """epe_nas takes its Jacobian from the shared forward pass. Alone or next to jacob_cov
+    and grasp (in either order) it must give the bits of the reference's own pass: a fresh
+    network, its own forward and one backward of ``ones`` to the images."""
+    from estimators import epe_nas
+
+    arch = CELLS[cell]
+    x, y = cifar_batch
+    net = nb201.build_network(arch, 10, 0).train()
+    xr = x.detach().clone().requires_grad_(True)
+    out = net(xr)
+    (jac,) = torch.autograd.grad(out, xr, grad_outputs=torch.ones_like(out))
+    expected = epe_nas.epe_from_jacobians(jac.reshape(len(x), -1), y, 10)
+    expected = expected if math.isfinite(expected) else 0.0
+
+    assert epe_nas.score(nb201_ctx(arch, cifar_batch)) == expected
+    for before in (["jacob_cov", "grasp"], ["grasp"], []):
+        shared: dict = {}
+        planned = {k for n in before for k in _info(n).uses}
+        for name in before:
+            PAPER_SET[name].score(nb201_ctx(arch, cifar_batch, shared=shared, planned=planned))
+        ctx = nb201_ctx(arch, cifar_batch, shared=shared, planned=planned)
+        assert epe_nas.score(ctx) == expected
+        jac_key = "passes.input_jacobian/v1"
+        if "jacob_cov" in before:  # computed once, by whichever asked first
+            assert shared[jac_key] is passes.input_jacobian(ctx)
+        # jacob_cov after epe_nas reads the same Jacobian and keeps its own bits
+        assert jacob_cov.score(ctx) == jacob_cov.score(nb201_ctx(arch, cifar_batch))
+
+
 @pytest.mark.parametrize("cell", ["mixed", "conv1x1"])
 def test_graspless_and_grasp_runs_give_the_ce_proxies_the_same_bits(cifar_batch, cell):
     """With GraSP in the run the CE proxies read GraSP's create-graph backward instead of
