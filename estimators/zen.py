@@ -14,11 +14,14 @@ NASLib's port of it (``naslib/predictors/utils/pruners/measures/zen.py``), one r
 * Before scoring, every weight is re-drawn as the reference does
   (``network_weight_gaussian_init``): Conv2d and Linear weights ~ N(0, 1) and their biases 0;
   BatchNorm2d / GroupNorm weights 1 and biases 0 (affine-free ones are left alone).
-* ``f`` is the pre-GAP feature map. Rule, as NASLib implements ``forward_before_global_avg_pool``
-  for NAS-Bench-201/301: the *input* of the network's global-average-pooling module, here the
-  last ``nn.AdaptiveAvgPool2d`` in ``net.modules()`` order (its last call if it runs several
-  times). For NAS-Bench-201 that is the output of ``lastact`` (BN + ReLU) before
-  ``global_pooling``. A network without an ``nn.AdaptiveAvgPool2d`` raises ``ValueError``.
+* ``f`` is the pre-GAP feature map. Rule: if the network has a ``forward_pre_gap(x)`` method
+  (the reference's ``forward_pre_GAP``), its output. Otherwise, as NASLib implements
+  ``forward_before_global_avg_pool`` for NAS-Bench-201/301, the *input* of the network's
+  global-average-pooling module, here the last ``nn.AdaptiveAvgPool2d`` in ``net.modules()``
+  order (its last call if it runs several times). For NAS-Bench-201 that is the output of
+  ``lastact`` (BN + ReLU) before ``global_pooling``; NAS-Bench-101's official network pools
+  with a plain mean, so its builder provides ``forward_pre_gap`` (the output of the last
+  cell). A network with neither raises ``ValueError``.
 * BatchNorm stays in training mode (batch statistics), as in the reference. ``x`` and then the
   perturbed batch are forwarded separately, in that order; each forward updates the BN running
   variances (momentum update from their initial value 1), and the rescaling term reads them after
@@ -44,6 +47,7 @@ from __future__ import annotations
 import hashlib
 import math
 import sys
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -103,10 +107,25 @@ def pre_gap_module(net: nn.Module) -> nn.AdaptiveAvgPool2d:
     pools = [m for m in net.modules() if isinstance(m, nn.AdaptiveAvgPool2d)]
     if not pools:
         raise ValueError(
-            "zen needs the pre-GAP feature map, taken as the input of the network's last "
-            "nn.AdaptiveAvgPool2d; this network has none."
+            "zen needs the pre-GAP feature map: the output of the network's forward_pre_gap(x) "
+            "method, or else the input of its last nn.AdaptiveAvgPool2d; this network has "
+            "neither."
         )
     return pools[-1]
+
+
+def pre_gap_extractor(net: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A function ``x -> f(x)``, the pre-GAP features of ``net`` (rule: module docstring).
+
+    Raises:
+        ValueError: if the network has neither ``forward_pre_gap`` nor an
+            ``nn.AdaptiveAvgPool2d``.
+    """
+    method = getattr(net, "forward_pre_gap", None)
+    if callable(method):
+        return lambda x: method(x).detach()
+    pool = pre_gap_module(net)
+    return lambda x: _pre_gap_features(net, pool, x)
 
 
 def _pre_gap_features(net: nn.Module, pool: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -141,7 +160,7 @@ def score(ctx: ArchContext) -> float:
     gen = torch.Generator(device="cpu")
     gen.manual_seed(generator_seed(ctx.seed, ctx.batch_index))
     gaussian_init_(net, gen)
-    pool = pre_gap_module(net)
+    features = pre_gap_extractor(net)
 
     shape = (BATCH_SIZE, *ctx.input_shape)
     x = torch.randn(shape, generator=gen).to(ctx.device)
@@ -149,8 +168,8 @@ def score(ctx: ArchContext) -> float:
     with torch.no_grad():
         # Two separate forwards (not one concatenated batch): train-mode BN statistics and the
         # running-variance updates must be those of each batch alone, as in the reference.
-        out = _pre_gap_features(net, pool, x)
-        out_mix = _pre_gap_features(net, pool, x + MIXUP_GAMMA * e)
+        out = features(x)
+        out_mix = features(x + MIXUP_GAMMA * e)
         diff = (out - out_mix).abs().flatten(1).sum(dim=1).mean()
         diff = max(float(diff), sys.float_info.min)  # log 0 = -inf: see the module docstring
 

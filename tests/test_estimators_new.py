@@ -124,8 +124,36 @@ def test_zen_uses_last_adaptive_pool_input():
 
     no_pool = make_ctx(lambda: nn.Sequential(nn.Flatten(), nn.Linear(48, 3)), num_classes=3,
                        input_shape=(3, 4, 4))
-    with pytest.raises(ValueError, match="AdaptiveAvgPool2d"):
+    with pytest.raises(ValueError, match="forward_pre_gap.*AdaptiveAvgPool2d"):
         zen.score(no_pool)
+
+
+def test_zen_prefers_forward_pre_gap():
+    # NAS-Bench-101's network pools with a plain mean; its builder exposes forward_pre_gap.
+    # Here forward_pre_gap is 5 * x and the pooling module sees 3 * x: the score must be
+    # log(5 * 0.01 * mean_b sum |e|), whether or not a pooling module exists.
+    class Meaned(nn.Module):
+        def forward_pre_gap(self, x):
+            return x * 5.0
+
+        def forward(self, x):
+            return self.forward_pre_gap(x).mean(dim=(2, 3))
+
+    class Both(Meaned):
+        def __init__(self):
+            super().__init__()
+            self.pool = nn.AdaptiveAvgPool2d(1)
+
+        def forward(self, x):
+            return self.pool(x * 3.0).flatten(1)
+
+    gen = torch.Generator().manual_seed(zen.generator_seed(1, 0))
+    torch.randn(64, 3, 4, 4, generator=gen)
+    e = _np(torch.randn(64, 3, 4, 4, generator=gen))
+    expected = math.log(5 * 0.01 * np.abs(e).sum(axis=(1, 2, 3)).mean())
+    for factory in (Meaned, Both):
+        ctx = make_ctx(factory, num_classes=3, input_shape=(3, 4, 4), seed=1)
+        assert zen.score(ctx) == pytest.approx(expected, rel=1e-4), factory.__name__
 
 
 def test_zico_hand_computed():

@@ -211,8 +211,15 @@ def test_nb101_network_runs_and_is_seeded(nb101_rows):
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
     bn = next(m for m in a.modules() if isinstance(m, torch.nn.BatchNorm2d))
     assert bn.momentum == pytest.approx(0.003) and bn.eps == 1e-5
-    out = a(torch.randn(2, 3, 32, 32))
+    x = torch.randn(2, 3, 32, 32)
+    out = a(x)
     assert out.shape == (2, 10) and torch.isfinite(out).all()
+    # forward_pre_gap (used by zen) is the map the official network averages before the
+    # classifier: the last stack's output, 512 channels at 8x8.
+    a.eval()
+    feats = a.forward_pre_gap(x)
+    assert feats.shape == (2, 512, 8, 8)
+    assert torch.equal(a.classifier(feats.mean(dim=(2, 3))), a(x))
 
 
 # --------------------------------------------------------------------------------------------

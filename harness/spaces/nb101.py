@@ -305,9 +305,16 @@ class NB101Network(nn.Module):
         self.layers = nn.Sequential(*layers)
         self.classifier = nn.Linear(channels, num_classes)
 
+    def forward_pre_gap(self, x: torch.Tensor) -> torch.Tensor:
+        """The feature map that global average pooling reduces (Zen-NAS's ``forward_pre_GAP``).
+
+        The official network pools with a plain mean, not a pooling module, so estimators that
+        need the pre-GAP features (``zen``) cannot find them by module type and call this.
+        """
+        return self.layers(self.stem(x))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.layers(self.stem(x))
-        return self.classifier(x.mean(dim=(2, 3)))
+        return self.classifier(self.forward_pre_gap(x).mean(dim=(2, 3)))
 
 
 def count_parameters(spec: str, num_classes: int = 10) -> int:
