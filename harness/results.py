@@ -4,7 +4,8 @@ Layout under the results directory (default ``leaderboard/results``)::
 
     <estimator>/<split>.json            summary (schema below), written atomically
     <estimator>/<split>.scores.csv.gz   arch_id, seed, score (one row per arch × seed)
-    <estimator>/.<split>.ckpt.jsonl     resume checkpoint (not committed)
+    <estimator>/.<split>.ckpt.jsonl     resume checkpoint (git-ignored; see docs/distributed.md
+                                        for committing one of a sweep that outlasts a session)
 
 The schema is documented in ``docs/results-schema.md``; :func:`validate` enforces it. Results
 are written only by the harness and never edited by hand.
