@@ -11,6 +11,7 @@ to running each alone (the determinism check re-scores a few architectures alone
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import math
 import os
@@ -93,6 +94,9 @@ class Record:
     error: str | None
     wall_s: float
     gpu_s: float | None = None
+    # Where the score was computed (:func:`environment_key`); None in checkpoints written
+    # before the key was recorded. Bitwise reproducibility holds only within one environment.
+    env: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, allow_nan=False)
@@ -339,8 +343,41 @@ def _score_one(est_list, spec, arch_id, split, space, cfg, seed, batch_cache, st
             errors[est.name] = f"mean over batches is non-finite ({score})"
             score = None
         out[est.name] = Record(arch_id, seed, score, errors.get(est.name), wall[est.name],
-                               gpu[est.name] if on_cuda else None)
+                               gpu[est.name] if on_cuda else None, environment_key(cfg.device))
     return out
+
+
+_ENV_KEYS: dict[str, str] = {}
+
+
+def environment_key(device: str) -> str:
+    """A short key for the numeric environment a score is computed in.
+
+    Float results are bitwise reproducible only on the same kind of machine: oneDNN and ATen
+    choose CPU kernels by instruction set (AVX2, AVX-512, AMX...), so another CPU sums in
+    another order and changes the last bits (measured: up to 1e-4 relative for ``grasp``,
+    whose Hessian-gradient product cancels heavily). The key names the device model, the
+    kernel capability, a digest of the CPU feature flags and the torch version.
+    """
+    dev = torch.device(device)
+    cache_key = str(dev)
+    if cache_key not in _ENV_KEYS:
+        if dev.type == "cuda":
+            key = f"cuda:{_device_name(device)}:torch {torch.__version__}"
+        else:
+            flags = ""
+            try:
+                for line in Path("/proc/cpuinfo").read_text().splitlines():
+                    if line.startswith(("flags", "Features")):
+                        flags = " ".join(sorted(line.split(":", 1)[1].split()))
+                        break
+            except OSError:
+                pass
+            digest = hashlib.sha256(flags.encode()).hexdigest()[:10]
+            key = (f"cpu:{_device_name(device)}:{torch.backends.cpu.get_cpu_capability()}:"
+                   f"flags {digest}:torch {torch.__version__}")
+        _ENV_KEYS[cache_key] = key
+    return _ENV_KEYS[cache_key]
 
 
 def _set_threads(cfg: RunConfig) -> None:
@@ -455,27 +492,70 @@ def weights_source(name: str) -> api.Estimator:
     return est
 
 
+@dataclass
+class DeterminismCheck:
+    """What re-scoring a few architectures alone found.
+
+    Attributes:
+        problems: mismatches within one environment: the estimator is not reproducible (a
+            contract failure).
+        checked: how many (architecture, seed) pairs were re-scored.
+        bitwise_equal: how many of them gave the recorded score bit for bit (CPU) or within
+            1e-5 relative (CUDA).
+        cross_environment: mismatches against scores recorded in another (or an unrecorded)
+            environment: not a contract failure, reported with their relative difference.
+        environments: how many scores each environment produced.
+    """
+
+    problems: list[str] = field(default_factory=list)
+    checked: int = 0
+    bitwise_equal: int = 0
+    cross_environment: list[dict] = field(default_factory=list)
+    environments: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"checked": self.checked, "equal": self.bitwise_equal,
+                "cross_environment": self.cross_environment,
+                "environments": self.environments}
+
+
 def check_determinism(est: api.Estimator, split_name: str, cfg: RunConfig,
-                      recorded: dict[tuple[int, int], Record]) -> list[str]:
+                      recorded: dict[tuple[int, int], Record]) -> DeterminismCheck:
     """Re-score a few architectures with ``est`` alone and compare with the recorded scores.
 
     On CPU the comparison is bitwise; on CUDA a relative tolerance of 1e-5 applies (atomics
-    make some kernels non-deterministic in the last bits).
+    make some kernels non-deterministic in the last bits). Architectures scored in this
+    process's environment are picked first. A mismatch with a score from this environment is
+    a contract problem; one with a score from another environment (a shard run on another
+    kind of machine, a checkpoint resumed elsewhere, or a record older than the environment
+    key) is reported in ``cross_environment`` instead, because kernels chosen per instruction
+    set legitimately change the last bits.
     """
+    out = DeterminismCheck()
+    for rec in recorded.values():
+        key = rec.env or "unrecorded"
+        out.environments[key] = out.environments.get(key, 0) + 1
     if cfg.determinism_checks <= 0:
-        return []
+        return out
     # The same thread count as the scoring run: CPU reductions split work by thread, so another
     # count changes the last bits (e.g. when merging shards in a fresh process).
     _set_threads(cfg)
+    here = environment_key(cfg.device)
     split = load_split(split_name)
     space = get_space(split.benchmark)
     specs = split.specs(cfg.data_dir)
     seed = cfg.seeds[0]
     positions = shard_positions(len(split), cfg.shard)
-    picks = [p for p in positions if (split.arch_ids[p], seed) in recorded]
-    picks = [p for p in picks if recorded[(split.arch_ids[p], seed)].score is not None]
-    picks = picks[:: max(1, len(picks) // cfg.determinism_checks)][: cfg.determinism_checks]
-    problems = []
+    usable = [p for p in positions if (split.arch_ids[p], seed) in recorded
+              and recorded[(split.arch_ids[p], seed)].score is not None]
+
+    def spread(ps: list[int], k: int) -> list[int]:
+        return ps[:: max(1, len(ps) // k)][:k] if k > 0 else []
+
+    local = [p for p in usable if recorded[(split.arch_ids[p], seed)].env == here]
+    picks = spread(local, cfg.determinism_checks)
+    others = [p for p in usable if p not in set(local)]
+    picks += spread(others, cfg.determinism_checks - len(picks))
     batch_cache = BatchCache(cfg, split.dataset)
     states = _prepare_states([est], split, cfg, seed)
     exact = torch.device(cfg.device).type == "cpu"
@@ -483,15 +563,26 @@ def check_determinism(est: api.Estimator, split_name: str, cfg: RunConfig,
         arch_id = split.arch_ids[p]
         again = _score_one([est], specs[p], arch_id, split, space, cfg, seed, batch_cache,
                            states, share=False)[est.name]
-        before = recorded[(arch_id, seed)].score
+        rec = recorded[(arch_id, seed)]
+        before = rec.score
         same = again.score == before if exact else (
             again.score is not None and math.isclose(again.score, before, rel_tol=1e-5))
-        if not same:
-            problems.append(
+        out.checked += 1
+        out.bitwise_equal += same
+        if same:
+            continue
+        if rec.env == here or again.score is None:
+            out.problems.append(
                 f"arch {arch_id} ({specs[p]}), seed {seed}: scored {before!r} in the run but "
                 f"{again.score!r} when re-scored alone{' — ' + again.error if again.error else ''}"
             )
-    return problems
+        else:
+            out.cross_environment.append({
+                "arch_id": arch_id, "seed": seed, "recorded": before,
+                "recorded_env": rec.env or "unrecorded", "rescored": again.score,
+                "rescored_env": here,
+                "rel_diff": abs(again.score - before) / max(abs(before), 1e-300)})
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -584,7 +675,7 @@ def _device_name(device: str) -> str:
 
 def finalize(est: api.Estimator, split_name: str, cfg: RunConfig,
              records: dict[tuple[int, int], Record], joint_with: Sequence[str] = (),
-             contract_problems: Sequence[str] = ()) -> dict:
+             determinism: DeterminismCheck | None = None) -> dict:
     """Compute metrics, bias and cost from the records and write the results files.
 
     Returns the results object (already written and validated).
@@ -650,7 +741,7 @@ def finalize(est: api.Estimator, split_name: str, cfg: RunConfig,
                 "pass is charged to the first estimator that asked for it",
     }
     n_nonfinite = len(nonfinite_ids)
-    problems = list(contract_problems)
+    problems = list(determinism.problems) if determinism is not None else []
     if n_nonfinite:
         problems.append(f"{n_nonfinite} non-finite or non-float score(s), first arch ids "
                         f"{sorted(set(nonfinite_ids))[:10]}")
@@ -685,6 +776,7 @@ def finalize(est: api.Estimator, split_name: str, cfg: RunConfig,
         "errors": errors[:20],
         "contract_ok": not problems,
         "contract_problems": problems,
+        "determinism": determinism.to_dict() if determinism is not None else None,
         "metrics": {"per_seed": per_seed_metrics, "mean": mean, "std": std},
         "bias": bias_obj,
         "cost": cost,
@@ -838,10 +930,10 @@ def run(est_list: Sequence[api.Estimator], split_name: str, cfg: RunConfig,
     names = [e.name for e in est_list]
     for est in est_list:
         recs = ckpts[est.name].records
-        problems = check_determinism(est, split_name, cfg, recs)
+        det = check_determinism(est, split_name, cfg, recs)
         out[est.name] = finalize(est, split_name, cfg, recs,
                                  joint_with=[n for n in names if n != est.name] if len(names) > 1
-                                 else (), contract_problems=problems)
+                                 else (), determinism=det)
     return out
 
 
@@ -885,11 +977,11 @@ def merge_shards(est_list: Sequence[api.Estimator], split_name: str, cfg: RunCon
             ck.records[(rec.arch_id, rec.seed)] = rec
         ck._rewrite(fp["fingerprint"])
         ck.close()
-        problems = check_determinism(est, split_name, whole, merged)
+        det = check_determinism(est, split_name, whole, merged)
         names = [e.name for e in est_list]
         out[est.name] = finalize(est, split_name, whole, merged,
                                  joint_with=[n for n in names if n != est.name]
-                                 if len(names) > 1 else (), contract_problems=problems)
+                                 if len(names) > 1 else (), determinism=det)
     return out
 
 

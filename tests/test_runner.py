@@ -84,6 +84,38 @@ def test_nondeterministic_estimator_is_caught(cfg):
     assert any("re-scored alone" in p for p in obj["contract_problems"])
 
 
+def test_determinism_check_tells_other_environments_from_this_one(cfg):
+    """A mismatch against a score from another machine is reported, not a contract failure."""
+    import dataclasses
+
+    est = _est("p", _n_params)
+    runner.run([est], SPLIT, cfg)
+    ck = runner.Checkpoint(results.checkpoint_path(cfg.results_dir, "p", SPLIT),
+                           runner._fingerprint(est, runner.load_split(SPLIT), cfg), resume=True)
+    recs = ck.records
+    ck.close()
+    here = runner.environment_key(cfg.device)
+    assert all(r.env == here for r in recs.values())
+    det = runner.check_determinism(est, SPLIT, cfg, recs)
+    assert det.checked == 2 and det.bitwise_equal == 2 and not det.problems
+
+    # Shift every score a little: as if the split had been scored on other CPUs.
+    moved = {k: dataclasses.replace(r, score=r.score * (1 + 1e-6), env=e)
+             for (k, r), e in zip(recs.items(), ["cpu:other", None] * len(recs))}
+    det = runner.check_determinism(est, SPLIT, cfg, moved)
+    assert not det.problems and det.bitwise_equal == 0 and len(det.cross_environment) == 2
+    assert {c["recorded_env"] for c in det.cross_environment} <= {"cpu:other", "unrecorded"}
+    assert all(c["rel_diff"] == pytest.approx(1e-6, rel=1e-3) for c in det.cross_environment)
+    assert sum(det.environments.values()) == len(recs)
+
+    # The same shift on scores recorded here is a reproducibility failure; local records
+    # are the ones re-scored first.
+    one = next(iter(moved))
+    moved[one] = dataclasses.replace(moved[one], env=here)
+    det = runner.check_determinism(est, SPLIT, cfg, moved)
+    assert len(det.problems) == 1 and f"arch {one[0]} " in det.problems[0]
+
+
 def test_hang_becomes_a_recorded_timeout(cfg):
     import dataclasses
 
