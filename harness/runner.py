@@ -554,7 +554,7 @@ def check_determinism(est: api.Estimator, split_name: str, cfg: RunConfig,
 
     local = [p for p in usable if recorded[(split.arch_ids[p], seed)].env == here]
     picks = spread(local, cfg.determinism_checks)
-    others = [p for p in usable if p not in set(local)]
+    others = [p for p in usable if recorded[(split.arch_ids[p], seed)].env != here]
     picks += spread(others, cfg.determinism_checks - len(picks))
     batch_cache = BatchCache(cfg, split.dataset)
     states = _prepare_states([est], split, cfg, seed)
