@@ -2,7 +2,7 @@
 
 Figures are made with :class:`matplotlib.figure.Figure` directly (no pyplot, no GUI backend;
 Agg where a backend is needed), with a fixed ``svg.hashsalt``, text kept as text and no date
-in the metadata, so the same numbers give the same bytes.
+in the metadata, and hashed element ids renumbered, so the same numbers give the same bytes.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+
+import io  # noqa: E402
+import re  # noqa: E402
 
 import numpy as np  # noqa: E402
 from matplotlib import rc_context  # noqa: E402
@@ -36,9 +39,31 @@ MUTED = "#9e9e9e"
 def save(fig: Figure, path: Path) -> Path:
     """Write ``fig`` as SVG (deterministic) and return the path."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
     with rc_context(RC):
-        fig.savefig(path, format="svg", metadata=METADATA)
+        fig.savefig(buf, format="svg", metadata=METADATA)
+    path.write_text(_renumber_ids(buf.getvalue()))
     return path
+
+
+# matplotlib names clip paths, markers and hatches by a hash of full-precision floats (a
+# transform's repr, a clip box), which can differ in the last digits between machines even
+# when every drawn coordinate is the same: rebuilding the site elsewhere rewrote the ids.
+_HASHED_ID = re.compile(r'id="([hmp][0-9a-f]{10})"')
+
+
+def _renumber_ids(svg: str) -> str:
+    """Replace matplotlib's hashed element ids by ``<kind><n>`` in order of definition."""
+    names: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for old in _HASHED_ID.findall(svg):
+        if old not in names:
+            names[old] = f"{old[0]}{counts.get(old[0], 0)}"
+            counts[old[0]] = counts.get(old[0], 0) + 1
+    if not names:
+        return svg
+    return re.sub(r"\b(" + "|".join(map(re.escape, names)) + r")\b",
+                  lambda m: names[m.group(1)], svg)
 
 
 def _figure(w: float, h: float, ncols: int = 1) -> tuple[Figure, list]:

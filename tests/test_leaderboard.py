@@ -343,3 +343,18 @@ def test_cost_cell_marks_a_joint_run(results_dir):
     assert "joint" not in alone_cell
     assert "joint†" in joint_cell and "grad_norm, snip" in joint_cell
     assert "not the cost of running it alone" in joint_cell
+
+
+def test_svg_ids_do_not_depend_on_float_hashes():
+    """Two renders whose hashed ids differ (as on two machines) give the same bytes."""
+    from leaderboard.plots import _renumber_ids
+
+    def svg(clip: str, marker: str) -> str:
+        return (f'<use xlink:href="#{marker}"/><g clip-path="url(#{clip})"/>'
+                f'<g clip-path="url(#p0123456789)"/><defs><path id="{marker}"/>'
+                f'<clipPath id="{clip}"/><clipPath id="p0123456789"/></defs>')
+
+    a = _renumber_ids(svg("pdfdb612729", "m346c86ed93"))
+    assert a == _renumber_ids(svg("pf1ccefa4bd", "m0a1b2c3d4e"))
+    assert 'id="p0"' in a and 'id="p1"' in a and 'href="#m0"' in a and "url(#p1)" in a
+    assert "dfdb6" not in a
