@@ -70,6 +70,47 @@ class Result:
     def n_failed(self) -> int:
         return int(self.obj["n_nonfinite"]) + int(self.obj["n_errors"])
 
+    def scored_in(self) -> str:
+        """Where the scores were computed, for people: from ``determinism.environments`` (one
+        entry per numeric environment that produced scores) when recorded, else the device
+        that wrote the results file.
+
+        A merged result's ``environment.device_name`` names the machine that merged it, while
+        its cells may have been scored elsewhere (other shards, a checkpoint resumed in another
+        session): the per-cell record is the accurate one.
+        """
+        name = self.obj["environment"].get("device_name", "?")
+        device = f"{name} ({self.obj['cost']['device']})"
+        envs = (self.obj.get("determinism") or {}).get("environments") or {}
+        if not envs:
+            return device
+        ordered = sorted(envs.items(), key=lambda kv: (-kv[1], kv[0]))
+        text = "; ".join(f"{describe_environment(key)}: {n} score(s)" for key, n in ordered)
+        only_here = len(envs) == 1 and ordered[0][0] != "unrecorded" and \
+            describe_environment(ordered[0][0]).startswith(f"{name} (")
+        return text if only_here else f"{text}; results file written on {device}"
+
+
+def describe_environment(key: str) -> str:
+    """A readable form of a :func:`harness.runner.environment_key`.
+
+    ``cpu:<model>:<capability>:flags <digest>:torch <version>`` becomes
+    ``<model> (cpu, <capability>, flags <digest>)``; ``cuda:<model>:torch <version>`` becomes
+    ``<model> (cuda)``; ``unrecorded`` (checkpoint lines older than the key) says so.
+    """
+    if key == "unrecorded":
+        return "environment not recorded"
+    kind, _, rest = key.partition(":")
+    fields = rest.rsplit(":torch ", 1)[0]
+    if kind == "cpu":
+        parts = fields.rsplit(":", 2)
+        if len(parts) == 3:
+            model, cap, flags = parts
+            return f"{model} (cpu, {cap}, {flags})"
+    if kind == "cuda":
+        return f"{fields} (cuda)"
+    return key
+
 
 @dataclass(frozen=True)
 class Current:

@@ -98,8 +98,8 @@ def _metrics_table(res: Result) -> str:
 def _contract(res: Result) -> str:
     obj = res.obj
     if obj["contract_ok"]:
-        return ("**Contract:** kept — every score finite, no scoring call failed, and the "
-                "determinism re-check matched.\n")
+        return ("**Contract:** kept — every score finite, no scoring call failed, and "
+                f"{_determinism_phrase(obj.get('determinism'))}.\n")
     lines = ['!!! failure "Estimator contract failed"', ""]
     lines += [f"    - {fmt.esc(p)}" for p in obj.get("contract_problems", [])] or \
         ["    - (no details recorded)"]
@@ -112,6 +112,24 @@ def _contract(res: Result) -> str:
             lines += ["    " + ln for ln in str(err.get("message", "")).splitlines()[-15:]]
             lines += ["    ```", ""]
     return "\n".join(lines) + "\n"
+
+
+def _determinism_phrase(det: dict | None) -> str:
+    """What the re-scoring check found, without claiming more than it checked."""
+    if det is None:  # results written before the check recorded its counts
+        return "the determinism re-check matched"
+    checked, equal = int(det.get("checked", 0)), int(det.get("equal", 0))
+    if checked == 0:
+        return "no determinism re-check was run"
+    text = (f"{equal} of {checked} cell(s) re-scored alone matched their recorded score "
+            "(bit for bit on CPU)")
+    cross = det.get("cross_environment") or []
+    if cross:
+        worst = max(float(c.get("rel_diff", 0.0)) for c in cross)
+        text += (f"; {len(cross)} scored in another numeric environment differ by at most "
+                 f"{worst:.1e} relative, which CPU kernels chosen per instruction set explain "
+                 "(reported, not a contract failure)")
+    return text
 
 
 def _bias(res: Result, images: dict[str, str], page: str) -> str:
@@ -168,7 +186,9 @@ def _cost(res: Result) -> str:
         ["GPU seconds per (arch, seed): median", fmt.seconds(c.get("gpu_s_per_arch_median"))],
         ["Peak RSS (MB)", _megabytes(c.get("peak_rss_mb"))],
         ["Peak CUDA memory (MB)", _megabytes(c.get("peak_cuda_mb"))],
-        ["Device", fmt.esc(f"{env.get('device_name', '?')} ({c.get('device')})")],
+        ["Device that wrote the results",
+         fmt.esc(f"{env.get('device_name', '?')} ({c.get('device')})")],
+        ["Scored in", fmt.esc(res.scored_in())],
         ["Threads", fmt.esc(env.get("threads"))],
         ["Scoring mode", fmt.esc(mode)],
         ["Date", fmt.esc(env.get("date"))],
@@ -202,7 +222,7 @@ def _split_section(site: Site, name: str, res: Result, page: str) -> str:
         f"[{split}]({link(page, split_page(split))}): {obj['n_archs']} architectures of "
         f"{fmt.esc(obj['split']['benchmark'])} on {fmt.esc(obj['split']['dataset'])}, seeds "
         f"{seeds}, {proto['n_batches']} batch(es) of {proto['batch_size']} images; scored on "
-        f"{fmt.esc(env.get('device_name', '?'))} ({fmt.esc(obj['cost']['device'])}) on "
+        f"{fmt.esc(res.scored_in())}; results dated "
         f"{fmt.esc(str(env.get('date', '?'))[:10])}, harness commit "
         f"{fmt.code(env.get('harness_commit'))}.\n")
     out.append(_contract(res))

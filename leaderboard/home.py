@@ -43,7 +43,7 @@ def cost_cell(res: Result) -> str:
     cost, env = res.obj["cost"], res.obj["environment"]
     text = f"{fmt.seconds(cost['wall_s_per_arch_median'])} {fmt.small(fmt.esc(cost['device']))}"
     when = str(env.get("date", ""))[:10]
-    title = f"{env.get('device_name', '?')} ({cost['device']}), {when}"
+    title = f"scored on {res.scored_in()}, {when}"
     joint = cost.get("joint_with") or []
     if cost.get("mode") == "joint" and joint:
         # In a joint run a shared pass is charged to the first estimator that asked for it,

@@ -345,6 +345,50 @@ def test_cost_cell_marks_a_joint_run(results_dir):
     assert "not the cost of running it alone" in joint_cell
 
 
+def test_pages_say_where_cells_were_scored_and_what_the_recheck_found(results_dir):
+    """A merged result may hold cells scored on several machines: the pages name them from
+    ``determinism.environments`` (not only the merging machine), and the contract line states
+    what the re-check compared instead of claiming it all matched."""
+    from leaderboard.collect import Result, describe_environment
+    from leaderboard.estimator_page import _contract
+    from leaderboard.home import cost_cell
+
+    here = "cpu:Intel(R) Xeon(R) Processor:AVX512:flags fc7df03f53:torch 2.13.0+cpu"
+    other = "cpu:AMD EPYC 7B13:AVX2:flags 0123456789:torch 2.13.0+cpu"
+    assert describe_environment(here) == "Intel(R) Xeon(R) Processor (cpu, AVX512, flags fc7df03f53)"
+    assert describe_environment("cuda:NVIDIA H200:torch 2.13.0") == "NVIDIA H200 (cuda)"
+    assert describe_environment("unrecorded") == "environment not recorded"
+
+    obj = load_json(results_dir / "random" / f"{SPLIT}.json")
+    env = dict(obj["environment"], device_name="Intel(R) Xeon(R) Processor")
+    cross = [{"arch_id": 3, "seed": 20, "recorded": 1.0, "recorded_env": other,
+              "rescored": 1.0001, "rescored_env": here, "rel_diff": 1.0e-4}]
+    mixed = dict(obj, environment=env, determinism={
+        "checked": 3, "equal": 2, "cross_environment": cross,
+        "environments": {here: 600, other: 400}})
+    res = Result(obj=mixed, path=Path("m.json"), scores=None)
+    text = res.scored_in()
+    assert text.index("Intel(R) Xeon(R) Processor (cpu, AVX512") < text.index("AMD EPYC 7B13")
+    assert ": 600 score(s)" in text and ": 400 score(s)" in text
+    assert "results file written on Intel(R) Xeon(R) Processor (cpu)" in text
+    assert "AMD EPYC 7B13" in cost_cell(res)
+    line = _contract(res)
+    assert "2 of 3 cell(s) re-scored alone matched" in line
+    assert "1 scored in another numeric environment differ by at most 1.0e-04" in line
+    assert "the determinism re-check matched" not in line
+
+    single = dict(obj, environment=env, determinism={
+        "checked": 3, "equal": 3, "cross_environment": [], "environments": {here: 1000}})
+    res = Result(obj=single, path=Path("s.json"), scores=None)
+    assert res.scored_in() == "Intel(R) Xeon(R) Processor (cpu, AVX512, flags fc7df03f53): " \
+        "1000 score(s)"
+    assert "3 of 3 cell(s) re-scored alone matched" in _contract(res)
+    legacy = dict(obj, environment=env)
+    legacy.pop("determinism", None)
+    res = Result(obj=legacy, path=Path("l.json"), scores=None)
+    assert res.scored_in() == "Intel(R) Xeon(R) Processor (cpu)"
+
+
 def test_svg_ids_do_not_depend_on_float_hashes():
     """Two renders whose hashed ids differ (as on two machines) give the same bytes."""
     from leaderboard.plots import _renumber_ids
