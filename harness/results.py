@@ -18,6 +18,7 @@ import gzip
 import io
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,20 @@ def scores_path(results_dir: Path, estimator: str, split: str) -> Path:
 def checkpoint_path(results_dir: Path, estimator: str, split: str, shard: str = "") -> Path:
     suffix = f".shard{shard.replace('/', 'of')}" if shard else ""
     return Path(results_dir) / estimator / f".{split}{suffix}.ckpt.jsonl"
+
+
+def checkpoint_paths(results_dir: Path, estimator: str, split: str) -> list[Path]:
+    """Every checkpoint of ``estimator`` on ``split`` in ``results_dir``: the unsharded one and
+    those of any sharding (``.<split>.shard<i>of<N>.ckpt.jsonl``), sorted by name.
+
+    A split whose name extends another's (``nb101`` / ``nb101-1k``) never matches: the name is
+    followed by ``.shard`` or ``.ckpt`` exactly.
+    """
+    folder = Path(results_dir) / estimator
+    pattern = re.compile(rf"^\.{re.escape(split)}(\.shard\d+of\d+)?\.ckpt\.jsonl$")
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if pattern.match(p.name) and p.is_file())
 
 
 def write_json(path: Path, obj: dict) -> None:

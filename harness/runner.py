@@ -165,6 +165,43 @@ def _fingerprint(est: api.Estimator, split: Split, cfg: RunConfig) -> dict:
     }
 
 
+def read_checkpoint(path: Path, fingerprint: dict) -> dict[tuple[int, int], Record] | None:
+    """The records of the checkpoint at ``path``, or None when it is missing or was made with
+    another fingerprint. A torn line (a kill mid-write, or a writer still appending) is skipped.
+    """
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return None
+    try:
+        header = json.loads(lines[0]) if lines else None
+    except ValueError:
+        header = None
+    if header != {"fingerprint": fingerprint}:
+        return None
+    out: dict[tuple[int, int], Record] = {}
+    for line in lines[1:]:
+        try:
+            rec = Record(**json.loads(line))
+        except (ValueError, TypeError):
+            continue
+        out[(rec.arch_id, rec.seed)] = rec
+    return out
+
+
+def _other_checkpoint_records(own: Path, results_dir: Path, est_name: str, split_name: str,
+                              fingerprint: dict) -> dict[tuple[int, int], Record]:
+    """Records of every other checkpoint of ``est_name`` on ``split_name`` (any sharding)
+    made with ``fingerprint``, so that a split can be re-sharded mid-run: shards ``1/4`` and
+    ``3/4`` started beside an unfinished ``1/2`` take over what it already scored, and the
+    merge of ``0/2, 1/2`` fills ``1/2``'s gaps from them."""
+    out: dict[tuple[int, int], Record] = {}
+    for path in results.checkpoint_paths(results_dir, est_name, split_name):
+        if path.resolve() != Path(own).resolve():
+            out.update(read_checkpoint(path, fingerprint) or {})
+    return out
+
+
 class Checkpoint:
     """Append-only JSONL of :class:`Record`; the first line is the run's fingerprint.
 
@@ -177,25 +214,22 @@ class Checkpoint:
         self.path = path
         self.records: dict[tuple[int, int], Record] = {}
         path.parent.mkdir(parents=True, exist_ok=True)
-        if resume and path.is_file():
-            lines = path.read_text().splitlines()
-            try:
-                header = json.loads(lines[0]) if lines else None
-            except ValueError:
-                header = None
-            if header == {"fingerprint": fingerprint}:
-                for line in lines[1:]:
-                    try:
-                        rec = Record(**json.loads(line))
-                    except (ValueError, TypeError):
-                        continue  # torn write at the moment of a kill
-                    self.records[(rec.arch_id, rec.seed)] = rec
-                # Rewrite cleanly (drops a torn line) before appending.
-                self._rewrite(fingerprint)
-                self._fh = open(path, "a")
-                return
+        if resume:
+            self.records = read_checkpoint(path, fingerprint) or {}
+        # Rewrite cleanly (drops a torn last line) before appending.
         self._rewrite(fingerprint)
         self._fh = open(path, "a")
+
+    def adopt(self, records: dict[tuple[int, int], Record],
+              wanted: set[tuple[int, int]]) -> int:
+        """Append the ``wanted`` records this checkpoint lacks (taken from another checkpoint
+        of the same fingerprint); returns how many were adopted."""
+        n = 0
+        for key in sorted(wanted - self.records.keys()):
+            if key in records:
+                self.add(records[key])
+                n += 1
+        return n
 
     def _rewrite(self, fingerprint: dict) -> None:
         text = json.dumps({"fingerprint": fingerprint}) + "\n"
@@ -423,6 +457,12 @@ def score_split(
         for e in est_list
     }
     positions = shard_positions(len(split), cfg.shard)
+    if cfg.shard and cfg.resume:
+        wanted = {(split.arch_ids[p], s) for p in positions for s in cfg.seeds}
+        for e in est_list:
+            ck = ckpts[e.name]
+            ck.adopt(_other_checkpoint_records(ck.path, cfg.results_dir, e.name, split.name,
+                                               _fingerprint(e, split, cfg)), wanted)
     batch_cache = BatchCache(cfg, split.dataset)
     total = len(positions) * len(cfg.seeds)
     done = sum(
@@ -962,15 +1002,17 @@ def merge_shards(est_list: Sequence[api.Estimator], split_name: str, cfg: RunCon
             if not path.is_file():
                 raise RuntimeError(f"shard {i}/{n_shards} of {est.name} on {split.name} is "
                                    f"missing ({path}); run it with --shard={i}/{n_shards}")
-            lines = path.read_text().splitlines()
-            if not lines or json.loads(lines[0]) != fp:
+            recs = read_checkpoint(path, fp["fingerprint"])
+            if recs is None:
                 raise RuntimeError(f"{path} was scored with other settings than {fp}")
-            for line in lines[1:]:
-                try:
-                    rec = Record(**json.loads(line))
-                except (ValueError, TypeError):
-                    continue
-                merged[(rec.arch_id, rec.seed)] = rec
+            merged.update(recs)
+        # Fill gaps from finer re-shardings (``1/4`` + ``3/4`` finishing an unfinished ``1/2``).
+        wanted = {(a, s) for a in split.arch_ids for s in whole.seeds} - merged.keys()
+        if wanted:
+            extra = _other_checkpoint_records(results.checkpoint_path(
+                cfg.results_dir, est.name, split.name), cfg.results_dir, est.name, split.name,
+                fp["fingerprint"])
+            merged.update({k: extra[k] for k in wanted if k in extra})
         ck = Checkpoint(results.checkpoint_path(cfg.results_dir, est.name, split.name),
                         fp["fingerprint"], resume=False)
         for rec in merged.values():

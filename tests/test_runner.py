@@ -219,6 +219,49 @@ def test_shards_partition_the_split():
         runner.shard_positions(10, (3, 3))
 
 
+def test_an_unfinished_shard_can_be_re_sharded_onto_more_workers(cfg):
+    import dataclasses
+
+    calls = []
+
+    def counting(ctx):
+        calls.append(ctx.spec)
+        return float(len(ctx.spec))
+
+    est = _est("rs", counting)
+    split = runner.load_split(SPLIT)
+    half = runner.shard_positions(len(split), (1, 2))
+    runner.score_split([est], SPLIT, dataclasses.replace(cfg, shard=(1, 2)))
+    # Leave shard 1/2 unfinished: keep its first 3 records only.
+    ck = results.checkpoint_path(cfg.results_dir, "rs", SPLIT, "1/2")
+    ck.write_text("\n".join(ck.read_text().splitlines()[:4]) + "\n")
+    # A sibling made with other settings must never be adopted.
+    other = dataclasses.replace(cfg, batch_size=32, shard=(3, 4))
+    runner.score_split([est], SPLIT, other)
+    results.checkpoint_path(cfg.results_dir, "rs", SPLIT, "3/4").rename(
+        results.checkpoint_path(cfg.results_dir, "rs", SPLIT, "3/8"))
+    calls.clear()
+    runner.score_split([est], SPLIT, dataclasses.replace(cfg, shard=(1, 4)))
+    runner.score_split([est], SPLIT, dataclasses.replace(cfg, shard=(3, 4)))
+    assert len(calls) == len(half) - 3  # the three done cells were taken over, not redone
+    runner.score_split([est], SPLIT, dataclasses.replace(cfg, shard=(0, 2)))
+    calls.clear()
+    merged = runner.merge_shards([est], SPLIT, cfg, 2)["rs"]
+    assert merged["n_archs"] == len(split) and merged["contract_ok"]
+    rows = results.read_scores(results.scores_path(cfg.results_dir, "rs", SPLIT))
+    assert [r[2] for r in rows] == [float(len(s)) for s in split.specs(cfg.data_dir)]
+
+
+def test_checkpoint_paths_never_match_a_longer_split_name(tmp_path):
+    for name in (".nb101-1k.ckpt.jsonl", ".nb101-1k.shard1of2.ckpt.jsonl",
+                 ".nb101-1k-x.ckpt.jsonl", ".nb101.ckpt.jsonl", ".nb101-1k.shardxof2.ckpt.jsonl"):
+        (tmp_path / "e").mkdir(exist_ok=True)
+        (tmp_path / "e" / name).write_text("")
+    assert [p.name for p in results.checkpoint_paths(tmp_path, "e", "nb101-1k")] == [
+        ".nb101-1k.ckpt.jsonl", ".nb101-1k.shard1of2.ckpt.jsonl"]
+    assert results.checkpoint_paths(tmp_path, "missing", "nb101-1k") == []
+
+
 def test_skip_reason_for_missing_images():
     from harness.splits import load_split
 
