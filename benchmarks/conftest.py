@@ -98,22 +98,35 @@ class BenchEnv:
     """Everything a benchmark needs, built once per session.
 
     Attributes:
-        cfg: the harness run configuration (seed 20, one batch of 64, the chosen device).
-        split: ``nb201-c10`` (all 15,625 cells; positions equal arch ids).
-        space: the NAS-Bench-201 search space.
+        session: the harness's scoring session on ``nb201-c10`` (all 15,625 cells; positions
+            equal arch ids; seed 20, one batch of 64, the chosen device); its batch cache
+            already holds the one batch on the device. ``cfg``, ``split``, ``space`` and
+            ``batch_cache`` are its parts.
         arch_ids: the sampled cells, ascending.
         specs: their arch strings, in the same order.
-        batch_cache: the harness's batch cache, already holding the one batch on the device.
         estimators: the benchmarked estimators, in the order given.
     """
 
-    cfg: Any
-    split: Any
-    space: Any
+    session: Any
     arch_ids: list[int]
     specs: list[str]
-    batch_cache: Any
     estimators: list[Any]
+
+    @property
+    def cfg(self) -> Any:
+        return self.session.cfg
+
+    @property
+    def split(self) -> Any:
+        return self.session.split
+
+    @property
+    def space(self) -> Any:
+        return self.session.space
+
+    @property
+    def batch_cache(self) -> Any:
+        return self.session.batches
 
     @property
     def on_cuda(self) -> bool:
@@ -124,8 +137,9 @@ class BenchEnv:
 def bench_env(request: pytest.FixtureRequest) -> BenchEnv:
     import torch
 
-    from harness import data, registry, runner
-    from harness.spaces import get_space
+    from harness import data, registry
+    from harness.run import RunConfig, Session
+    from harness.run.environment import set_threads
     from harness.splits import load_split
     from harness.splits.generate import random_subset
 
@@ -135,19 +149,16 @@ def bench_env(request: pytest.FixtureRequest) -> BenchEnv:
         data_dir = str(data.resolve_data_dir(None))
     except data.DataError as exc:
         pytest.skip(f"benchmark data not available: {exc}")
-    cfg = runner.RunConfig(seeds=(SEED,), n_batches=1, batch_size=BATCH_SIZE,
-                           device=config.stash[_DEVICE], data_dir=data_dir,
-                           threads=config.getoption("bench_threads"), determinism_checks=0)
-    runner._set_threads(cfg)
+    cfg = RunConfig(seeds=(SEED,), n_batches=1, batch_size=BATCH_SIZE,
+                    device=config.stash[_DEVICE], data_dir=data_dir,
+                    threads=config.getoption("bench_threads"), determinism_checks=0)
+    set_threads(cfg.threads, cfg.device)
     split = load_split(SPLIT)
     positions = random_subset(len(split), n_cells, seed=CELL_SEED)
-    all_specs = split.specs(data_dir)
-    env = BenchEnv(
-        cfg=cfg, split=split, space=get_space(split.benchmark),
-        arch_ids=[split.arch_ids[p] for p in positions], specs=[all_specs[p] for p in positions],
-        batch_cache=runner.BatchCache(cfg, split.dataset),
-        estimators=[registry.get(n) for n in selected_estimators(config)],
-    )
+    ests = [registry.get(n) for n in selected_estimators(config)]
+    session = Session.create(ests, split, cfg)
+    env = BenchEnv(session=session, arch_ids=[split.arch_ids[p] for p in positions],
+                   specs=[session.specs[p] for p in positions], estimators=ests)
     env.batch_cache.get(SEED, 0)  # decode and transfer outside every timed loop
     if env.on_cuda:
         torch.cuda.synchronize()
@@ -164,19 +175,19 @@ def bench_report(request: pytest.FixtureRequest) -> BenchReport:
 def _meta(env: BenchEnv) -> dict:
     import torch
 
-    from harness import runner
+    from harness.run.environment import device_name, git_commit
 
     return {
         "generated_by": "pytest benchmarks/ -m bench (benchmarks/test_throughput.py)",
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "device": env.cfg.device,
-        "device_name": runner._device_name(env.cfg.device),
+        "device_name": device_name(env.cfg.device),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
-        "harness_commit": runner._git_commit(),
+        "harness_commit": git_commit(),
         "split": SPLIT,
         "cells": len(env.arch_ids),
         "cell_sample": f"harness.splits.generate.random_subset({N_ARCHS}, {len(env.arch_ids)}, "

@@ -9,9 +9,10 @@ sweep is the unit), after one untimed warm-up call on the first cell, and times 
   batch), ``forward_backward`` (build + one cross-entropy forward and backward) and
   ``forward_hvp`` (build, forward, the weight gradient with its graph and one backward through
   it: what a Hessian-gradient product such as GraSP's cannot avoid);
-* **alone** — each estimator through the harness (``runner._score_one([est], ...)``), exactly
+* **alone** — each estimator through the harness (``harness.run.score_cell`` with ``[est]``),
+  exactly
   what one architecture costs in a run scored with that estimator only;
-* **joint** — all benchmarked estimators in one ``_score_one`` call, sharing the network
+* **joint** — all benchmarked estimators in one ``score_cell`` call, sharing the network
   builds, the batch and the passes of :mod:`harness.passes`.
 
 ``benchmarks/conftest.py`` defines the options, the cell sample and the summary files.
@@ -151,13 +152,16 @@ def _rss_trend(rss: list[float | None]) -> tuple[float | None, float | None]:
 
 
 def _harness_cell_fn(env: BenchEnv, ests: list) -> CellFn:
-    from harness import runner
+    from harness.run import Session, score_cell
 
-    states = runner._prepare_states(ests, env.split, env.cfg, SEED)
+    # A session of exactly these estimators: its prepared states are built once, here.
+    session = Session.create(ests, env.split, env.cfg)
+    session.batches = env.batch_cache  # the batch is already decoded and on the device
+    states = session.states(SEED)
 
     def one(i: int) -> dict:
-        return runner._score_one(ests, env.specs[i], env.arch_ids[i], env.split, env.space,
-                                 env.cfg, SEED, env.batch_cache, states)
+        # nb201-c10 holds every cell in id order: the position is the arch id.
+        return score_cell(session, ests, env.arch_ids[i], SEED, states)
 
     return one
 

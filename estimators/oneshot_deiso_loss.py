@@ -7,7 +7,7 @@ forward pass, shared when both estimators run together. Higher is predicted bett
 """
 
 from harness.api import ArchContext, PrepareContext, estimator
-from harness.oneshot.scoring import PAPER, OneShotState, prepare_oneshot
+from harness.oneshot.scoring import OPTIONS, PAPER, OneShotState, prepare_oneshot
 
 
 def prepare(pctx: PrepareContext) -> OneShotState:
@@ -25,6 +25,7 @@ def prepare(pctx: PrepareContext) -> OneShotState:
     spaces=("nb201",),
     skip_reason="the supernet is implemented for NAS-Bench-201 (trained on CIFAR-10) only",
     prepare=prepare,
+    options=OPTIONS,
 )
 def score(ctx: ArchContext) -> float:
     return ctx.state.score(ctx, "loss")

@@ -11,7 +11,7 @@ see ``docs/oneshot.md`` for the options (``epochs``, ``checkpoint_epoch``, ``pos
 """
 
 from harness.api import ArchContext, PrepareContext, estimator
-from harness.oneshot.scoring import PAPER, OneShotState, prepare_oneshot
+from harness.oneshot.scoring import OPTIONS, PAPER, OneShotState, prepare_oneshot
 
 
 def prepare(pctx: PrepareContext) -> OneShotState:
@@ -29,6 +29,7 @@ def prepare(pctx: PrepareContext) -> OneShotState:
     spaces=("nb201",),
     skip_reason="the supernet is implemented for NAS-Bench-201 (trained on CIFAR-10) only",
     prepare=prepare,
+    options=OPTIONS,
 )
 def score(ctx: ArchContext) -> float:
     return ctx.state.score(ctx, "acc")

@@ -1,0 +1,20 @@
+"""estbench's harness: score efficient performance estimators on NAS benchmarks.
+
+``harness.evaluate(name, split=..., seeds=...)`` is the Python API (see
+:mod:`harness.evaluate`); ``pytest harness/ --estimator=NAME`` is the command line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["evaluate"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: ``import harness`` stays cheap (no torch) for the command-line tools.
+    if name == "evaluate":
+        from harness.evaluate import evaluate
+
+        return evaluate
+    raise AttributeError(f"module 'harness' has no attribute {name!r}")

@@ -1,57 +1,110 @@
-"""Command-line helpers around the pytest harness.
+"""Command-line tools around the pytest harness.
 
-``python -m harness merge --estimator=a,b --split=S --shards=N`` combines shard checkpoints
-(from ``pytest harness/ --shard=i/N`` runs, possibly on other machines with the same
-``--results-dir`` contents copied together) into the final results files.
+``python -m harness merge --estimator=a,b --split=S --shards=N [options]``
+    combine shard checkpoints (from ``pytest harness/ --shard=i/N`` runs, possibly on other
+    machines with the same ``--results-dir`` contents copied together) into results files.
+``python -m harness schema [--check]``
+    write (or check) ``harness/results.schema.json``, generated from :mod:`harness.results`.
+``python -m harness results upgrade DIR``
+    rewrite results files of an older schema in the current one (no re-scoring).
+``python -m harness data verify|fetch|convert ...``
+    the benchmark data directory (see ``docs/data.md``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from pathlib import Path
+
+
+def _merge(argv: list[str]) -> int:
+    from harness.run import config as run_config
+
+    ap = argparse.ArgumentParser(
+        prog="python -m harness merge",
+        description="Merge the shard checkpoints of pytest harness/ --shard=i/N runs into "
+                    "results files. Pass the shards' own options (seeds, batches, device, "
+                    "estimator options, results directory): the checkpoints record them and a "
+                    "mismatch is named.")
+    run_config.add_to_argparse(ap, "merge", required=("estimator", "split"))
+    ap.add_argument("--shards", type=int, required=True, help="how many shards (N of i/N)")
+    args = ap.parse_args(argv)
+
+    from harness import data
+    from harness.run import merge_shards, report
+    from harness.run.frontend import build_run
+
+    try:
+        run = build_run(vars(args))
+        status = 0
+        for split in run.splits:
+            out = merge_shards(run.estimators, split, run.config, args.shards)
+            status |= report(out, split.name)
+    except (run_config.UsageError, data.DataError, RuntimeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return status
+
+
+def _schema(argv: list[str]) -> int:
+    from harness import results
+
+    ap = argparse.ArgumentParser(prog="python -m harness schema",
+                                 description="Generate harness/results.schema.json.")
+    ap.add_argument("--check", action="store_true",
+                    help="exit 1 if the committed file differs from the generated schema")
+    args = ap.parse_args(argv)
+    text = json.dumps(results.json_schema(), indent=1, sort_keys=True) + "\n"
+    if args.check:
+        same = results.SCHEMA_FILE.is_file() and results.SCHEMA_FILE.read_text() == text
+        print(f"{results.SCHEMA_FILE}: {'up to date' if same else 'STALE: regenerate it'}")
+        return 0 if same else 1
+    from harness.data import atomic_write_bytes
+
+    atomic_write_bytes(results.SCHEMA_FILE, lambda fh: fh.write(text.encode()))
+    print(f"wrote {results.SCHEMA_FILE}")
+    return 0
+
+
+def _results(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m harness results")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("upgrade", help="rewrite older-schema results files in the current "
+                                        "schema (metrics recomputed only where new fields need "
+                                        "them; scores are never changed)")
+    up.add_argument("dirs", nargs="+", help="results directories")
+    up.add_argument("--data-dir", default=None, help="for fields that need ground truth")
+    args = ap.parse_args(argv)
+    from harness import data
+    from harness.results_upgrade import upgrade_dir
+
+    try:
+        for d in args.dirs:
+            for line in upgrade_dir(d, args.data_dir):
+                print(line)
+    except data.DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _data(argv: list[str]) -> int:
+    from harness.datatools.cli import main as data_main
+
+    return data_main(argv)
+
+
+COMMANDS = {"merge": _merge, "schema": _schema, "results": _results, "data": _data}
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m harness")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    m = sub.add_parser("merge", help="merge shard checkpoints into results files")
-    m.add_argument("--estimator", required=True)
-    m.add_argument("--split", required=True)
-    m.add_argument("--shards", type=int, required=True)
-    m.add_argument("--seeds", default="20,2020,202020")
-    m.add_argument("--batches", type=int, default=1)
-    m.add_argument("--batch-size", type=int, default=64)
-    m.add_argument("--device", default="cpu")
-    m.add_argument("--data-dir", default=None)
-    m.add_argument("--results-dir", default="leaderboard/results")
-    m.add_argument("--threads", type=int, default=1)
-    m.add_argument("--estimator-option", action="append", default=[],
-                   help="key=value passed to estimators (as in the pytest option)")
-    m.add_argument("--weights", default="init",
-                   help="init or a one-shot estimator supplying trained weights (as in the "
-                        "pytest option; pass the same --results-dir the shards used)")
-    m.add_argument("--curve", action="store_true",
-                   help="one-shot: also score earlier checkpoints (as in the pytest option)")
-    args = ap.parse_args(argv)
-
-    from harness import data, registry, runner
-
-    try:
-        ests = registry.resolve(args.estimator)
-        cfg = runner.RunConfig(
-            seeds=tuple(int(s) for s in args.seeds.split(",") if s.strip()),
-            n_batches=args.batches, batch_size=args.batch_size, device=args.device,
-            data_dir=str(data.resolve_data_dir(args.data_dir)),
-            results_dir=Path(args.results_dir).resolve(), threads=args.threads,
-            options=runner.parse_options(args.estimator_option), curve=args.curve,
-            weights=args.weights,
-        )
-        out = runner.merge_shards(ests, args.split, cfg, args.shards)
-    except (registry.UnknownEstimatorError, data.DataError, RuntimeError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return runner.report(out, args.split)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print(__doc__.strip(), file=sys.stderr if argv and argv[0] not in ("-h", "--help")
+              else sys.stdout)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    return COMMANDS[argv[0]](argv[1:])
 
 
 if __name__ == "__main__":

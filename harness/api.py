@@ -28,12 +28,15 @@ scoring that returns a state object (e.g. a trained supernet); it arrives as ``c
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
+import numpy as np
 import torch
 from torch import nn
+
+from harness.registration import DuplicateNameError, Registry, UnknownNameError
 
 Kind = Literal["zero-shot", "one-shot", "baseline"]
 KINDS: tuple[str, ...] = ("zero-shot", "one-shot", "baseline")
@@ -46,6 +49,33 @@ class Paper:
     title: str
     url: str
     bibtex: str
+
+
+@dataclass(frozen=True)
+class EstimatorOption:
+    """An ``--estimator-option`` key an estimator accepts.
+
+    Attributes:
+        help: one line for ``docs`` and error messages.
+        type: the accepted value type(s) after command-line parsing (``int``, ``float``,
+            ``bool``, ``str``); an ``int`` is accepted where ``float`` is.
+        choices: allowed values, if restricted.
+    """
+
+    help: str
+    type: type | tuple[type, ...] = str
+    choices: tuple[Any, ...] | None = None
+
+    def check(self, value: Any) -> None:
+        """Raises ``ValueError`` when ``value`` has the wrong type or is not a choice."""
+        types = self.type if isinstance(self.type, tuple) else (self.type,)
+        if float in types:
+            types = (*types, int)
+        ok = False if isinstance(value, bool) and bool not in types else isinstance(value, types)
+        if not ok:
+            raise ValueError(f"{value!r} is not a {' or '.join(t.__name__ for t in types)}")
+        if self.choices is not None and value not in self.choices:
+            raise ValueError(f"{value!r} is not one of {', '.join(map(str, self.choices))}")
 
 
 @dataclass(frozen=True)
@@ -68,6 +98,11 @@ class EstimatorInfo:
             context. A hint only: other passes of the same joint run may then derive their
             result from that pass instead of running their own (see ``ArchContext.planned``);
             it never changes a score.
+        components: for a population-level estimator, the names of the per-architecture
+            component scores its ``score`` function returns (as a ``dict``); empty for an
+            ordinary estimator, whose ``score`` returns one float.
+        options: the ``--estimator-option`` keys it accepts; an unknown key is a usage
+            error, and the run's fingerprint covers only these.
     """
 
     name: str
@@ -80,6 +115,13 @@ class EstimatorInfo:
     spaces: tuple[str, ...] | None = None
     skip_reason: str = ""
     uses: tuple[str, ...] = ()
+    components: tuple[str, ...] = ()
+    options: Mapping[str, EstimatorOption] = field(default_factory=dict)
+
+    @property
+    def population_level(self) -> bool:
+        """Whether the final score is an aggregation over the split's population."""
+        return bool(self.components)
 
     def applies_to(self, space: str) -> bool:
         return self.spaces is None or space in self.spaces
@@ -192,14 +234,67 @@ class PrepareContext:
     options: dict = field(default_factory=dict)
 
 
-ScoreFn = Callable[[ArchContext], float]
-#: ``prepare`` returns any object; the harness hands it to ``score`` as ``ctx.state``. Two
-#: optional methods on it are used by the harness when present:
-#:
-#: * ``describe() -> dict``: JSON-able description of what was prepared (e.g. the supernet
-#:   checkpoint), recorded per seed in the results file under ``prepared``;
-#: * ``checkpoints() -> list[int]`` and ``at_checkpoint(k) -> state``: earlier checkpoints of
-#:   the same training run, scored by ``--curve`` runs into the results' ``curve``.
+@dataclass(frozen=True)
+class Population:
+    """What a population-level estimator's ``aggregate`` receives, once per seed.
+
+    Only component scores and architecture specs: no accuracies, no split name, nothing from
+    which ground truth could be reached (ensembles must not peek).
+
+    Attributes:
+        components: component name -> float64 array over the population, in split order
+            (read-only). A component that failed for an architecture is NaN there.
+        specs: the architectures, in the same order.
+        space: search-space name.
+        dataset: image dataset name.
+        seed: the run's seed.
+    """
+
+    components: Mapping[str, np.ndarray]
+    specs: tuple[Any, ...]
+    space: str
+    dataset: str
+    seed: int
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+
+@runtime_checkable
+class PreparedState(Protocol):
+    """What a one-shot estimator's ``prepare`` returns, as far as the harness is concerned.
+
+    The generic runner talks to a prepared state only through these methods, never through
+    its internals (a supernet, an evaluator cache):
+
+    * ``describe()``: JSON-able description of what was prepared (the supernet checkpoint),
+      recorded per seed in the results file under ``prepared``;
+    * ``checkpoints()`` / ``at_checkpoint(k)``: earlier checkpoints of the same training run,
+      scored by ``--curve`` runs into the results' ``curve``;
+    * ``fresh()``: an equivalent state with empty caches, for the determinism check (which
+      must recompute, not read back a memoised score);
+    * ``network_builder(spec)``: ``builder(seed) -> nn.Module``, a stand-alone network of
+      ``spec`` carrying the prepared weights (``--weights``: zero-shot estimators on trained
+      weights).
+    """
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def checkpoints(self) -> list[int]: ...
+
+    def at_checkpoint(self, k: int) -> PreparedState: ...
+
+    def fresh(self) -> PreparedState: ...
+
+    def network_builder(self, spec: Any) -> Callable[[int], nn.Module]: ...
+
+
+ScoreFn = Callable[[ArchContext], Any]
+#: ``aggregate(population) -> array of len(population)``: the final scores, higher = better.
+AggregateFn = Callable[[Population], np.ndarray]
+#: ``prepare`` returns any object; the harness hands it to ``score`` as ``ctx.state``. When it
+#: is a :class:`PreparedState`, the harness records, curves and re-checks it through that
+#: protocol.
 PrepareFn = Callable[[PrepareContext], Any]
 
 
@@ -211,14 +306,27 @@ class Estimator:
     score: ScoreFn
     prepare: PrepareFn | None = None
     module: str = ""
+    aggregate: AggregateFn | None = None
 
     @property
     def name(self) -> str:
         return self.info.name
 
 
+class UnknownEstimatorError(UnknownNameError):
+    """An estimator name that no module registers."""
+
+
+class DuplicateEstimatorError(DuplicateNameError):
+    """Two definitions register the same estimator name."""
+
+
+#: Every estimator, registered by ``@estimator`` when its module is imported
+#: (:func:`harness.registry.discover` imports the submissions).
+ESTIMATORS: Registry[Estimator] = Registry(
+    "estimator", unknown_error=UnknownEstimatorError, duplicate_error=DuplicateEstimatorError)
+
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-_PENDING: list[Estimator] = []
 
 
 def estimator(
@@ -234,21 +342,36 @@ def estimator(
     skip_reason: str = "",
     prepare: PrepareFn | None = None,
     uses: Sequence[str] = (),
+    components: Sequence[str] = (),
+    aggregate: AggregateFn | None = None,
+    options: Mapping[str, EstimatorOption] | None = None,
 ) -> Callable[[ScoreFn], ScoreFn]:
     """Register the decorated function as the scoring function of estimator ``name``.
 
+    A population-level estimator passes ``components`` (names) and ``aggregate``: its ``score``
+    returns ``{component: float}`` per architecture, the harness stores every component, and
+    after the whole split is scored (and merged, for sharded runs) calls
+    ``aggregate(Population)`` once per seed to obtain the final scores.
+
     Raises:
-        ValueError: on a malformed name or kind, or a name that differs from the file name.
+        ValueError: on a malformed name or kind, or a name that differs from the file name,
+            or ``components`` without ``aggregate`` (or the reverse).
+        DuplicateEstimatorError: if another definition registered ``name``.
     """
     if not _NAME_RE.match(name):
         raise ValueError(f"Estimator name {name!r} must be lower_snake_case")
     if kind not in KINDS:
         raise ValueError(f"Estimator {name!r}: kind must be one of {KINDS}, not {kind!r}")
+    if bool(components) != (aggregate is not None):
+        raise ValueError(f"Estimator {name!r}: components and aggregate go together")
+    if len(set(components)) != len(tuple(components)) or not all(
+            _NAME_RE.match(c) for c in components):
+        raise ValueError(f"Estimator {name!r}: components must be distinct lower_snake_case")
     info = EstimatorInfo(
         name=name, kind=kind, idea=idea, paper=paper, version=str(version),
         needs_images=needs_images, data_independent=data_independent,
         spaces=tuple(spaces) if spaces is not None else None, skip_reason=skip_reason,
-        uses=tuple(uses),
+        uses=tuple(uses), components=tuple(components), options=dict(options or {}),
     )
 
     def wrap(fn: ScoreFn) -> ScoreFn:
@@ -258,7 +381,9 @@ def estimator(
                 f"Estimator {name!r} is defined in module {module!r}; the registered name must "
                 "equal the file name (estimators/<name>.py)."
             )
-        _PENDING.append(Estimator(info=info, score=fn, prepare=prepare, module=module))
+        ESTIMATORS.register(name, Estimator(info=info, score=fn, prepare=prepare,
+                                            module=module, aggregate=aggregate),
+                            origin=f"{module}:{fn.__qualname__}")
         return fn
 
     return wrap

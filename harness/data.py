@@ -199,6 +199,17 @@ def _parse_table(spec: TableSpec, path: Path) -> pd.DataFrame:
     return df
 
 
+def check_table(name: str, path: str | os.PathLike) -> pd.DataFrame:
+    """Parse ``path`` as table ``name`` and run its checks (columns, rows, ids, finite numbers),
+    without the checksum step: for tools that verify or convert data directories.
+
+    Raises:
+        KeyError: unknown table name.
+        DataError: the file does not satisfy the table's spec.
+    """
+    return _parse_table(TABLES[name], Path(path))
+
+
 @lru_cache(maxsize=16)
 def _load_table_cached(name: str, root: Path) -> pd.DataFrame:
     spec = TABLES[name]
@@ -222,7 +233,9 @@ def load_table(name: str, data_dir: str | os.PathLike | None = None) -> pd.DataF
 CIFAR10_FILES = {"train": "cifar10/cifar10_train_jpeg.npz", "test": "cifar10/cifar10_test_jpeg.npz"}
 
 
-def _cache_dir() -> Path:
+def default_cache_dir() -> Path:
+    """The harness cache: ``$ESTBENCH_CACHE``, else ``$XDG_CACHE_HOME/estbench`` or
+    ``~/.cache/estbench`` (decoded images, complexity tables, one-shot checkpoints)."""
     raw = os.environ.get(CACHE_ENV_VAR)
     base = Path(raw) if raw else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     return (base / "estbench") if not raw else base
@@ -293,7 +306,7 @@ class Cifar10:
         if self._all is not None:
             return self._all
         digest = verified_digest(self.path)
-        cache = _cache_dir() / f"cifar10_{self.split}_{digest[:16]}.npy"
+        cache = default_cache_dir() / f"cifar10_{self.split}_{digest[:16]}.npy"
         if cache.is_file():
             try:
                 arr = np.load(cache, allow_pickle=False)

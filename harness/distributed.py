@@ -1,10 +1,10 @@
 """Score a split on a Dask cluster: one task per shard, merged into the usual results files.
 
-Each task runs :func:`harness.runner.score_split` for one shard ``i/N`` on a Dask worker (the
+Each task runs :func:`harness.run.score_split` for one shard ``i/N`` on a Dask worker (the
 same code as ``pytest harness/ --shard=i/N``) and writes that shard's checkpoints under
 ``cfg.results_dir`` *on the worker*. The task also returns the checkpoints' contents, and the
 client writes them into its own ``cfg.results_dir`` before calling
-:func:`harness.runner.merge_shards`, so the merge works whether or not the workers share a
+:func:`harness.run.merge_shards`, so the merge works whether or not the workers share a
 filesystem with the client (with a shared results directory the files are already there and
 are left untouched). The final results files are the same as those of an unsharded run, apart
 from the ``cost`` and ``environment`` fields.
@@ -40,7 +40,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import data, registry, results, runner
+from harness import data, registry, results, run
+from harness.run import config as run_config
+from harness.run.frontend import build_run
 
 # ``registry.discover`` imports the estimator modules and is not safe to run concurrently in two
 # threads of one worker process (both would see each other's registrations).
@@ -70,7 +72,7 @@ def _resolve(names: Sequence[str]) -> list:
         return [registry.get(n) for n in names]
 
 
-def score_shard(estimators: Sequence[str], split: str, cfg: runner.RunConfig, index: int,
+def score_shard(estimators: Sequence[str], split: str, cfg: run.RunConfig, index: int,
                 n_shards: int) -> ShardReport:
     """Score shard ``index/n_shards`` of ``split`` (runs on a Dask worker).
 
@@ -87,7 +89,7 @@ def score_shard(estimators: Sequence[str], split: str, cfg: runner.RunConfig, in
     t0 = time.perf_counter()
     ests = _resolve(estimators)
     shard_cfg = dataclasses.replace(cfg, shard=(index, n_shards))
-    runner.score_split(ests, split, shard_cfg)
+    run.score_split(run.Session.create(ests, split, shard_cfg))
     tag = f"{index}/{n_shards}"
     texts = {e.name: results.checkpoint_path(cfg.results_dir, e.name, split, tag).read_text()
              for e in ests}
@@ -125,7 +127,7 @@ def _check_gpu_resources(client: Any, gpu_fraction: float) -> None:
 def run_distributed(
     estimators: list[str],
     split: str,
-    cfg: runner.RunConfig,
+    cfg: run.RunConfig,
     n_shards: int,
     client: Any = None,
     gpu_fraction: float | None = None,
@@ -152,7 +154,7 @@ def run_distributed(
         progress: print a line to stderr as each shard finishes.
 
     Returns:
-        Estimator name → its results object, as :func:`harness.runner.merge_shards` returns it
+        Estimator name → its results object, as :func:`harness.run.merge_shards` returns it
         (the results and scores files are written under ``cfg.results_dir`` on the client).
 
     Raises:
@@ -168,8 +170,10 @@ def run_distributed(
     if gpu_fraction is not None and not 0 < gpu_fraction <= 1:
         raise ValueError(f"gpu_fraction must be in (0, 1], got {gpu_fraction}")
     ests = _resolve(estimators)
-    split_obj = runner.load_split(split)  # fail on the client, not on every worker
-    reasons = [r for r in (runner.skip_reason(e, split_obj) for e in ests) if r]
+    from harness.splits import load_split
+
+    split_obj = load_split(split)  # fail on the client, not on every worker
+    reasons = [r for r in (run.skip_reason(e, split_obj) for e in ests) if r]
     if reasons:
         raise ValueError("; ".join(reasons))
     cfg = dataclasses.replace(cfg, shard=None, results_dir=Path(cfg.results_dir).resolve())
@@ -201,7 +205,7 @@ def run_distributed(
     finally:
         for fut in futures:
             fut.release()  # the reports are stored; let the workers forget them
-    return runner.merge_shards(ests, split, cfg, n_shards)
+    return run.merge_shards(ests, split, cfg, n_shards)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -212,26 +216,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     where.add_argument("--scheduler", help="address of a running scheduler, tcp://host:8786")
     where.add_argument("--local", type=int, metavar="N",
                        help="start a LocalCluster of N single-threaded worker processes")
-    ap.add_argument("--estimator", required=True, help="comma list of estimator names, or all")
-    ap.add_argument("--split", required=True)
+    run_config.add_to_argparse(ap, "distributed", required=("estimator", "split"))
     ap.add_argument("--shards", type=int, required=True, help="number of shard tasks")
     ap.add_argument("--gpu-fraction", type=float, default=None,
                     help="GPU resource each task asks for (e.g. 0.25: four shards per GPU)")
-    ap.add_argument("--seeds", default="20,2020,202020")
-    ap.add_argument("--batches", type=int, default=1)
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--device", default=None,
-                    help="cpu or cuda (default: cuda with --gpu-fraction, else cpu)")
-    ap.add_argument("--data-dir", default=None,
-                    help="data directory, the same path on every worker (default: "
-                         "$ESTBENCH_DATA)")
-    ap.add_argument("--results-dir", default="leaderboard/results")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads per worker process")
-    ap.add_argument("--arch-timeout", type=float, default=600.0)
-    ap.add_argument("--determinism-checks", type=int, default=3)
-    ap.add_argument("--no-resume", dest="resume", action="store_false", default=True)
-    ap.add_argument("--retries", type=int, default=0)
-    ap.add_argument("--estimator-option", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--retries", type=int, default=0,
+                    help="how often Dask re-runs a failed shard task (it resumes)")
     return ap.parse_args(argv)
 
 
@@ -246,15 +236,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     device = args.device or ("cuda" if args.gpu_fraction is not None else "cpu")
     try:
-        names = [e.name for e in registry.resolve(args.estimator)]
-        cfg = runner.RunConfig(
-            seeds=tuple(int(s) for s in args.seeds.split(",") if s.strip()),
-            n_batches=args.batches, batch_size=args.batch_size, device=device,
-            data_dir=str(data.resolve_data_dir(args.data_dir)),
-            results_dir=Path(args.results_dir).resolve(), resume=args.resume,
-            arch_timeout_s=args.arch_timeout, determinism_checks=args.determinism_checks,
-            threads=args.threads, options=runner.parse_options(args.estimator_option),
-        )
+        # The GPUs are the workers', not necessarily the client's: the client validates the
+        # run on the CPU and hands the workers the device asked for.
+        spec = build_run({**vars(args), "device": "cpu"})
+        cfg = dataclasses.replace(spec.config, device=device)
+        names = [e.name for e in spec.estimators]
+        split_names = [sp.name for sp in spec.splits]
         with contextlib.ExitStack() as stack:
             if args.local is not None:
                 if args.local < 1:
@@ -268,12 +255,15 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 target = args.scheduler
             client = stack.enter_context(Client(target))  # closed before the cluster
-            out = run_distributed(names, args.split, cfg, args.shards, client,
-                                  args.gpu_fraction, retries=args.retries, progress=True)
-    except (registry.UnknownEstimatorError, data.DataError, RuntimeError, ValueError) as exc:
+            status = 0
+            for split_name in split_names:
+                out = run_distributed(names, split_name, cfg, args.shards, client,
+                                      args.gpu_fraction, retries=args.retries, progress=True)
+                status |= run.report(out, split_name)
+    except (run_config.UsageError, registry.UnknownEstimatorError, data.DataError, RuntimeError,
+            ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    status = runner.report(out, args.split)
     print(f"results in {cfg.results_dir}")
     return status
 

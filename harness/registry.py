@@ -1,57 +1,94 @@
 """Discovery of estimator submissions: every module in ``estimators/`` registers itself.
 
-There is no hand-edited list: adding ``estimators/<name>.py`` is the whole submission.
+There is no hand-edited list: adding ``estimators/<name>.py`` is the whole submission. Importing
+the module runs its ``@estimator`` decorator, which registers it in
+:data:`harness.api.ESTIMATORS` at definition time.
+
+A broken submission (a syntax or import error, a registered name that differs from the file
+name, a file that registers nothing) is reported and skipped: it never blocks the other
+estimators. Asking for it by name raises with the file's own error.
 """
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import pkgutil
-from functools import lru_cache
+import traceback
+from dataclasses import dataclass
+from functools import cache
 
 from harness import api
+from harness.api import DuplicateEstimatorError, UnknownEstimatorError
+from harness.registration import unknown_message
+
+__all__ = ["DuplicateEstimatorError", "UnknownEstimatorError", "BrokenEstimator", "discover",
+           "broken", "get", "names", "resolve", "ESTIMATORS"]
+
+ESTIMATORS = api.ESTIMATORS
 
 
-class UnknownEstimatorError(KeyError):
-    """An estimator name that no module registers."""
+@dataclass(frozen=True)
+class BrokenEstimator:
+    """A submission file that could not be registered.
 
-    def __str__(self) -> str:
-        return self.args[0]
-
-
-class DuplicateEstimatorError(RuntimeError):
-    """Two modules register the same name (or one module registers twice)."""
-
-
-@lru_cache(maxsize=1)
-def discover(package: str = "estimators") -> dict[str, api.Estimator]:
-    """Import every module of ``package`` and collect the estimators they register.
-
-    Raises:
-        DuplicateEstimatorError: if a name is registered twice.
-        ValueError: if a module registers no estimator, or one whose name differs from its file.
+    Attributes:
+        module: ``estimators.<name>``.
+        message: one line: what is wrong.
+        detail: the traceback's last lines, for the curious.
     """
+
+    module: str
+    message: str
+    detail: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.module.rsplit(".", 1)[-1]
+
+
+@cache
+def _scan(package: str) -> tuple[dict[str, api.Estimator], tuple[BrokenEstimator, ...]]:
     pkg = importlib.import_module(package)
-    found: dict[str, api.Estimator] = {}
+    bad: list[BrokenEstimator] = []
     for mod in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
         if mod.name.startswith("_") or mod.ispkg:
             continue
-        start = len(api._PENDING)
         full = f"{package}.{mod.name}"
-        already = [e for e in api._PENDING if e.module == full]
-        module = importlib.import_module(full)
-        new = api._PENDING[start:] or already
-        if not new:
-            raise ValueError(f"{module.__file__} registers no estimator (use @estimator).")
-        for est in new:
-            if est.name in found:
-                raise DuplicateEstimatorError(
-                    f"Estimator {est.name!r} is registered twice ({found[est.name].module} and "
-                    f"{est.module})."
-                )
-            found[est.name] = est
-    return dict(sorted(found.items()))
+        before = set(api.ESTIMATORS.names())
+        try:
+            importlib.import_module(full)
+        except Exception as exc:  # a submission's own bug: report it, keep the others
+            for name in set(api.ESTIMATORS.names()) - before:
+                api.ESTIMATORS.unregister(name)  # nothing half-registered stays behind
+            last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            msg = str(exc) if isinstance(exc, DuplicateEstimatorError) else \
+                f"{full} could not be imported: {last}"
+            bad.append(BrokenEstimator(full, msg, traceback.format_exc(limit=-3)))
+            continue
+        if not api.ESTIMATORS.select(lambda origin, _e, full=full:
+                                     origin.split(":", 1)[0] == full):
+            bad.append(BrokenEstimator(full, f"{full} registers no estimator (use @estimator)"))
+    found = api.ESTIMATORS.select(
+        lambda origin, _e: origin.split(":", 1)[0].rsplit(".", 1)[0] == package)
+    return found, tuple(bad)
+
+
+def discover(package: str = "estimators") -> dict[str, api.Estimator]:
+    """Import every module of ``package``; the estimators they register, by name.
+
+    Broken modules are skipped (see :func:`broken`).
+    """
+    return dict(_scan(package)[0])
+
+
+def broken(package: str = "estimators") -> tuple[BrokenEstimator, ...]:
+    """The submission files of ``package`` that could not be registered."""
+    return _scan(package)[1]
+
+
+def rescan() -> None:
+    """Forget what was discovered (tests that add submission files)."""
+    _scan.cache_clear()
 
 
 def names() -> list[str]:
@@ -63,18 +100,16 @@ def get(name: str) -> api.Estimator:
     """The estimator registered as ``name``.
 
     Raises:
-        UnknownEstimatorError: listing close matches.
+        UnknownEstimatorError: listing close matches, or the error of a broken file of that
+            name.
     """
     found = discover()
     if name not in found:
+        for b in broken():
+            if b.name == name:
+                raise UnknownEstimatorError(f"estimator {name!r} is broken: {b.message}")
         raise UnknownEstimatorError(unknown_message("estimator", name, list(found)))
     return found[name]
-
-
-def unknown_message(what: str, name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return f"Unknown {what} {name!r}.{hint} Known: {', '.join(known)}"
 
 
 def resolve(spec: str) -> list[api.Estimator]:

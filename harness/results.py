@@ -1,14 +1,16 @@
-"""Results files: one JSON per (estimator, split), plus a compressed per-architecture scores file.
+"""Results files: one typed JSON per (estimator, split), plus a compressed scores file.
 
-Layout under the results directory (default ``leaderboard/results``)::
+Layout under the results directory::
 
-    <estimator>/<split>.json            summary (schema below), written atomically
-    <estimator>/<split>.scores.csv.gz   arch_id, seed, score (one row per arch × seed)
+    <estimator>/<split>.json            a :class:`ResultFile`, written atomically
+    <estimator>/<split>.scores.csv.gz   arch_id, seed, score[, components...] per arch × seed
     <estimator>/.<split>.ckpt.jsonl     resume checkpoint (git-ignored; see docs/distributed.md
                                         for committing one of a sweep that outlasts a session)
 
-The schema is documented in ``docs/results-schema.md``; :func:`validate` enforces it. Results
-are written only by the harness and never edited by hand.
+The schema is these dataclasses, nothing else: the runner writes them, the leaderboard reads
+them, ``harness/results.schema.json`` is generated from them (``python -m harness schema``) and
+CI checks every committed result against it, and ``docs/results-schema.md`` is tested against
+it. Results are written only by the harness and never edited by hand.
 """
 
 from __future__ import annotations
@@ -17,85 +19,254 @@ import csv
 import gzip
 import io
 import json
-import math
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from harness import schema
 from harness.data import atomic_write_bytes
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
+GENERATED_BY = "estbench harness (pytest harness/ --estimator=...); do not edit"
 
-REQUIRED: dict[str, type | tuple[type, ...]] = {
-    "schema_version": int,
-    "estimator": dict,
-    "split": dict,
-    "protocol": dict,
-    "status": str,
-    "n_archs": int,
-    "n_nonfinite": int,
-    "n_errors": int,
-    "contract_ok": bool,
-    "metrics": dict,
-    "bias": dict,
-    "cost": dict,
-    "environment": dict,
-    "scores_file": str,
-}
-REQUIRED_NESTED: dict[str, tuple[str, ...]] = {
-    "estimator": ("name", "version", "kind", "idea", "paper"),
-    "split": ("name", "version", "sha256", "benchmark", "dataset", "n_archs", "truth_column"),
-    "protocol": ("seeds", "n_batches", "batch_size", "image_split", "loss", "nonfinite_rule"),
-    "metrics": ("per_seed", "mean", "std"),
-    "bias": ("complexity", "operation", "seed_variance"),
-    "cost": ("wall_s_per_arch_median", "wall_s_per_arch_p90", "peak_rss_mb", "device"),
-    "environment": ("torch", "python", "harness_commit", "date", "device_name", "threads"),
-}
+Metric = dict[str, float | None]
 
 
 class ResultsSchemaError(ValueError):
     """A results file that does not follow the current schema."""
 
 
+@dataclass
+class PaperMeta:
+    """The paper that defines the estimator."""
+
+    title: str
+    url: str
+    bibtex: str
+
+
+@dataclass
+class EstimatorMeta:
+    """Which estimator, at which version."""
+
+    name: str
+    version: str
+    kind: Literal["zero-shot", "one-shot", "baseline"]
+    idea: str
+    paper: PaperMeta | None
+    components: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SplitMeta:
+    """Which split, identified by content hash."""
+
+    name: str
+    version: int
+    sha256: str
+    benchmark: str
+    dataset: str
+    n_archs: int
+    truth_column: str
+    truth_aggregate: str
+
+
+@dataclass
+class Weights:
+    """Where the networks' weights came from: random initialisation or a supernet per seed."""
+
+    source: str
+    per_seed: dict[str, Any] | None = None
+
+
+@dataclass
+class Protocol:
+    """How the split was scored."""
+
+    seeds: list[int]
+    n_batches: int
+    batch_size: int
+    image_split: str
+    loss: str
+    nonfinite_rule: str
+    options: dict[str, Any]
+    weights: Weights
+
+
+@dataclass
+class Failure:
+    """One failed scoring call: a bad return value, an exception, or the time limit."""
+
+    arch_id: int
+    seed: int
+    kind: Literal["value", "raised", "timeout"]
+    message: str
+
+
+@dataclass
+class EnvironmentCount:
+    """How many scores one numeric environment produced (``None``: not recorded)."""
+
+    environment: dict[str, str] | None
+    n_scores: int
+
+
+@dataclass
+class CrossEnvironment:
+    """A re-scored cell that differs from a score recorded in another environment."""
+
+    arch_id: int
+    seed: int
+    recorded: Any
+    rescored: Any
+    recorded_env: dict[str, str] | None
+    rescored_env: dict[str, str]
+    rel_diff: float
+
+
+@dataclass
+class Determinism:
+    """What re-scoring a few architectures alone found."""
+
+    checked: int
+    equal: int
+    problems: list[str]
+    cross_environment: list[CrossEnvironment]
+    environments: list[EnvironmentCount]
+
+
+@dataclass
+class Metrics:
+    """Criteria per seed, their mean and standard deviation over seeds, and (when computed)
+    the bootstrap over architectures."""
+
+    per_seed: dict[str, Metric]
+    mean: Metric
+    std: Metric
+    bootstrap: dict[str, Any] | None = None
+
+
+@dataclass
+class Cost:
+    """What scoring cost, per (architecture, seed)."""
+
+    wall_s_per_arch_median: float
+    wall_s_per_arch_p90: float
+    wall_s_per_arch_mean: float
+    gpu_s_per_arch_median: float | None
+    peak_rss_mb: float
+    peak_cuda_mb: float | None
+    device: str
+    mode: Literal["alone", "joint"]
+    joint_with: list[str]
+    note: str
+    training: dict[str, Any] | None = None
+
+
+@dataclass
+class RunEnvironment:
+    """The process that wrote the file."""
+
+    torch: str
+    python: str
+    harness_commit: str
+    date: str
+    device_name: str
+    threads: int
+    platform: str
+    cudnn: dict[str, bool] | None
+
+
+@dataclass
+class CurvePoint:
+    """Metrics at one checkpoint of a training run."""
+
+    checkpoint: int
+    seed: int
+    kendall: float | None
+    spearman: float | None
+    p_top_5: float | None
+    scores_from: str
+
+
+@dataclass
+class Curve:
+    """The same scoring at each saved checkpoint of a one-shot training run."""
+
+    x: str
+    points: list[CurvePoint]
+    note: str
+
+
+@dataclass
+class ResultFile:
+    """One estimator on one split: metrics, bias, cost, provenance."""
+
+    schema_version: int
+    generated_by: str
+    estimator: EstimatorMeta
+    split: SplitMeta
+    protocol: Protocol
+    status: Literal["complete"]
+    n_archs: int
+    n_nonfinite: int
+    nonfinite_arch_ids: list[int]
+    n_errors: int
+    errors: list[Failure]
+    contract_ok: bool
+    contract_problems: list[str]
+    determinism: Determinism | None
+    metrics: Metrics | None
+    bias: dict[str, Any] | None
+    cost: Cost
+    environment: RunEnvironment
+    scores_file: str
+    prepared: dict[str, Any] | None = None
+    curve: Curve | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return schema.dump(self)
+
+    def to_json(self) -> str:
+        """Sorted keys, stable formatting: equal results give equal bytes."""
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True, allow_nan=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, obj: Any, where: str = "results") -> ResultFile:
+        """Parse and validate.
+
+        Raises:
+            ResultsSchemaError: naming the first missing, unknown or mistyped field.
+        """
+        if not isinstance(obj, dict):
+            raise ResultsSchemaError(f"{where}: top level must be an object")
+        version = obj.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ResultsSchemaError(
+                f"{where}: schema_version {version!r} is not the current {SCHEMA_VERSION}; "
+                "upgrade it with python -m harness results upgrade, or re-run the harness")
+        try:
+            out = schema.parse(cls, obj)
+        except schema.SchemaError as exc:
+            raise ResultsSchemaError(f"{where}: {exc}") from None
+        if out.metrics is None and out.contract_ok:
+            raise ResultsSchemaError(f"{where}: metrics are missing although the contract holds")
+        return out
+
+
+def json_schema() -> dict:
+    """The JSON Schema of :class:`ResultFile` (committed as ``harness/results.schema.json``)."""
+    out = schema.json_schema(ResultFile, title="estbench results file")
+    out["$defs"]["ResultFile"]["properties"]["schema_version"] = {"const": SCHEMA_VERSION}
+    return out
+
+
 def validate(obj: Any, where: str = "results") -> dict:
-    """Check a results object against the schema; return it unchanged.
-
-    Raises:
-        ResultsSchemaError: naming the first missing or mistyped field.
-    """
-    if not isinstance(obj, dict):
-        raise ResultsSchemaError(f"{where}: top level must be an object")
-    version = obj.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise ResultsSchemaError(
-            f"{where}: schema_version {version!r} is not the current {SCHEMA_VERSION}; "
-            "re-run the harness to regenerate it"
-        )
-    for key, typ in REQUIRED.items():
-        if key not in obj:
-            raise ResultsSchemaError(f"{where}: missing field {key!r}")
-        if not isinstance(obj[key], typ) or (typ is int and isinstance(obj[key], bool)):
-            raise ResultsSchemaError(f"{where}: field {key!r} must be {typ}")
-    for key, subkeys in REQUIRED_NESTED.items():
-        for sub in subkeys:
-            if sub not in obj[key]:
-                raise ResultsSchemaError(f"{where}: missing field {key}.{sub}")
-    if obj["status"] not in ("complete", "skipped"):
-        raise ResultsSchemaError(f"{where}: status must be 'complete' or 'skipped'")
-    _check_finite(obj, where)
+    """Check a results object against the schema; return it unchanged."""
+    ResultFile.from_dict(obj, where)
     return obj
-
-
-def _check_finite(obj: Any, where: str, path: str = "") -> None:
-    # JSON has no NaN; undefined values are null. A NaN here would mean a bug upstream.
-    if isinstance(obj, float) and not math.isfinite(obj):
-        raise ResultsSchemaError(f"{where}: non-finite number at {path or '/'}")
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            _check_finite(v, where, f"{path}/{k}")
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            _check_finite(v, where, f"{path}/{i}")
 
 
 def results_path(results_dir: Path, estimator: str, split: str) -> Path:
@@ -125,30 +296,52 @@ def checkpoint_paths(results_dir: Path, estimator: str, split: str) -> list[Path
     return sorted(p for p in folder.iterdir() if pattern.match(p.name) and p.is_file())
 
 
-def write_json(path: Path, obj: dict) -> None:
-    """Validate and write a results object atomically (sorted keys, stable formatting)."""
-    validate(obj, str(path))
-    text = json.dumps(obj, indent=1, sort_keys=True, allow_nan=False) + "\n"
+def write_result(path: Path, result: ResultFile) -> None:
+    """Validate (a round trip through the parser) and write atomically."""
+    ResultFile.from_dict(result.to_dict(), str(path))
+    text = result.to_json()
     atomic_write_bytes(path, lambda fh: fh.write(text.encode()))
 
 
-def load_json(path: Path) -> dict:
+def write_json(path: Path, obj: dict) -> None:
+    """Validate a results object given as a dict and write it atomically."""
+    write_result(path, ResultFile.from_dict(obj, str(path)))
+
+
+def load_result(path: Path) -> ResultFile:
     """Read and validate a results file."""
     try:
         obj = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise ResultsSchemaError(f"{path}: unreadable ({exc})") from exc
-    return validate(obj, str(path))
+    return ResultFile.from_dict(obj, str(path))
 
 
-def write_scores(path: Path, rows: list[tuple[int, int, float | None]]) -> None:
+def load_json(path: Path) -> dict:
+    """Read and validate a results file; its JSON object."""
+    return load_result(path).to_dict()
+
+
+ScoreRow = tuple[int, int, float | None]
+
+
+def write_scores(path: Path, rows: list[ScoreRow],
+                 components: dict[tuple[int, int], dict[str, float | None]] | None = None,
+                 component_names: tuple[str, ...] = ()) -> None:
     """Write ``(arch_id, seed, score)`` rows as a deterministic gzip CSV (``repr`` floats, so
-    the exact doubles round-trip; non-finite scores as empty cells)."""
+    the exact doubles round-trip; failed scores as empty cells). A population-level
+    estimator's component scores follow as one column each, so that its aggregate can be
+    recomputed from this file alone."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["arch_id", "seed", "score"])
+    w.writerow(["arch_id", "seed", "score", *component_names])
+
+    def cell(v: float | None) -> str:
+        return "" if v is None else repr(float(v))
+
     for arch_id, seed, score in sorted(rows, key=lambda r: (r[1], r[0])):
-        w.writerow([arch_id, seed, "" if score is None else repr(float(score))])
+        comp = (components or {}).get((arch_id, seed)) or {}
+        w.writerow([arch_id, seed, cell(score), *(cell(comp.get(c)) for c in component_names)])
     raw = buf.getvalue().encode()
 
     def write(fh):
@@ -159,9 +352,20 @@ def write_scores(path: Path, rows: list[tuple[int, int, float | None]]) -> None:
     atomic_write_bytes(path, write)
 
 
-def read_scores(path: Path) -> list[tuple[int, int, float | None]]:
-    """Rows written by :func:`write_scores`."""
+def read_scores(path: Path) -> list[ScoreRow]:
+    """The ``(arch_id, seed, score)`` rows written by :func:`write_scores`."""
+    return [(a, s, v) for a, s, v, _c in read_scores_with_components(path)]
+
+
+def read_scores_with_components(path: Path) -> list[tuple[int, int, float | None, dict]]:
+    """Rows with the component columns (an empty dict for ordinary estimators)."""
     with gzip.open(path, "rt", newline="") as fh:
         r = csv.reader(fh)
-        next(r)
-        return [(int(a), int(s), float(v) if v != "" else None) for a, s, v in r]
+        header = next(r)
+        names = header[3:]
+
+        def num(v: str) -> float | None:
+            return float(v) if v != "" else None
+
+        return [(int(row[0]), int(row[1]), num(row[2]),
+                 {n: num(v) for n, v in zip(names, row[3:])}) for row in r]

@@ -5,21 +5,21 @@ Run ``pytest harness/ --estimator=NAME [--split=...]``; see ``pytest --help`` (e
 
 import pytest
 
-from harness import runner
+from harness.run import skip_reason
 from harness.splits import load_split
 
 
 def test_estimator(estbench_case, estbench_engine):
     est, split_name = estbench_case
-    reason = runner.skip_reason(est, load_split(split_name))
+    reason = skip_reason(est, load_split(split_name))
     if reason:
         pytest.skip(reason)
     result = estbench_engine.result_for(est, split_name)
     if result is None:  # --shard: this process scored one shard; merging finalises
         return
-    if not result["contract_ok"]:
+    if not result.contract_ok:
         lines = [f"{est.name} broke the estimator contract on {split_name}:"]
-        lines += [f"  - {p}" for p in result["contract_problems"]]
-        for err in result.get("errors", [])[:3]:
-            lines.append(f"  arch {err['arch_id']} seed {err['seed']}:\n{err['message']}")
+        lines += [f"  - {p}" for p in result.contract_problems]
+        for err in result.errors[:3]:
+            lines.append(f"  arch {err.arch_id} seed {err.seed} ({err.kind}):\n{err.message}")
         pytest.fail("\n".join(lines), pytrace=False)

@@ -81,35 +81,27 @@ class Result:
         """
         name = self.obj["environment"].get("device_name", "?")
         device = f"{name} ({self.obj['cost']['device']})"
-        envs = (self.obj.get("determinism") or {}).get("environments") or {}
+        envs = (self.obj.get("determinism") or {}).get("environments") or []
         if not envs:
             return device
-        ordered = sorted(envs.items(), key=lambda kv: (-kv[1], kv[0]))
-        text = "; ".join(f"{describe_environment(key)}: {n} score(s)" for key, n in ordered)
-        only_here = len(envs) == 1 and ordered[0][0] != "unrecorded" and \
-            describe_environment(ordered[0][0]).startswith(f"{name} (")
+        ordered = sorted(envs, key=lambda e: (-e["n_scores"], describe_environment(
+            e["environment"])))
+        text = "; ".join(f"{describe_environment(e['environment'])}: {e['n_scores']} score(s)"
+                         for e in ordered)
+        first = ordered[0]["environment"]
+        only_here = len(envs) == 1 and first is not None and first["device_name"] == name
         return text if only_here else f"{text}; results file written on {device}"
 
 
-def describe_environment(key: str) -> str:
-    """A readable form of a :func:`harness.runner.environment_key`.
-
-    ``cpu:<model>:<capability>:flags <digest>:torch <version>`` becomes
-    ``<model> (cpu, <capability>, flags <digest>)``; ``cuda:<model>:torch <version>`` becomes
-    ``<model> (cuda)``; ``unrecorded`` (checkpoint lines older than the key) says so.
-    """
-    if key == "unrecorded":
+def describe_environment(env: dict | None) -> str:
+    """A readable form of a numeric environment (:class:`harness.run.NumericEnvironment` as
+    stored in results): ``<model> (cpu, <capability>, flags <digest>)`` or ``<model> (cuda)``;
+    ``None`` (scores older than the record) says so."""
+    if env is None:
         return "environment not recorded"
-    kind, _, rest = key.partition(":")
-    fields = rest.rsplit(":torch ", 1)[0]
-    if kind == "cpu":
-        parts = fields.rsplit(":", 2)
-        if len(parts) == 3:
-            model, cap, flags = parts
-            return f"{model} (cpu, {cap}, {flags})"
-    if kind == "cuda":
-        return f"{fields} (cuda)"
-    return key
+    if env["device_type"] == "cpu":
+        return f"{env['device_name']} (cpu, {env['capability']}, flags {env['flags_digest']})"
+    return f"{env['device_name']} ({env['device_type']})"
 
 
 @dataclass(frozen=True)
@@ -193,7 +185,8 @@ def display_path(path: Path, results_dir: Path) -> Path:
 def load_registry() -> tuple[dict[str, Current] | None, str | None]:
     """The registered estimators now, or ``(None, reason)`` when the registry cannot load."""
     try:
-        from harness import registry, runner
+        from harness import registry
+        from harness.run import skip_reason
         from harness.splits import split_names
 
         found = registry.discover()
@@ -204,7 +197,7 @@ def load_registry() -> tuple[dict[str, Current] | None, str | None]:
     for name, est in found.items():
         na = {}
         for split in splits:
-            reason = runner.skip_reason(est, split)
+            reason = skip_reason(est, split)
             if reason:
                 na[split.name] = reason
         out[name] = Current(version=str(est.info.version), kind=est.info.kind, not_applicable=na)

@@ -21,13 +21,13 @@ def make_demo_results(results_dir: Path, data_dir: str | None = None,
     Returns:
         The results JSON files written.
     """
-    from harness import registry, results, runner
+    from harness import registry, results, run
 
-    cfg = runner.RunConfig(seeds=runner.PAPER_SEEDS, data_dir=data_dir,
-                           results_dir=Path(results_dir), resume=False, determinism_checks=1,
-                           threads=1)
-    runner.run([registry.get("random")], split, cfg)
-    runner.run([registry.get("params")], split, replace(cfg, seeds=(20,)))
+    cfg = run.RunConfig(seeds=run.PAPER_SEEDS, data_dir=data_dir,
+                        results_dir=Path(results_dir), resume=False, determinism_checks=1,
+                        threads=1)
+    run.run([registry.get("random")], split, cfg)
+    run.run([registry.get("params")], split, replace(cfg, seeds=(20,)))
     return [results.results_path(Path(results_dir), n, split) for n in ("params", "random")]
 
 
@@ -59,7 +59,7 @@ def stage_site_project(dest: Path, root: Path | None = None) -> Path:
     Returns:
         The staged ``mkdocs.yml``.
     """
-    from leaderboard.build import GENERATED_IMG_DIRS, MARKER
+    from leaderboard.build import GENERATED_ASSET_DIRS, MARKER
 
     root = Path(root) if root else Path(__file__).resolve().parent.parent
     dest = Path(dest)
@@ -67,7 +67,7 @@ def stage_site_project(dest: Path, root: Path | None = None) -> Path:
     shutil.copy2(root / "mkdocs.yml", dest / "mkdocs.yml")
     shutil.copy2(root / "leaderboard" / "mkdocs_hooks.py", dest / "leaderboard" / "mkdocs_hooks.py")
     docs = root / "docs"
-    skip_dirs = {(docs / d).resolve() for d in GENERATED_IMG_DIRS}
+    skip_dirs = {(docs / d).resolve() for d in GENERATED_ASSET_DIRS}
 
     def generated(p: Path) -> bool:
         if p.resolve() in skip_dirs:

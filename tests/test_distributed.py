@@ -6,7 +6,9 @@ import dataclasses
 
 import pytest
 
-from harness import registry, results, runner
+from harness import registry, results
+from harness import run as runner
+from harness.splits import load_split
 
 SPLIT = "nb201-c10-smoke"
 ESTIMATORS = ["params", "random"]
@@ -44,11 +46,11 @@ def test_dask_shards_merge_to_the_unsharded_results(cfg):
             assert results.checkpoint_path(sharded.results_dir, name, SPLIT, f"{i}/3").is_file()
         a = results.load_json(results.results_path(sharded.results_dir, name, SPLIT))
         b = results.load_json(results.results_path(whole_dir, name, SPLIT))
-        assert a["contract_ok"] and a["n_archs"] == len(runner.load_split(SPLIT))
+        assert a["contract_ok"] and a["n_archs"] == len(load_split(SPLIT))
         assert {k: v for k, v in a.items() if k not in VOLATILE} == \
                {k: v for k, v in b.items() if k not in VOLATILE}
         assert a["cost"]["joint_with"] == b["cost"]["joint_with"]
-        assert out[name]["metrics"] == a["metrics"] == whole[name]["metrics"]
+        assert out[name].to_dict()["metrics"] == a["metrics"] == whole[name].to_dict()["metrics"]
         sa = results.scores_path(sharded.results_dir, name, SPLIT).read_bytes()
         sb = results.scores_path(whole_dir, name, SPLIT).read_bytes()
         assert sa == sb

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from estimators import epe_nas, l2_norm, meco, zen, zico
-from harness import api
+from harness import api, registry
 
 NEW = {"zen": zen, "zico": zico, "meco": meco, "epe_nas": epe_nas, "l2_norm": l2_norm}
 
@@ -50,8 +50,7 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 @pytest.mark.parametrize("name", sorted(NEW))
 def test_metadata(name):
-    # The registration record of the imported module (the last one, should a test reload it).
-    est = [e for e in api._PENDING if e.module == f"estimators.{name}"][-1]
+    est = registry.get(name)
     info = est.info
     assert info.name == name and info.version == "1"
     assert info.kind == ("baseline" if name == "l2_norm" else "zero-shot")

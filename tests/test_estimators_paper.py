@@ -29,7 +29,7 @@ from estimators import (
     synflow,
     synflow_bn,
 )
-from harness import api, passes
+from harness import api, passes, registry
 from harness.spaces import nb201
 
 PAPER_SET = {
@@ -83,7 +83,7 @@ def _batch(n, shape, classes, seed=0):
 
 @pytest.mark.parametrize("name", sorted(PAPER_SET))
 def test_metadata(name):
-    est = [e for e in api._PENDING if e.module == f"estimators.{name}"][-1]
+    est = registry.get(name)
     info = est.info
     assert info.name == name and info.kind == "zero-shot" and info.version == "1"
     assert info.paper is not None and info.paper.url.startswith("https://arxiv.org/abs/")

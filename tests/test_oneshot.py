@@ -18,7 +18,6 @@ from scipy import stats
 from harness import api, registry
 from harness.oneshot import checkpoints
 from harness.oneshot.config import EvalConfig, SupernetConfig, TrainConfig
-from harness.oneshot.curves import training_curve
 from harness.oneshot.images import (
     augment,
     load_split_images,
@@ -422,21 +421,37 @@ def test_options_parse_strings_from_the_command_line():
         OneShotOptions.parse({"post_deiso": "1", "iso_eval": "self"})
 
 
-def test_training_curve_reports_rank_metrics_per_checkpoint(tmp_path, data_dir):
+def test_the_curve_command_goes_through_the_runner(tmp_path, data_dir, capsys):
+    """``python -m harness.oneshot curve`` is the harness's curve (one implementation): its
+    points are those of the results file it writes."""
+    from harness import results
+    from harness.oneshot.__main__ import main
+
     cfg = tiny_cfg(epochs=2)
     train(cfg, cache_dir=tmp_path, data_dir=data_dir, save_epochs=[1], log=None)
-    out = training_curve(cfg, [1, 2], "nb201-c10-smoke", cache_dir=tmp_path,
-                         ecfg=EvalConfig(n_batches=1, batch_size=32), data_dir=data_dir,
-                         limit=30)
-    assert out["epochs"] == [1, 2] and out["n_archs"] == 30
-    for key in ("kendall", "spearman", "p_top_5"):
-        assert len(out[key]) == 2
-    assert all(t is None or -1.0 <= t <= 1.0 for t in out["kendall"])
-    json.dumps(out)  # storable in a results file
+    args = ["curve", "--sampler", cfg.sampler, "--epochs", "2", "--seed", str(cfg.seed),
+            "--channels", str(cfg.supernet.channels), "--cells-per-stage",
+            str(cfg.supernet.cells_per_stage), "--batch-size", str(cfg.batch_size),
+            "--subset", str(cfg.subset), "--split", "nb201-c10-smoke", "--eval-batches", "1",
+            "--eval-batch-size", "32", "--cache-dir", str(tmp_path), "--data-dir", data_dir,
+            "--results-dir", str(tmp_path / "res"), "--device", "cpu"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [p["checkpoint"] for p in out["curve"]] == [1, 2]
+    res = results.load_result(results.results_path(tmp_path / "res", out["estimator"],
+                                                   "nb201-c10-smoke"))
+    assert [p.kendall for p in res.curve.points] == [p["kendall"] for p in out["curve"]]
+    assert all(-1.0 <= p["kendall"] <= 1.0 for p in out["curve"])
+
+
+def _run(ests, split, cfg) -> dict:
+    from harness import run
+
+    return {k: v.to_dict() for k, v in run.run(ests, split, cfg).items()}
 
 
 def test_harness_records_the_checkpoint_and_the_training_curve(tmp_path, data_dir):
-    from harness import runner
+    from harness import run as runner
 
     est = registry.discover()["oneshot_deiso"]
     opts = {**TINY_OPTIONS, "epochs": 2, "iso_eval": "self"}
@@ -445,7 +460,7 @@ def test_harness_records_the_checkpoint_and_the_training_curve(tmp_path, data_di
     cfg = runner.RunConfig(seeds=(20,), data_dir=data_dir, results_dir=tmp_path / "res",
                            cache_dir=tmp_path / "cache", determinism_checks=1, options=opts,
                            curve=True)
-    obj = runner.run([est], "nb201-c10-smoke", cfg)["oneshot_deiso"]
+    obj = _run([est], "nb201-c10-smoke", cfg)["oneshot_deiso"]
     assert obj["contract_ok"], obj["contract_problems"]
     desc = obj["prepared"]["20"]
     assert desc["config_hash"] == tcfg.config_hash() and desc["epoch"] == 2
@@ -468,7 +483,8 @@ def test_curve_reuses_a_stored_checkpoint_result_only_when_verified(tmp_path, da
     """A run at checkpoint 2 replacing the checkpoint-1 result takes the epoch-1 curve point
     from that file (same configuration, three cells re-scored bit for bit); a stored score
     that differs on a re-scored cell makes it score the split again, with the same result."""
-    from harness import results, runner
+    from harness import results
+    from harness import run as runner
 
     est = registry.discover()["oneshot_deiso"]
     opts = {**TINY_OPTIONS, "epochs": 2, "iso_eval": "self"}
@@ -479,26 +495,26 @@ def test_curve_reuses_a_stored_checkpoint_result_only_when_verified(tmp_path, da
         return runner.RunConfig(seeds=(20,), data_dir=data_dir, results_dir=tmp_path / "res",
                                 cache_dir=tmp_path / "cache", determinism_checks=0, **kw)
 
-    first = runner.run([est], "nb201-c10-smoke", cfg(options={**opts, "checkpoint_epoch": 1}))
+    first = _run([est], "nb201-c10-smoke", cfg(options={**opts, "checkpoint_epoch": 1}))
     tau1 = first["oneshot_deiso"]["metrics"]["per_seed"]["20"]["kendall"]
-    second = runner.run([est], "nb201-c10-smoke", cfg(options=opts, curve=True))["oneshot_deiso"]
+    second = _run([est], "nb201-c10-smoke", cfg(options=opts, curve=True))["oneshot_deiso"]
     p1 = second["curve"]["points"][0]
     assert p1["checkpoint"] == 1 and p1["scores_from"] == "stored result, verified"
     assert p1["kendall"] == tau1
     assert second["curve"]["points"][1]["scores_from"] == "this run"
 
     # Write a checkpoint-1 result again, then corrupt its first (re-scored) cell.
-    runner.run([est], "nb201-c10-smoke", cfg(options={**opts, "checkpoint_epoch": 1}))
+    _run([est], "nb201-c10-smoke", cfg(options={**opts, "checkpoint_epoch": 1}))
     spath = results.scores_path(tmp_path / "res", "oneshot_deiso", "nb201-c10-smoke")
     rows = results.read_scores(spath)
     first_id = load_split("nb201-c10-smoke").arch_ids[0]
     rows = [(a, s, (v + 1.0 if a == first_id else v)) for a, s, v in rows]
     results.write_scores(spath, rows)
-    third = runner.run([est], "nb201-c10-smoke", cfg(options=opts, curve=True))["oneshot_deiso"]
+    third = _run([est], "nb201-c10-smoke", cfg(options=opts, curve=True))["oneshot_deiso"]
     p1 = third["curve"]["points"][0]
     assert p1["scores_from"] == "rescored" and p1["kendall"] == tau1
     # And the checkpoint-2 result in place now does not describe checkpoint 1: rescored too.
-    fourth = runner.run([est], "nb201-c10-smoke", cfg(options=opts, curve=True))["oneshot_deiso"]
+    fourth = _run([est], "nb201-c10-smoke", cfg(options=opts, curve=True))["oneshot_deiso"]
     assert fourth["curve"]["points"][0]["scores_from"] == "rescored"
 
 
@@ -510,7 +526,7 @@ def results_roundtrip(obj: dict) -> bool:
 
 def test_zero_shot_estimators_on_trained_supernet_weights(tmp_path, data_dir):
     """RQ4: --weights=oneshot_deiso builds every network from the supernet's weights."""
-    from harness import runner
+    from harness import run as runner
     from harness.oneshot.training import load_model
 
     opts = {**TINY_OPTIONS, "epochs": 1, "iso_eval": "self"}
@@ -520,7 +536,7 @@ def test_zero_shot_estimators_on_trained_supernet_weights(tmp_path, data_dir):
                            cache_dir=tmp_path / "cache", determinism_checks=1, options=opts,
                            weights="oneshot_deiso")
     est = registry.discover()["l2_norm"]
-    obj = runner.run([est], "nb201-c10-smoke", cfg)["l2_norm"]
+    obj = _run([est], "nb201-c10-smoke", cfg)["l2_norm"]
     assert obj["contract_ok"], obj["contract_problems"]
     w = obj["protocol"]["weights"]
     assert w["source"] == "oneshot_deiso"
@@ -530,8 +546,9 @@ def test_zero_shot_estimators_on_trained_supernet_weights(tmp_path, data_dir):
     split = load_split("nb201-c10-smoke")
     spec = split.specs(data_dir)[0]
     net = extract_network(model, spec)
-    rows = runner.results.read_scores(runner.results.scores_path(cfg.results_dir, "l2_norm",
-                                                                 split.name))
+    from harness import results
+
+    rows = results.read_scores(results.scores_path(cfg.results_dir, "l2_norm", split.name))
     score = {a: v for a, _s, v in rows}[split.arch_ids[0]]
     ctx = api.ArchContext(spec=spec, space="nb201", dataset="cifar10", num_classes=10,
                           input_shape=(3, 32, 32), seed=20, device=torch.device("cpu"),
@@ -539,7 +556,10 @@ def test_zero_shot_estimators_on_trained_supernet_weights(tmp_path, data_dir):
                           batch_index=0, state=None, shared={})
     assert score == est.score(ctx)
     init = runner.RunConfig(seeds=(20,), data_dir=data_dir, results_dir=tmp_path / "res")
-    assert runner._fingerprint(est, split, cfg) != runner._fingerprint(est, split, init)
+    assert runner.Session.create([est], split, cfg).fingerprint(est) != \
+        runner.Session.create([est], split, init).fingerprint(est)
     assert net is not None
+    from harness.run.frontend import weights_source
+
     with pytest.raises(ValueError, match="one-shot estimator"):
-        runner.weights_source("synflow")
+        weights_source("synflow")

@@ -97,6 +97,56 @@ def test_a_shard_run_does_not_show_an_older_results_file_as_its_own(pytester, en
     text = res.stdout.str()
     assert "estbench results" not in text and "Kendall" not in text
     assert "shard 0/2 scored" in text and "python -m harness merge" in text
+    assert "--seeds=20,2020 " in text and f"--results-dir={out_dir}" in text
+
+
+def test_estimator_without_the_harness_path_is_a_usage_error(pytester, env):
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    res = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "harness.plugin",
+                                        "--estimator=params")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    assert "pytest harness/ --estimator" in res.stderr.str()
+
+
+def test_unknown_estimator_option_names_the_valid_keys(pytester, env):
+    res = _run(pytester, "--estimator=oneshot_deiso", f"--split={SMOKE}",
+               "--estimator-option", "epoch=200")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    err = res.stderr.str()
+    assert "unknown --estimator-option key(s) epoch" in err and "checkpoint_epoch" in err
+    res = _run(pytester, "--estimator=params", f"--split={SMOKE}",
+               "--estimator-option", "epochs=2")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    assert "takes no options" in res.stderr.str() or "valid keys: none" in res.stderr.str()
+
+
+def test_progress_is_shown_while_scoring_and_local_runs_stay_out_of_the_tree(
+        pytester, env, tmp_path, monkeypatch):
+    """Progress lines reach the terminal past pytest's capture, and without --results-dir
+    the results go to the user's data directory, not the tracked leaderboard/results."""
+    monkeypatch.delenv("ESTBENCH_RESULTS", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    res = _run(pytester, "--estimator=params", f"--split={SMOKE}", "--seeds=20")
+    res.assert_outcomes(passed=1)
+    text = res.stdout.str()
+    assert "[estbench] params on nb201-c10-smoke: 0/100 (arch, seed)" in text
+    assert "100/100 (arch, seed) (100 %)" in text and "ETA done" in text
+    where = tmp_path / "xdg" / "estbench" / "results"
+    assert results.results_path(where, "params", SMOKE).is_file()
+    assert f"results in {where}" in text and "python -m leaderboard preview" in text
+
+
+def test_a_rerun_with_other_settings_stops_instead_of_overwriting(pytester, env, tmp_path):
+    out_dir = tmp_path / "res"
+    _run(pytester, "--estimator=params", f"--split={SMOKE}", "--seeds=20", "--shard=0/2",
+         f"--results-dir={out_dir}").assert_outcomes(passed=1)
+    ck = results.checkpoint_path(out_dir, "params", SMOKE, "0/2")
+    before = ck.read_bytes()
+    res = _run(pytester, "--estimator=params", f"--split={SMOKE}", "--seeds=20", "--shard=0/2",
+               "--batch-size=32", f"--results-dir={out_dir}")
+    assert res.ret != 0 and ck.read_bytes() == before
+    assert "batch_size: checkpoint 64, this run 32" in res.stdout.str()
+    assert "--no-resume" in res.stdout.str()
 
 
 def test_image_free_split_skips_image_estimators(pytester, env, tmp_path):
@@ -134,7 +184,8 @@ def test_killed_run_resumes_with_only_the_remainder(env, tmp_path, data_dir):
     # The records written before the kill survive unchanged (same wall times: not recomputed).
     kept = [x for x in lines_before[1:] if x.endswith("}")]
     assert lines_after[1 : 1 + len(kept)] == kept
-    assert len(lines_after) - 1 == 300
+    assert lines_after[-1] == '{"finalized": true}'  # the trailer of a finalized run
+    assert len(lines_after) - 2 == 300
     resumed = results.load_json(results.results_path(out, "params", SMOKE))
     clean_dir = tmp_path / "clean"
     clean = subprocess.run(cmd[:-1] + [f"--results-dir={clean_dir}"], cwd=tmp_path,

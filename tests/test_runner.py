@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import json
-import math
 import time
 
 import numpy as np
 import pytest
 
-from harness import api, results, runner
+from harness import api, results
+from harness import run as runner
 from harness.data import atomic_write_bytes
+from harness.run import Session, check_determinism, current_environment
+from harness.splits import load_split
 
 SPLIT = "nb201-c10-smoke"
+
+
+def score_split(ests, split, cfg):
+    return runner.score_split(Session.create(ests, split, cfg))
+
+
+def run(ests, split, cfg):
+    return {k: v.to_dict() for k, v in runner.run(ests, split, cfg).items()}
 
 
 def _est(name, fn, **kw) -> api.Estimator:
@@ -34,16 +44,16 @@ def _n_params(ctx):
 
 
 def test_end_to_end_results_file_has_every_field(cfg):
-    out = runner.run([_est("p", _n_params)], SPLIT, cfg)["p"]
+    out = run([_est("p", _n_params)], SPLIT, cfg)["p"]
     path = results.results_path(cfg.results_dir, "p", SPLIT)
     obj = results.load_json(path)
     assert obj == json.loads(path.read_text()) and obj["contract_ok"]
-    assert obj["n_archs"] == len(runner.load_split(SPLIT)) and obj["n_nonfinite"] == 0
+    assert obj["n_archs"] == len(load_split(SPLIT)) and obj["n_nonfinite"] == 0
     assert obj["metrics"]["mean"]["kendall"] == out["metrics"]["per_seed"]["20"]["kendall"]
     assert obj["bias"]["complexity"]["kendall_with_params"] == pytest.approx(1.0)
     rows = results.read_scores(results.scores_path(cfg.results_dir, "p", SPLIT))
     assert len(rows) == obj["n_archs"] and all(r[2] is not None for r in rows)
-    assert obj["split"]["sha256"] == runner.load_split(SPLIT).sha256
+    assert obj["split"]["sha256"] == load_split(SPLIT).sha256
     for key in ("wall_s_per_arch_median", "wall_s_per_arch_p90", "peak_rss_mb"):
         assert obj["cost"][key] >= 0
 
@@ -54,9 +64,9 @@ def test_raising_estimator_is_recorded_and_fails_the_contract(cfg):
             raise RuntimeError("kaboom")
         return 1.0
 
-    obj = runner.run([_est("boom", boom)], SPLIT, cfg)["boom"]
+    obj = run([_est("boom", boom)], SPLIT, cfg)["boom"]
     assert not obj["contract_ok"] and obj["n_errors"] > 0
-    assert "kaboom" in obj["errors"][0]["message"]
+    assert "kaboom" in obj["errors"][0]["message"] and obj["errors"][0]["kind"] == "raised"
     assert "Traceback" in obj["errors"][0]["message"]
 
 
@@ -65,12 +75,13 @@ def test_bad_return_values_are_counted(cfg, value):
     def bad(ctx):
         return value if ctx.spec.startswith("|none~0|") else 1.0
 
-    obj = runner.run([_est("bad", bad)], SPLIT, cfg)["bad"]
+    obj = run([_est("bad", bad)], SPLIT, cfg)["bad"]
     assert not obj["contract_ok"]
     assert obj["n_nonfinite"] > 0 and obj["n_errors"] == 0
     assert obj["nonfinite_arch_ids"]
-    # Failures are ranked last, never dropped: metrics still cover every architecture.
-    assert obj["metrics"]["mean"]["kendall"] is not None
+    # A broken contract gets no metrics (failures ranked last would flatter it).
+    assert obj["metrics"] is None and obj["bias"] is None
+    assert all(e["kind"] == "value" for e in obj["errors"]) or not obj["errors"]
 
 
 def test_nondeterministic_estimator_is_caught(cfg):
@@ -79,7 +90,7 @@ def test_nondeterministic_estimator_is_caught(cfg):
     def drift(ctx):
         return float(next(counter))
 
-    obj = runner.run([_est("drift", drift)], SPLIT, cfg)["drift"]
+    obj = run([_est("drift", drift)], SPLIT, cfg)["drift"]
     assert not obj["contract_ok"]
     assert any("re-scored alone" in p for p in obj["contract_problems"])
 
@@ -89,37 +100,39 @@ def test_determinism_check_tells_other_environments_from_this_one(cfg):
     import dataclasses
 
     est = _est("p", _n_params)
-    runner.run([est], SPLIT, cfg)
-    ck = runner.Checkpoint(results.checkpoint_path(cfg.results_dir, "p", SPLIT),
-                           runner._fingerprint(est, runner.load_split(SPLIT), cfg), resume=True)
-    recs = ck.records
-    ck.close()
-    here = runner.environment_key(cfg.device)
+    run([est], SPLIT, cfg)
+    session = Session.create([est], SPLIT, cfg)
+    recs = runner.read_checkpoint(results.checkpoint_path(cfg.results_dir, "p", SPLIT),
+                                  session.fingerprint(est))
+    here = current_environment(cfg.device).to_dict()
     assert all(r.env == here for r in recs.values())
-    det = runner.check_determinism(est, SPLIT, cfg, recs)
-    assert det.checked == 2 and det.bitwise_equal == 2 and not det.problems
+    det = check_determinism(session, est, recs)
+    assert det.checked == 2 and det.equal == 2 and not det.problems
 
     # Shift every score a little: as if the split had been scored on other CPUs.
+    other = dict(here, device_name="Other CPU", flags_digest="0000000000")
     moved = {k: dataclasses.replace(r, score=r.score * (1 + 1e-6), env=e)
-             for (k, r), e in zip(recs.items(), ["cpu:other", None] * len(recs))}
-    det = runner.check_determinism(est, SPLIT, cfg, moved)
-    assert not det.problems and det.bitwise_equal == 0 and len(det.cross_environment) == 2
-    assert {c["recorded_env"] for c in det.cross_environment} <= {"cpu:other", "unrecorded"}
-    assert all(c["rel_diff"] == pytest.approx(1e-6, rel=1e-3) for c in det.cross_environment)
-    assert sum(det.environments.values()) == len(recs)
+             for (k, r), e in zip(recs.items(), [other, None] * len(recs))}
+    det = check_determinism(session, est, moved)
+    assert not det.problems and det.equal == 0 and len(det.cross_environment) == 2
+    assert all(c.recorded_env in (other, None) for c in det.cross_environment)
+    assert all(c.rel_diff == pytest.approx(1e-6, rel=1e-3) for c in det.cross_environment)
+    assert sum(e.n_scores for e in det.environments) == len(recs)
+    assert {None, "Other CPU"} <= {e.environment and e.environment["device_name"]
+                                   for e in det.environments}
 
     # The same shift on scores recorded here is a reproducibility failure; local records
     # are the ones re-scored first.
     one = next(iter(moved))
     moved[one] = dataclasses.replace(moved[one], env=here)
-    det = runner.check_determinism(est, SPLIT, cfg, moved)
+    det = check_determinism(session, est, moved)
     assert len(det.problems) == 1 and f"arch {one[0]} " in det.problems[0]
 
 
 def test_hang_becomes_a_recorded_timeout(cfg):
     import dataclasses
 
-    victim = runner.load_split(SPLIT).specs()[5]
+    victim = load_split(SPLIT).specs()[5]
 
     def hang(ctx):
         if ctx.spec == victim:
@@ -128,8 +141,9 @@ def test_hang_becomes_a_recorded_timeout(cfg):
         return 1.0
 
     cfg = dataclasses.replace(cfg, arch_timeout_s=0.2)
-    obj = runner.run([_est("hang", hang)], SPLIT, cfg)["hang"]
+    obj = run([_est("hang", hang)], SPLIT, cfg)["hang"]
     assert obj["n_errors"] >= 1 and "timeout" in obj["errors"][0]["message"]
+    assert obj["errors"][0]["kind"] == "timeout"
 
 
 def test_ground_truth_is_unreachable_from_the_context(cfg, monkeypatch):
@@ -149,8 +163,8 @@ def test_ground_truth_is_unreachable_from_the_context(cfg, monkeypatch):
         return orig(self, *a, **k)
 
     monkeypatch.setattr(Split, "ground_truth", tracked)
-    runner.run([_est("spy", spy)], SPLIT, cfg)
-    n = len(runner.load_split(SPLIT))
+    run([_est("spy", spy)], SPLIT, cfg)
+    n = len(load_split(SPLIT))
     assert calls and min(calls) >= n  # truth loaded only after every architecture was scored
     assert not any("truth" in k or "acc" in k for k in seen[0])
 
@@ -163,20 +177,20 @@ def test_checkpoint_resume_skips_done_work_and_survives_a_torn_line(cfg):
         return float(len(ctx.spec))
 
     est = _est("cnt", counting)
-    runner.score_split([est], SPLIT, cfg)
-    n = len(runner.load_split(SPLIT))
+    score_split([est], SPLIT, cfg)
+    n = len(load_split(SPLIT))
     assert len(calls) == n
     ck = results.checkpoint_path(cfg.results_dir, "cnt", SPLIT)
     lines = ck.read_text().splitlines()
     # Simulate a kill: drop the last 30 records and leave half a line behind.
     ck.write_text("\n".join(lines[:-30]) + "\n" + lines[-30][: len(lines[-30]) // 2])
     calls.clear()
-    ckpts = runner.score_split([est], SPLIT, cfg)
+    ckpts = score_split([est], SPLIT, cfg)
     assert len(calls) == 30
     assert len(ckpts["cnt"].records) == n
 
 
-def test_incompatible_checkpoint_is_not_reused(cfg):
+def test_a_checkpoint_with_other_settings_is_never_overwritten(cfg):
     import dataclasses
 
     calls = []
@@ -185,10 +199,19 @@ def test_incompatible_checkpoint_is_not_reused(cfg):
         calls.append(1)
         return 1.0
 
-    runner.score_split([_est("c2", counting)], SPLIT, cfg)
+    score_split([_est("c2", counting)], SPLIT, cfg)
+    path = results.checkpoint_path(cfg.results_dir, "c2", SPLIT)
+    before = path.read_bytes()
     calls.clear()
-    runner.score_split([_est("c2", counting)], SPLIT, dataclasses.replace(cfg, batch_size=32))
-    assert len(calls) == len(runner.load_split(SPLIT))
+    with pytest.raises(runner.CheckpointMismatch, match="batch_size: checkpoint 64, this run 32"):
+        score_split([_est("c2", counting)], SPLIT, dataclasses.replace(cfg, batch_size=32))
+    assert path.read_bytes() == before and not calls
+    # --no-resume starts over and keeps the old file beside the new one.
+    score_split([_est("c2", counting)], SPLIT,
+                dataclasses.replace(cfg, batch_size=32, resume=False))
+    assert len(calls) == len(load_split(SPLIT))
+    kept = [p for p in path.parent.iterdir() if p.name.startswith(path.name + ".old-")]
+    assert len(kept) == 1 and kept[0].read_bytes() == before
 
 
 def test_joint_scores_equal_separate_scores_and_share(cfg):
@@ -201,12 +224,12 @@ def test_joint_scores_equal_separate_scores_and_share(cfg):
         return _est(name, fn)
 
     a, b = make("a", 1.0), make("b", 2.0)
-    joint = runner.score_split([a, b], SPLIT, cfg)
-    n = len(runner.load_split(SPLIT))
+    joint = score_split([a, b], SPLIT, cfg)
+    n = len(load_split(SPLIT))
     assert len(computed) == n  # shared once per architecture
     import dataclasses
 
-    alone = runner.score_split([b], SPLIT, dataclasses.replace(cfg, results_dir=cfg.results_dir
+    alone = score_split([b], SPLIT, dataclasses.replace(cfg, results_dir=cfg.results_dir
                                                                / "alone"))
     assert {k: r.score for k, r in joint["b"].records.items()} == \
            {k: r.score for k, r in alone["b"].records.items()}
@@ -229,25 +252,25 @@ def test_an_unfinished_shard_can_be_re_sharded_onto_more_workers(cfg):
         return float(len(ctx.spec))
 
     est = _est("rs", counting)
-    split = runner.load_split(SPLIT)
+    split = load_split(SPLIT)
     half = runner.shard_positions(len(split), (1, 2))
-    runner.score_split([est], SPLIT, dataclasses.replace(cfg, shard=(1, 2)))
+    score_split([est], SPLIT, dataclasses.replace(cfg, shard=(1, 2)))
     # Leave shard 1/2 unfinished: keep its first 3 records only.
     ck = results.checkpoint_path(cfg.results_dir, "rs", SPLIT, "1/2")
     ck.write_text("\n".join(ck.read_text().splitlines()[:4]) + "\n")
     # A sibling made with other settings must never be adopted.
     other = dataclasses.replace(cfg, batch_size=32, shard=(3, 4))
-    runner.score_split([est], SPLIT, other)
+    score_split([est], SPLIT, other)
     results.checkpoint_path(cfg.results_dir, "rs", SPLIT, "3/4").rename(
         results.checkpoint_path(cfg.results_dir, "rs", SPLIT, "3/8"))
     calls.clear()
-    runner.score_split([est], SPLIT, dataclasses.replace(cfg, shard=(1, 4)))
-    runner.score_split([est], SPLIT, dataclasses.replace(cfg, shard=(3, 4)))
+    score_split([est], SPLIT, dataclasses.replace(cfg, shard=(1, 4)))
+    score_split([est], SPLIT, dataclasses.replace(cfg, shard=(3, 4)))
     assert len(calls) == len(half) - 3  # the three done cells were taken over, not redone
-    runner.score_split([est], SPLIT, dataclasses.replace(cfg, shard=(0, 2)))
+    score_split([est], SPLIT, dataclasses.replace(cfg, shard=(0, 2)))
     calls.clear()
     merged = runner.merge_shards([est], SPLIT, cfg, 2)["rs"]
-    assert merged["n_archs"] == len(split) and merged["contract_ok"]
+    assert merged.n_archs == len(split) and merged.contract_ok
     rows = results.read_scores(results.scores_path(cfg.results_dir, "rs", SPLIT))
     assert [r[2] for r in rows] == [float(len(s)) for s in split.specs(cfg.data_dir)]
 
@@ -284,9 +307,87 @@ def test_atomic_write_keeps_old_content_on_failure(tmp_path):
     assert list(tmp_path.iterdir()) == [target]
 
 
-def test_schema_rejects_stale_and_nan(tmp_path):
+def test_schema_rejects_stale_missing_unknown_and_nan(cfg):
+    run([_est("p", _n_params)], SPLIT, cfg)
+    path = results.results_path(cfg.results_dir, "p", SPLIT)
+    good = json.loads(path.read_text())
+    results.validate(good)
     with pytest.raises(results.ResultsSchemaError, match="schema_version"):
         results.validate({"schema_version": 0})
     with pytest.raises(results.ResultsSchemaError, match="missing field"):
         results.validate({"schema_version": results.SCHEMA_VERSION})
-    assert math.isnan(float("nan"))
+    with pytest.raises(results.ResultsSchemaError, match="unknown field"):
+        results.validate({**good, "extra": 1})
+    bad = json.loads(json.dumps(good))
+    bad["metrics"]["mean"]["kendall"] = float("nan")
+    with pytest.raises(results.ResultsSchemaError, match="non-finite number at /metrics/mean"):
+        results.validate(bad)
+    # A NaN can never reach a results file on disk either.
+    with pytest.raises(results.ResultsSchemaError):
+        results.write_json(path, bad)
+    assert json.loads(path.read_text()) == good
+
+
+def test_an_estimator_failing_on_its_first_cells_stops_the_run(cfg):
+    calls = []
+
+    def broken(ctx):
+        calls.append(1)
+        raise RuntimeError("always broken")
+
+    with pytest.raises(runner.EstimatorBroken, match="first 3 architectures.*always broken"):
+        runner.run([_est("brk", broken)], SPLIT, cfg)
+    assert len(calls) == 3
+    # --fail-fast=0 scores on regardless (and records every failure).
+    import dataclasses
+
+    obj = run([_est("brk", broken)], SPLIT, dataclasses.replace(cfg, fail_fast=0))["brk"]
+    assert obj["n_errors"] == len(load_split(SPLIT)) and obj["metrics"] is None
+
+
+def test_a_returned_string_is_named_in_the_message(cfg):
+    def words(ctx):
+        return "high" if ctx.spec.startswith("|none~0|") else 1.0
+
+    obj = run([_est("words", words)], SPLIT, cfg)["words"]
+    assert not obj["contract_ok"] and obj["n_nonfinite"] > 0
+    problems = " ".join(obj["contract_problems"])
+    assert "non-finite or non-float" in problems
+    from harness.run.scoring import as_score
+
+    assert as_score("high") == (None, "returned str ('high'), not a float")
+    assert as_score(float("nan")) == (None, "returned non-finite value nan")
+
+
+def test_population_level_estimator_aggregates_after_scoring_and_stores_components(cfg):
+    """Components are stored per cell; the aggregation runs once per seed over the whole split
+    (after a merge for sharded runs) and sees only components and specs."""
+    import dataclasses
+
+    seen = []
+
+    def agg(pop: api.Population):
+        seen.append(pop)
+        return pop.components["a"] + 2.0 * pop.components["b"]
+
+    info = api.EstimatorInfo(name="pop", kind="zero-shot", idea="t", paper=None, version="1",
+                             needs_images=False, data_independent=True, components=("a", "b"))
+
+    def score(ctx):
+        return {"a": float(len(ctx.spec)), "b": float(ctx.spec.count("conv"))}
+
+    est = api.Estimator(info=info, score=score, module="tests.pop", aggregate=agg)
+    for i in range(2):
+        runner.score_split(Session.create([est], SPLIT, dataclasses.replace(cfg, shard=(i, 2))))
+    assert not seen  # no aggregation while shards are scored
+    res = runner.merge_shards([est], SPLIT, cfg, 2)["pop"]
+    assert res.contract_ok and len(seen) == 1
+    assert set(vars(seen[0])) == {"components", "specs", "space", "dataset", "seed"}
+    specs = load_split(SPLIT).specs(cfg.data_dir)
+    rows = results.read_scores_with_components(results.scores_path(cfg.results_dir, "pop", SPLIT))
+    by_id = {a: (v, c) for a, _s, v, c in rows}
+    for arch_id, spec in zip(load_split(SPLIT).arch_ids, specs):
+        v, c = by_id[arch_id]
+        assert c == {"a": float(len(spec)), "b": float(spec.count("conv"))}
+        assert v == c["a"] + 2.0 * c["b"]  # recomputable from the scores file alone
+    assert res.estimator.components == ["a", "b"]

@@ -118,8 +118,9 @@ def test_tests_workflow():
     assert any(s.get("with", {}).get("python-version") == "3.11" for s in steps(wf))
     text = "\n".join(scripts(wf))
     assert "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in text
-    assert 'pip install -e ".[dev,docs]"' in text
-    assert text.index("torch==2.13.0") < text.index('-e ".[dev,docs]"'), "torch must come first"
+    assert 'pip install -e ".[dev,docs,distributed]"' in text
+    assert text.index("torch==2.13.0") < text.index('-e ".[dev,docs,distributed]"'), \
+        "torch must come first"
     assert re.search(r"pytest tests/", text)
     assert "ruff check" in text
 

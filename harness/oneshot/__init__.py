@@ -11,7 +11,6 @@ Modules:
 * :mod:`~harness.oneshot.training` -- the training loop, checkpoints, resume;
 * :mod:`~harness.oneshot.checkpoints` -- checkpoint layout ``<cache>/oneshot/<hash>/``;
 * :mod:`~harness.oneshot.scoring` -- one-shot scores, estimator options, ``prepare`` support;
-* :mod:`~harness.oneshot.curves` -- Kendall tau / P@top-5 % over training (harness side);
 * :mod:`~harness.oneshot.transfer` -- stand-alone networks with trained supernet weights.
 
 Command line: ``python -m harness.oneshot {train,list,curve,bench} --help``. See

@@ -16,6 +16,7 @@ import json
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -55,7 +56,7 @@ def _setup(a: argparse.Namespace) -> tuple[str, str]:
     if a.threads:
         torch.set_num_threads(a.threads)
     device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    cache = a.cache_dir or str(data._cache_dir())
+    cache = a.cache_dir or str(data.default_cache_dir())
     return device, cache
 
 
@@ -76,7 +77,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_list(a: argparse.Namespace) -> int:
-    cache = a.cache_dir or str(data._cache_dir())
+    cache = a.cache_dir or str(data.default_cache_dir())
     for run in checkpoints.list_runs(cache):
         c = run.config
         print(f"{run.config_hash}  sampler={c.sampler} sharing={c.sharing} seed={c.seed} "
@@ -86,20 +87,41 @@ def cmd_list(a: argparse.Namespace) -> int:
 
 
 def cmd_curve(a: argparse.Namespace) -> int:
-    from harness.oneshot.curves import training_curve
+    """The training curve of a run, through the harness runner (``RunConfig.curve``): the
+    split is scored with the run's last checkpoint at or below ``--at``'s largest epoch, and
+    with every earlier saved checkpoint; the result is a normal results file."""
+    from harness import registry
+    from harness.run import RunConfig, run
+    from harness.run.frontend import default_results_dir
 
     device, cache = _setup(a)
     cfg = _config(a)
-    at = [int(e) for e in a.at.split(",")] if a.at else \
-        checkpoints.available_epochs(cache, cfg)
-    if not at:
-        print(f"no checkpoints for run {cfg.config_hash()}", file=sys.stderr)
+    have = checkpoints.available_epochs(cache, cfg)
+    at = max(int(e) for e in a.at.split(",")) if a.at else (have[-1] if have else None)
+    if at is None or at not in have:
+        print(f"no checkpoint {at} for run {cfg.config_hash()} (have {have})", file=sys.stderr)
         return 1
-    ecfg = EvalConfig(n_batches=a.eval_batches, batch_size=a.eval_batch_size)
-    out = training_curve(cfg, at, a.split, cache_dir=cache, metric=a.metric,
-                         iso_eval=a.iso_eval, ecfg=ecfg, device=device, data_dir=a.data_dir,
-                         limit=a.limit, log=lambda m: print(m, file=sys.stderr, flush=True))
-    text = json.dumps(out, indent=1)
+    name = {("uniform", "acc"): "oneshot_uniform", ("deiso", "acc"): "oneshot_deiso",
+            ("deiso", "loss"): "oneshot_deiso_loss"}.get((cfg.sampler, a.metric))
+    if name is None:
+        print(f"no estimator scores the {a.metric} of a {cfg.sampler} supernet", file=sys.stderr)
+        return 2
+    options = {"epochs": cfg.epochs, "checkpoint_epoch": at, "sharing": cfg.sharing,
+               "batch_size": cfg.batch_size, "channels": cfg.supernet.channels,
+               "cells_per_stage": cfg.supernet.cells_per_stage, "train": "no",
+               "eval_batches": a.eval_batches, "eval_batch_size": a.eval_batch_size}
+    if cfg.subset is not None:
+        options["subset"] = cfg.subset
+    if a.iso_eval:
+        options["iso_eval"] = a.iso_eval
+    rcfg = RunConfig(seeds=(cfg.seed,), device=device, data_dir=a.data_dir,
+                     results_dir=Path(a.results_dir) if a.results_dir else default_results_dir(),
+                     cache_dir=Path(cache), options=options, curve=True,
+                     threads=a.threads or 1)
+    res = run([registry.get(name)], a.split, rcfg)[name]
+    text = json.dumps({"estimator": name, "split": a.split, "config_hash": cfg.config_hash(),
+                       "curve": [p.__dict__ for p in res.curve.points] if res.curve else []},
+                      indent=1)
     if a.out:
         with open(a.out, "w") as fh:
             fh.write(text + "\n")
@@ -175,10 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default="nb201-c10-1k")
     p.add_argument("--at", default=None, help="comma list of epochs (default: all saved)")
     p.add_argument("--metric", choices=("acc", "loss"), default="acc")
-    p.add_argument("--iso-eval", choices=("self", "representative", "mean"), default="self")
+    p.add_argument("--iso-eval", choices=("self", "representative", "mean"), default=None,
+                   help="default: representative for deiso, self for uniform")
     p.add_argument("--eval-batches", type=int, default=EvalConfig.n_batches)
     p.add_argument("--eval-batch-size", type=int, default=EvalConfig.batch_size)
-    p.add_argument("--limit", type=int, default=None, help="score only the first N archs")
+    p.add_argument("--results-dir", default=None,
+                   help="where the results file goes (default: the user results directory)")
     p.add_argument("--out", default=None, help="also write the JSON here")
     p.set_defaults(fn=cmd_curve)
 

@@ -22,35 +22,25 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 from torch import nn
 
-from harness.api import Paper, PrepareContext
+from harness.api import EstimatorOption, PrepareContext
 from harness.oneshot import checkpoints
 from harness.oneshot.config import EvalConfig, SupernetConfig, TrainConfig
 from harness.oneshot.images import SplitImages, load_split_images, validation_batches
 from harness.oneshot.sampling import class_members, representative
 from harness.oneshot.supernet import PartitionedSupernet, plan_cell
 from harness.oneshot.training import load_model, train
+from harness.papers import NING2021
 from harness.spaces import nb201
 
 Cell = tuple[str, ...]
-PAPER = Paper(
-    title="Evaluating Efficient Performance Estimators of Neural Architectures",
-    url="https://arxiv.org/abs/2008.03064",
-    bibtex=r"""@inproceedings{ning2021evaluating,
-  title={Evaluating Efficient Performance Estimators of Neural Architectures},
-  author={Ning, Xuefei and Tang, Changcheng and Li, Wenshuo and Zhou, Zixuan and
-          Liang, Shuang and Yang, Huazhong and Wang, Yu},
-  booktitle={Advances in Neural Information Processing Systems},
-  volume={34},
-  year={2021}
-}""",
-)
+PAPER = NING2021  # defined once, in harness.papers
 METRICS = ("acc", "loss")
 ISO_EVALS = ("self", "representative", "mean")
 TRAIN_MODES = ("auto", "yes", "no")
@@ -227,6 +217,26 @@ class OneShotOptions:
         return EvalConfig(n_batches=self.eval_batches, batch_size=self.eval_batch_size)
 
 
+#: The ``--estimator-option`` keys of the one-shot estimators (each declares these).
+OPTIONS: dict[str, EstimatorOption] = {
+    "epochs": EstimatorOption("epoch budget of the training run to load", int),
+    "checkpoint_epoch": EstimatorOption("score this checkpoint of the run (default: its last)",
+                                        int),
+    "train": EstimatorOption("auto | yes | no: train a missing checkpoint inside prepare",
+                             (str, bool)),
+    "iso_eval": EstimatorOption("self | representative | mean", str, ISO_EVALS),
+    "post_deiso": EstimatorOption("score = mean over the isomorphism class", bool),
+    "sharing": EstimatorOption("full | partition-op[<k>] | partition-convs", str),
+    "eval_batches": EstimatorOption("validation batches per architecture", int),
+    "eval_batch_size": EstimatorOption("images per validation batch", int),
+    "batch_size": EstimatorOption("training batch size of the run", int),
+    "channels": EstimatorOption("supernet channels of the run", int),
+    "cells_per_stage": EstimatorOption("supernet cells per stage of the run", int),
+    "subset": EstimatorOption("training images of the run (small experiments)", int),
+}
+assert set(OPTIONS) == set(OneShotOptions.KEYS)
+
+
 # --------------------------------------------------------------------------------------------
 # prepare / score support for the estimator modules
 # --------------------------------------------------------------------------------------------
@@ -276,6 +286,19 @@ class OneShotState:
         model = load_model(self.config, epoch, self.cache_dir, ev.device)
         evaluator = OneShotEvaluator(model, ev.batches, ev.device, ev.data_dir)
         return replace(self, evaluator=evaluator, epoch=epoch, trained_here=False)
+
+    def fresh(self) -> OneShotState:
+        """The same weights and batches with an empty evaluation cache (determinism check)."""
+        ev = self.evaluator
+        return replace(self, evaluator=OneShotEvaluator(ev.model, ev.batches, ev.device,
+                                                        ev.data_dir))
+
+    def network_builder(self, spec) -> Callable[[int], nn.Module]:
+        """``builder(seed)``: the stand-alone network of ``spec`` with this supernet's weights
+        (the seed is ignored: the weights are the trained ones)."""
+        from harness.oneshot.transfer import trained_builder
+
+        return trained_builder(self.evaluator.model, spec)
 
     def score(self, ctx, metric: str) -> float:
         """Score ``ctx.spec``; accuracy and loss are computed together and shared between

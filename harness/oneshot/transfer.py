@@ -13,12 +13,12 @@ weight 1 and bias 0, which is the same function. Running statistics do not exist
 supernet; :func:`recalibrate_bn` estimates them from a few batches for estimators that switch
 to evaluation mode.
 
-How the harness uses it (a ``weights=trained`` run of zero-shot estimators): load the supernet
-once per seed (:func:`harness.oneshot.training.load_model`), then give every
-:class:`harness.api.ArchContext` the builder ``trained_builder(model, spec)`` instead of the
-random-init builder in ``runner._contexts``. The seed argument of the builder is ignored
-(weights are the trained ones); the run's fingerprint must record the checkpoint (config hash
-and epoch) so that its results are not mixed with random-init ones.
+How the harness uses it (a ``--weights`` run of zero-shot estimators): the one-shot state,
+prepared once per seed, offers ``network_builder(spec)`` (the :class:`harness.api.PreparedState`
+protocol), which returns ``trained_builder(model, spec)``; the session hands that builder to
+every :class:`harness.api.ArchContext` instead of the random-initialisation one. The seed
+argument of the builder is ignored (the weights are the trained ones); the run's fingerprint
+records the weights source so that its results are not mixed with random-init ones.
 """
 
 from __future__ import annotations

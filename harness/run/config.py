@@ -1,0 +1,271 @@
+"""The run configuration: :class:`RunConfig`, built once from the command line.
+
+Every option that changes how a split is scored is declared once, in :data:`OPTIONS` (name,
+type, default, help, validation and which front ends offer it). The pytest plugin,
+``python -m harness merge`` and ``python -m harness.distributed`` all register their options
+from it and build the config with :func:`build_config`, so defaults cannot drift apart between
+front ends (as pytest-benchmark registers one option set for several entry points).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import data
+
+PAPER_SEEDS: tuple[int, ...] = (20, 2020, 202020)
+#: Results of maintainers' and CI's runs; local runs write elsewhere unless asked (see
+#: :func:`default_results_dir`).
+COMMITTED_RESULTS_DIR = Path("leaderboard/results")
+TRAINED_RESULTS_ROOT = Path("leaderboard/results-trained")
+FRONT_ENDS: tuple[str, ...] = ("pytest", "merge", "distributed")
+
+
+class UsageError(ValueError):
+    """A bad command-line value; the front end prints it as one line (exit status 2)."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How a split is scored.
+
+    Attributes:
+        seeds: initialisation / batch-order seeds (the paper's 20, 2020, 202020).
+        n_batches: batches per seed; the score is the mean over batches.
+        batch_size: images per batch.
+        device: ``"cpu"`` or ``"cuda"``.
+        data_dir: benchmark data directory (default ``$ESTBENCH_DATA``).
+        results_dir: where results and checkpoints go.
+        resume: reuse a compatible checkpoint instead of re-scoring.
+        arch_timeout_s: per-architecture time limit; exceeding it is a recorded failure.
+        determinism_checks: architectures re-scored alone to verify bitwise reproducibility.
+        threads: torch CPU threads (1 = reproducible and best for parallel workers).
+        shard: ``(i, n)`` to score only positions ``p`` of the split with ``p % n == i``.
+        cache_dir: for complexity tables and one-shot checkpoints.
+        options: ``--estimator-option`` values; each estimator sees (and is fingerprinted
+            by) only the keys it declares.
+        curve: also score every earlier checkpoint a prepared state offers
+            (``checkpoints()``/``at_checkpoint``) and record the metrics per checkpoint.
+        weights: ``"init"`` (random initialisation from the seed, the default) or the name of
+            a one-shot estimator whose prepared supernet supplies every network's weights
+            (the paper's RQ4: zero-shot estimators on trained weights).
+        fail_fast: stop the run when an estimator fails on each of its first this many
+            architectures (0 disables it).
+    """
+
+    seeds: tuple[int, ...] = PAPER_SEEDS
+    n_batches: int = 1
+    batch_size: int = 64
+    device: str = "cpu"
+    data_dir: str | None = None
+    results_dir: Path = COMMITTED_RESULTS_DIR
+    resume: bool = True
+    arch_timeout_s: float = 600.0
+    determinism_checks: int = 3
+    threads: int | None = 1
+    shard: tuple[int, int] | None = None
+    cache_dir: Path = field(default_factory=data.default_cache_dir)
+    options: dict = field(default_factory=dict)
+    curve: bool = False
+    weights: str = "init"
+    fail_fast: int = 3
+
+
+# --------------------------------------------------------------------------------------------
+# parsers (each raises UsageError with the option's name)
+# --------------------------------------------------------------------------------------------
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """``"20,2020"`` → ``(20, 2020)``."""
+    try:
+        seeds = tuple(int(s) for s in str(text).split(",") if s.strip())
+    except ValueError:
+        raise UsageError(f"--seeds must be a comma list of integers, not {text!r}") from None
+    if not seeds:
+        raise UsageError("--seeds is empty")
+    return seeds
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"1/4"`` → ``(1, 4)``; ``None`` stays ``None``."""
+    if not text:
+        return None
+    try:
+        i, n = (int(v) for v in str(text).split("/"))
+    except ValueError:
+        raise UsageError(f"--shard must look like i/N (e.g. 0/4), not {text!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise UsageError(f"--shard i/N needs 0 <= i < N, got {text!r}")
+    return i, n
+
+
+def parse_options(items: Sequence[str]) -> dict:
+    """``["k=v", ...]`` → ``{"k": v}`` with ints, floats and true/false converted."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"estimator option must look like key=value, not {item!r}")
+        value: Any = raw
+        if raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        else:
+            for conv in (int, float):
+                try:
+                    value = conv(raw)
+                    break
+                except ValueError:
+                    pass
+        out[key.strip()] = value
+    return out
+
+
+def _positive(name: str) -> Callable[[Any], None]:
+    def check(v: Any) -> None:
+        if v is not None and v < 1:
+            raise UsageError(f"--{name} must be >= 1, not {v}")
+    return check
+
+
+def _non_negative(name: str) -> Callable[[Any], None]:
+    def check(v: Any) -> None:
+        if v is not None and v < 0:
+            raise UsageError(f"--{name} must be >= 0, not {v}")
+    return check
+
+
+@dataclass(frozen=True)
+class Option:
+    """One run option, declared once for every front end.
+
+    Attributes:
+        name: the command-line spelling without dashes (``"batch-size"``).
+        help: one line; the default is appended by the front end.
+        default: the default value (after parsing).
+        type: argparse/pytest ``type`` (``None`` for flags and lists).
+        action: ``"store"``, ``"store_true"``, ``"append"`` or ``"toggle"`` (``--x`` and
+            ``--no-x``).
+        validate: raises :class:`UsageError` on a bad parsed value.
+        front_ends: which of :data:`FRONT_ENDS` offer it.
+        metavar: shown in help.
+    """
+
+    name: str
+    help: str
+    default: Any = None
+    type: Callable[[str], Any] | None = str
+    action: str = "store"
+    validate: Callable[[Any], None] | None = None
+    front_ends: tuple[str, ...] = FRONT_ENDS
+    metavar: str | None = None
+
+    @property
+    def dest(self) -> str:
+        return self.name.replace("-", "_")
+
+    def flags(self) -> tuple[str, ...]:
+        return (f"--{self.name}",)
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``argparse`` / ``pytest.Parser.addoption``."""
+        shown = "" if self.default in (None, [], False) else " (default: %(default)s)"
+        kw: dict[str, Any] = {"dest": self.dest, "default": self.default,
+                              "help": self.help + shown}
+        if self.action in ("store", "append"):
+            kw["action"] = self.action
+            if self.type is not None:
+                kw["type"] = self.type
+            if self.metavar:
+                kw["metavar"] = self.metavar
+        elif self.action == "store_true":
+            kw["action"] = "store_true"
+        if self.action == "append":
+            kw["default"] = []
+        return kw
+
+
+#: Every run option. ``estimator`` and ``split`` select what is scored; the rest build a
+#: :class:`RunConfig`.
+OPTIONS: tuple[Option, ...] = (
+    Option("estimator", "estimator name, comma list, or 'all'", metavar="NAME[,NAME...]"),
+    Option("split", "split name or comma list", default="nb201-c10-1k"),
+    Option("seeds", "comma list of seeds (the paper's are the default)",
+           default="20,2020,202020"),
+    Option("batches", "batches per seed; scores are averaged", default=1, type=int,
+           validate=_positive("batches")),
+    Option("batch-size", "images per batch (the paper used 128)", default=64, type=int,
+           validate=_positive("batch-size")),
+    Option("device", "cpu or cuda (default: cuda when available, else cpu)"),
+    Option("data-dir", "benchmark data directory (default: $ESTBENCH_DATA)"),
+    Option("results-dir", "where results files and checkpoints go (default: "
+           "$ESTBENCH_RESULTS or ~/.local/share/estbench/results; "
+           "leaderboard/results is for maintainers and CI)"),
+    Option("resume", "reuse checkpointed scores of an interrupted run (default; --no-resume "
+           "moves an old checkpoint aside and starts over)", default=True, action="toggle"),
+    Option("arch-timeout", "seconds per (architecture, seed) before it is recorded as a "
+           "failure", default=600.0, type=float, validate=_non_negative("arch-timeout")),
+    Option("fail-fast", "stop when an estimator fails on each of its first N architectures "
+           "(0: never stop)", default=3, type=int, validate=_non_negative("fail-fast")),
+    Option("threads", "torch CPU threads per process (run -n 2 or two shards to use two "
+           "cores)", default=1, type=int, validate=_positive("threads")),
+    Option("shard", "i/N: score only this shard; merge with python -m harness merge",
+           front_ends=("pytest",)),
+    Option("estimator-option", "KEY=VALUE passed to the estimators that declare KEY (e.g. "
+           "one-shot epochs=200); repeatable", action="append", metavar="KEY=VALUE"),
+    Option("curve", "one-shot: also score every earlier checkpoint of the training run "
+           "(results field 'curve')", default=False, type=None, action="store_true",
+           front_ends=("pytest", "merge")),
+    Option("weights", "init (random initialisation) or a one-shot estimator whose trained "
+           "supernet supplies the weights (RQ4); results then go to "
+           "<results-dir>/../results-trained/<name> unless --results-dir is given",
+           default="init", front_ends=("pytest", "merge")),
+    Option("determinism-checks", "architectures re-scored alone to verify reproducibility",
+           default=3, type=int, validate=_non_negative("determinism-checks")),
+)
+OPTION_BY_DEST: dict[str, Option] = {o.dest: o for o in OPTIONS}
+
+
+def options_for(front_end: str) -> list[Option]:
+    """The options ``front_end`` offers, in declaration order."""
+    if front_end not in FRONT_ENDS:
+        raise ValueError(f"front end must be one of {FRONT_ENDS}, not {front_end!r}")
+    return [o for o in OPTIONS if front_end in o.front_ends]
+
+
+def add_to_argparse(parser: argparse.ArgumentParser | Any, front_end: str,
+                    *, required: Sequence[str] = ()) -> None:
+    """Register the options of ``front_end`` on an ``argparse`` parser (or group).
+
+    Args:
+        parser: parser or argument group.
+        front_end: ``"merge"`` or ``"distributed"``.
+        required: option names that this front end requires.
+    """
+    for opt in options_for(front_end):
+        if opt.action == "toggle":
+            parser.add_argument(f"--{opt.name}", dest=opt.dest, action="store_true",
+                                default=opt.default, help=opt.help)
+            parser.add_argument(f"--no-{opt.name}", dest=opt.dest, action="store_false",
+                                help=f"the opposite of --{opt.name}")
+            continue
+        kw = opt.kwargs()
+        if opt.name in required:
+            kw["required"] = True
+        parser.add_argument(*opt.flags(), **kw)
+
+
+def add_to_pytest(group: Any) -> None:
+    """Register the pytest front end's options on a ``pytest`` option group."""
+    for opt in options_for("pytest"):
+        if opt.action == "toggle":
+            group.addoption(f"--{opt.name}", dest=opt.dest, action="store_true",
+                            default=opt.default, help=opt.help)
+            group.addoption(f"--no-{opt.name}", dest=opt.dest, action="store_false",
+                            help=f"the opposite of --{opt.name}")
+            continue
+        group.addoption(*opt.flags(), **opt.kwargs())

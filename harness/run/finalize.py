@@ -1,0 +1,200 @@
+"""Finalize: from the records of a scored split to the results file.
+
+Ground truth is loaded here, after all scoring, and never reaches an estimator. A
+population-level estimator's aggregation runs here too, after every cell (of every shard) is
+scored, and sees only component scores and specs.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import resource
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from harness import api, bias, metrics, results
+from harness.run.config import RunConfig
+from harness.run.curves import prepared_and_curve
+from harness.run.environment import device_name, git_commit
+from harness.run.journal import Record, Records
+from harness.run.session import Session
+from harness.splits import Split
+
+NONFINITE_RULE = (
+    "A score that is NaN/inf, not a real number, or whose computation raised or timed out is "
+    "recorded as null, counted in n_nonfinite (or n_errors) and fails the contract; a result "
+    "whose contract fails has no metrics."
+)
+
+
+class IncompleteRun(RuntimeError):
+    """Some (architecture, seed) pairs of the split have no record yet."""
+
+
+def aggregate_scores(est: api.Estimator, session: Session, records: Records,
+                     seed: int) -> list[float | None]:
+    """Final scores of seed ``seed`` in split order: the records' own, or for a
+    population-level estimator its aggregation over the split's component scores."""
+    ids = session.split.arch_ids
+    if not est.info.population_level:
+        return [records[(a, seed)].score for a in ids]
+    comps = {c: np.array([np.nan if (records[(a, seed)].components or {}).get(c) is None
+                          else records[(a, seed)].components[c] for a in ids], dtype=np.float64)
+             for c in est.info.components}
+    for arr in comps.values():
+        arr.setflags(write=False)
+    pop = api.Population(components=comps, specs=tuple(session.specs),
+                         space=session.split.benchmark, dataset=session.split.dataset, seed=seed)
+    out = np.asarray(est.aggregate(pop), dtype=np.float64)
+    if out.shape != (len(ids),):
+        raise ValueError(f"{est.name}: aggregate returned shape {out.shape}, not ({len(ids)},)")
+    failed = {a for a in ids if records[(a, seed)].failure}
+    return [None if a in failed or not np.isfinite(v) else float(v) for a, v in zip(ids, out)]
+
+
+def _summary(values: list[dict]) -> tuple[dict, dict]:
+    mean, std = {}, {}
+    for k in values[0]:
+        vs = [v[k] for v in values if v[k] is not None]
+        mean[k] = float(np.mean(vs)) if vs else None
+        std[k] = float(np.std(vs, ddof=1)) if len(vs) >= 2 else None
+    return mean, std
+
+
+def _cost(cfg: RunConfig, records: Records, ids: Sequence[int],
+          joint_with: Sequence[str]) -> results.Cost:
+    walls = np.array([records[(a, s)].wall_s for s in cfg.seeds for a in ids])
+    gpus = [records[(a, s)].gpu_s for s in cfg.seeds for a in ids]
+    on_cuda = torch.device(cfg.device).type == "cuda"
+    return results.Cost(
+        wall_s_per_arch_median=float(np.median(walls)),
+        wall_s_per_arch_p90=float(np.percentile(walls, 90)),
+        wall_s_per_arch_mean=float(np.mean(walls)),
+        gpu_s_per_arch_median=float(np.median([g for g in gpus if g is not None]))
+        if on_cuda and any(g is not None for g in gpus) else None,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        peak_cuda_mb=torch.cuda.max_memory_allocated() / 2**20 if on_cuda else None,
+        device=torch.device(cfg.device).type,
+        mode="joint" if joint_with else "alone",
+        joint_with=sorted(joint_with),
+        note="seconds per (architecture, seed) over all batches; in joint mode a shared pass "
+             "is charged to the first estimator that asked for it")
+
+
+def _bias(session: Session, per_seed_scores: dict[int, np.ndarray], truth: np.ndarray,
+          per_seed_tau: dict[int, float | None]) -> dict:
+    from harness.run.complexity import complexity_table
+
+    mean_scores = np.mean(np.stack(list(per_seed_scores.values())), axis=0)
+    params, flops = complexity_table(session.split, session.cfg)
+    counts_list = [session.space.op_counts(sp) for sp in session.specs]
+    ops = sorted({k for c in counts_list for k in c})
+    counts = {op: np.array([c.get(op, 0) for c in counts_list], dtype=np.float64) for op in ops}
+    return {
+        "complexity": bias.complexity_bias(mean_scores, truth, params, flops),
+        "operation": bias.operation_bias(mean_scores, truth, counts),
+        "seed_variance": bias.seed_variance(per_seed_scores, per_seed_tau),
+        "note": "complexity and operation bias use the score averaged over seeds",
+    }
+
+
+def _meta(est: api.Estimator, split: Split) -> tuple[results.EstimatorMeta, results.SplitMeta]:
+    info = est.info
+    paper = None if info.paper is None else results.PaperMeta(
+        info.paper.title, info.paper.url, info.paper.bibtex)
+    return (results.EstimatorMeta(info.name, info.version, info.kind, info.idea, paper,
+                                  list(info.components)),
+            results.SplitMeta(split.name, split.version, split.sha256, split.benchmark,
+                              split.dataset, len(split), split.truth_column,
+                              split.truth_aggregate))
+
+
+def weights_record(session: Session) -> results.Weights:
+    """Where the networks' weights came from, per seed (random init or a supernet run)."""
+    from harness.run.session import WEIGHTS_KEY
+
+    cfg = session.cfg
+    if cfg.weights == "init":
+        return results.Weights("init")
+    return results.Weights(cfg.weights, {str(s): session.states(s)[WEIGHTS_KEY].describe()
+                                         for s in cfg.seeds})
+
+
+def finalize(session: Session, est: api.Estimator, records: Records,
+             determinism: results.Determinism | None = None) -> results.ResultFile:
+    """Compute metrics, bias and cost from the records and write the results files."""
+    from harness.run.session import own_options
+
+    cfg, split = session.cfg, session.split
+    ids = list(split.arch_ids)
+    missing = [(a, s) for s in cfg.seeds for a in ids if (a, s) not in records]
+    if missing:
+        seeds_there = sorted({s for (_a, s) in records})
+        raise IncompleteRun(
+            f"{len(missing)} (arch, seed) pairs of {est.name} on {split.name} are not scored "
+            f"yet (first: {missing[:3]}). The checkpoints hold seeds {seeds_there}; this merge "
+            f"asked for seeds {list(cfg.seeds)} -- pass the shards' --seeds, or run the "
+            "remaining shards first.")
+    final = {s: aggregate_scores(est, session, records, s) for s in cfg.seeds}
+    failures: list[results.Failure] = []
+    nonfinite: set[int] = set()
+    for s in cfg.seeds:
+        for a, v in zip(ids, final[s]):
+            r: Record = records[(a, s)]
+            if r.failure == "value" or (r.failure is None and v is None):
+                nonfinite.add(a)
+            elif r.failure is not None:
+                failures.append(results.Failure(a, s, r.failure, (r.error or "")[-2000:]))
+    problems = list(determinism.problems) if determinism is not None else []
+    if nonfinite:
+        problems.append(f"{len(nonfinite)} architecture(s) with a non-finite or non-float "
+                        f"score, first arch ids {sorted(nonfinite)[:10]}")
+    if failures:
+        problems.append(f"{len(failures)} scoring call(s) raised or timed out; first: arch "
+                        f"{failures[0].arch_id} seed {failures[0].seed}")
+    metrics_obj, bias_obj, curve, prepared = None, None, None, None
+    if not problems:
+        truth = split.ground_truth(cfg.data_dir)  # loaded only now, after all scoring
+        per_seed_scores = {s: np.array(final[s], dtype=np.float64) for s in cfg.seeds}
+        per_seed = {str(s): metrics.all_metrics(per_seed_scores[s], truth) for s in cfg.seeds}
+        mean, std = _summary(list(per_seed.values()))
+        metrics_obj = results.Metrics(per_seed, mean, std)
+        bias_obj = _bias(session, per_seed_scores, truth,
+                         {s: per_seed[str(s)]["kendall"] for s in cfg.seeds})
+        prepared, curve = prepared_and_curve(session, est, per_seed_scores, truth)
+    elif est.prepare is not None:
+        prepared, _ = prepared_and_curve(session, est, None, None)
+    est_meta, split_meta = _meta(est, split)
+    joint = [e.name for e in session.estimators if e.name != est.name]
+    on_cuda = torch.device(cfg.device).type == "cuda"
+    result = results.ResultFile(
+        schema_version=results.SCHEMA_VERSION, generated_by=results.GENERATED_BY,
+        estimator=est_meta, split=split_meta,
+        protocol=results.Protocol(list(cfg.seeds), cfg.n_batches, cfg.batch_size, "train",
+                                  "cross_entropy", NONFINITE_RULE, own_options(est, cfg),
+                                  weights_record(session)),
+        status="complete", n_archs=len(ids), n_nonfinite=len(nonfinite),
+        nonfinite_arch_ids=sorted(nonfinite)[:100], n_errors=len(failures),
+        errors=failures[:20], contract_ok=not problems, contract_problems=problems,
+        determinism=determinism, metrics=metrics_obj, bias=bias_obj,
+        cost=_cost(cfg, records, ids, joint),
+        environment=results.RunEnvironment(
+            torch=torch.__version__, python=platform.python_version(),
+            harness_commit=git_commit(),
+            date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            device_name=device_name(cfg.device), threads=torch.get_num_threads(),
+            platform=platform.platform(),
+            cudnn={"benchmark": torch.backends.cudnn.benchmark,
+                   "deterministic": torch.backends.cudnn.deterministic} if on_cuda else None),
+        scores_file=results.scores_path(cfg.results_dir, est.name, split.name).name,
+        prepared=prepared, curve=curve)
+    rows = [(a, s, v) for s in cfg.seeds for a, v in zip(ids, final[s])]
+    comps = ({(a, s): records[(a, s)].components for s in cfg.seeds for a in ids}
+             if est.info.population_level else None)
+    results.write_scores(results.scores_path(cfg.results_dir, est.name, split.name), rows,
+                         comps, est.info.components)
+    results.write_result(results.results_path(cfg.results_dir, est.name, split.name), result)
+    return result

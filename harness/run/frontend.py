@@ -1,0 +1,183 @@
+"""From parsed command-line values to a validated run: the one place front ends share.
+
+:func:`build_run` turns the values of :data:`harness.run.config.OPTIONS` (from pytest,
+``python -m harness merge`` or ``python -m harness.distributed``) into the estimators, splits and
+:class:`~harness.run.config.RunConfig` of a run. Every check happens here, once, and raises
+:class:`~harness.run.config.UsageError` with one line: unknown names (with close matches),
+unknown estimator options (with the valid keys), missing data, a bad device.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import api, data, registry
+from harness.run.config import (
+    COMMITTED_RESULTS_DIR,
+    OPTION_BY_DEST,
+    TRAINED_RESULTS_ROOT,
+    RunConfig,
+    UsageError,
+    parse_options,
+    parse_seeds,
+    parse_shard,
+)
+from harness.splits import Split, UnknownSplitError, load_split
+
+RESULTS_ENV_VAR = "ESTBENCH_RESULTS"
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a command line asks for: estimators × splits under one config."""
+
+    estimators: tuple[api.Estimator, ...]
+    splits: tuple[Split, ...]
+    config: RunConfig
+
+
+def default_results_dir() -> Path:
+    """Where a local run writes: ``$ESTBENCH_RESULTS``, else the user's data directory
+    (``$XDG_DATA_HOME/estbench/results`` or ``~/.local/share/estbench/results``) -- never the
+    tracked tree, so a local run leaves the repository clean. Maintainers and CI pass
+    ``--results-dir=leaderboard/results`` explicitly."""
+    raw = os.environ.get(RESULTS_ENV_VAR)
+    if raw:
+        return Path(raw).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "estbench" / "results"
+
+
+def results_dir_for(given: str | os.PathLike | None, weights: str) -> Path:
+    """The results directory of a run: ``given`` or the default, and for trained weights the
+    ``results-trained/<source>`` sibling, so trained-weights results never land next to (or
+    overwrite) random-initialisation ones. Applied here only."""
+    if given is None:
+        base = default_results_dir()
+        return (base.parent / "results-trained" / weights if weights != "init" else base
+                ).resolve()
+    path = Path(given)
+    if weights != "init" and path.resolve() == COMMITTED_RESULTS_DIR.resolve():
+        return (TRAINED_RESULTS_ROOT / weights).resolve()
+    return path.resolve()
+
+
+def default_device() -> str:
+    """``cuda`` when torch sees a GPU, else ``cpu`` (the same default in every front end)."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_device(device: str) -> str:
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise UsageError(f"--device must be cpu or cuda, not {device!r}")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError("--device=cuda but torch sees no CUDA device")
+    return device
+
+
+def weights_source(name: str) -> api.Estimator:
+    """The one-shot estimator whose supernet supplies ``RunConfig.weights``.
+
+    Raises:
+        UsageError: if ``name`` is not a registered one-shot estimator with a supernet.
+    """
+    est = registry.ESTIMATORS.find(name)
+    if est is None or est.info.kind != "one-shot" or est.prepare is None:
+        known = [e.name for e in registry.ESTIMATORS.values() if e.info.kind == "one-shot"]
+        raise UsageError(f"--weights must be 'init' or a one-shot estimator "
+                         f"({', '.join(known)}), not {name!r}")
+    return est
+
+
+def check_estimator_options(ests: Sequence[api.Estimator], options: Mapping[str, Any],
+                            weights: str = "init") -> None:
+    """Every ``--estimator-option`` key must be declared by some estimator of the run (or by
+    the weights source); otherwise a typo such as ``epoch=200`` would be silently ignored."""
+    owners = list(ests) + ([weights_source(weights)] if weights != "init" else [])
+    valid = sorted({k for e in owners for k in e.info.options})
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        names = ", ".join(e.name for e in owners)
+        raise UsageError(
+            f"unknown --estimator-option key(s) {', '.join(unknown)} for {names}; valid keys: "
+            f"{', '.join(valid) if valid else 'none (these estimators take no options)'}")
+    for e in owners:
+        for key, opt in e.info.options.items():
+            if key in options:
+                try:
+                    opt.check(options[key])
+                except ValueError as exc:
+                    raise UsageError(f"--estimator-option {key}: {exc}") from None
+
+
+def resolve_splits(text: str) -> tuple[Split, ...]:
+    names = [s.strip() for s in str(text).split(",") if s.strip()]
+    if not names:
+        raise UsageError("--split is empty")
+    try:
+        return tuple(load_split(n) for n in names)
+    except UnknownSplitError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def resolve_estimators(text: str | None) -> tuple[api.Estimator, ...]:
+    if not text:
+        raise UsageError("no estimator given; use --estimator=NAME[,NAME...] or all")
+    try:
+        return tuple(registry.resolve(text))
+    except registry.UnknownEstimatorError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def build_run(values: Mapping[str, Any]) -> Run:
+    """Validate command-line values (keyed by option ``dest``) and build the run.
+
+    Values that a front end does not offer take their declared defaults.
+
+    Raises:
+        UsageError: one line naming the bad value.
+    """
+    def get(dest: str) -> Any:
+        return values[dest] if dest in values else OPTION_BY_DEST[dest].default
+
+    for dest, opt in OPTION_BY_DEST.items():
+        if opt.validate is not None and dest in values:
+            opt.validate(values[dest])
+    ests = resolve_estimators(get("estimator"))
+    splits = resolve_splits(get("split"))
+    try:
+        data_dir = str(data.resolve_data_dir(get("data_dir")))
+    except data.DataError as exc:
+        raise UsageError(str(exc)) from None
+    weights = get("weights")
+    if weights != "init":
+        weights_source(weights)
+    options = parse_options(get("estimator_option") or [])
+    check_estimator_options(ests, options, weights)
+    cfg = RunConfig(
+        seeds=parse_seeds(get("seeds")),
+        n_batches=get("batches"),
+        batch_size=get("batch_size"),
+        device=check_device(get("device") or default_device()),
+        data_dir=data_dir,
+        results_dir=results_dir_for(get("results_dir"), weights),
+        resume=get("resume"),
+        arch_timeout_s=get("arch_timeout"),
+        determinism_checks=get("determinism_checks"),
+        threads=get("threads"),
+        shard=parse_shard(get("shard")),
+        options=options,
+        curve=bool(get("curve")),
+        weights=weights,
+        fail_fast=get("fail_fast"),
+    )
+    return Run(ests, splits, cfg)

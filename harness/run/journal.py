@@ -1,0 +1,251 @@
+"""The checkpoint journal: one JSON line per scored (architecture, seed), fsync'ed at once.
+
+A run killed at any moment loses at most the architecture in flight, and resumes without
+redoing finished work. A checkpoint made with other settings is never overwritten: the run
+stops and names the settings that differ (:class:`CheckpointMismatch`); ``--no-resume`` moves
+the old file aside, never deletes it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import data, results
+from harness.run.environment import NumericEnvironment
+
+#: How a scoring call failed: a bad return value, an exception, or the time limit.
+FAILURE_KINDS: tuple[str, ...] = ("value", "raised", "timeout")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One estimator's outcome for one (architecture, seed).
+
+    Attributes:
+        arch_id: the architecture's id in its benchmark table.
+        seed: the run's seed.
+        score: the score, or ``None`` when the call failed.
+        error: what went wrong (one line for bad values, the traceback for exceptions).
+        wall_s: seconds over all batches.
+        gpu_s: CUDA-event seconds (CUDA runs only).
+        env: the :class:`NumericEnvironment` it was computed in, as a dict (``None`` in
+            checkpoints written before environments were recorded).
+        failure: one of :data:`FAILURE_KINDS`, or ``None``.
+        components: a population-level estimator's component scores (``None`` for a failed
+            component); ``score`` is then ``None`` until the aggregation runs.
+    """
+
+    arch_id: int
+    seed: int
+    score: float | None
+    error: str | None
+    wall_s: float
+    gpu_s: float | None = None
+    env: dict | None = None
+    failure: str | None = None
+    components: dict[str, float | None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.failure is not None and self.failure not in FAILURE_KINDS:
+            raise ValueError(f"failure must be one of {FAILURE_KINDS}, not {self.failure!r}")
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        if d["components"] is None:
+            del d["components"]
+        return json.dumps(d, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Record:
+        """Also reads older lines: a formatted environment string, no failure kind."""
+        d = dict(d)
+        if isinstance(d.get("env"), str):
+            d["env"] = NumericEnvironment.from_legacy_key(d["env"]).to_dict()
+        if "failure" not in d and d.get("error"):
+            # Checkpoints of schema 1 told failures apart only by message.
+            err = d["error"]
+            d["failure"] = ("value" if err.startswith(("returned", "mean over")) else
+                            "timeout" if err.startswith("timeout") else "raised")
+        return cls(**d)
+
+    @property
+    def environment(self) -> NumericEnvironment | None:
+        return None if self.env is None else NumericEnvironment.from_dict(self.env)
+
+
+Records = dict[tuple[int, int], Record]
+
+
+class CheckpointMismatch(RuntimeError):
+    """A checkpoint exists for this (estimator, split) but was made with other settings."""
+
+    def __init__(self, path: Path, differences: dict[str, tuple[Any, Any]]):
+        self.path = path
+        self.differences = differences
+        diff = "; ".join(f"{k}: checkpoint {a!r}, this run {b!r}"
+                         for k, (a, b) in differences.items())
+        super().__init__(
+            f"{path} holds scores made with other settings ({diff}). Nothing was overwritten. "
+            "Re-run with the checkpoint's settings to resume it, or pass --no-resume to move it "
+            "aside (it is kept as .old-<time>) and start over.")
+
+
+def _header(lines: list[str]) -> dict | None:
+    try:
+        header = json.loads(lines[0]) if lines else None
+    except ValueError:
+        return None
+    return header.get("fingerprint") if isinstance(header, dict) else None
+
+
+def read_checkpoint(path: Path, fingerprint: dict) -> Records | None:
+    """The records of the checkpoint at ``path``, or None when it is missing or was made with
+    another fingerprint. A torn line (a kill mid-write, or a writer still appending) is skipped.
+    """
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return None
+    if _header(lines) != fingerprint:
+        return None
+    out: Records = {}
+    for line in lines[1:]:
+        try:
+            rec = Record.from_dict(json.loads(line))
+        except (ValueError, TypeError):
+            continue
+        out[(rec.arch_id, rec.seed)] = rec
+    return out
+
+
+def fingerprint_differences(path: Path, fingerprint: dict) -> dict[str, tuple[Any, Any]]:
+    """Settings in which the checkpoint at ``path`` differs from ``fingerprint`` (empty when it
+    matches, is missing, or has no readable header)."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return {}
+    old = _header(lines)
+    if old is None or old == fingerprint:
+        return {}
+    keys = sorted(set(old) | set(fingerprint))
+    return {k: (old.get(k), fingerprint.get(k)) for k in keys if old.get(k) != fingerprint.get(k)}
+
+
+def other_checkpoint_records(own: Path, results_dir: Path, est_name: str, split_name: str,
+                             fingerprint: dict) -> Records:
+    """Records of every other checkpoint of ``est_name`` on ``split_name`` (any sharding)
+    made with ``fingerprint``, so that a split can be re-sharded mid-run: shards ``1/4`` and
+    ``3/4`` started beside an unfinished ``1/2`` take over what it already scored, and the
+    merge of ``0/2, 1/2`` fills ``1/2``'s gaps from them."""
+    out: Records = {}
+    for path in results.checkpoint_paths(results_dir, est_name, split_name):
+        if path.resolve() != Path(own).resolve():
+            out.update(read_checkpoint(path, fingerprint) or {})
+    return out
+
+
+FINALIZED = {"finalized": True}
+
+
+def mark_finalized(path: Path) -> None:
+    """Append the trailer saying this checkpoint's run was finalized into a results file."""
+    with open(path, "a") as fh:
+        fh.write(json.dumps(FINALIZED) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def is_finalized(path: Path) -> bool:
+    """Whether the last line of the checkpoint is the finalized trailer."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return False
+    try:
+        return bool(lines) and json.loads(lines[-1]) == FINALIZED
+    except ValueError:
+        return False
+
+
+def move_aside(path: Path) -> Path:
+    """Rename ``path`` to ``<path>.old-<UTC time>`` (never deletes a user's scores)."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    target = path.with_name(f"{path.name}.old-{stamp}")
+    os.replace(path, target)
+    return target
+
+
+class Checkpoint:
+    """Append-only JSONL of :class:`Record`; the first line is the run's fingerprint.
+
+    Every record is flushed and fsync'ed as soon as it is computed. A truncated last line
+    (killed mid-write) is ignored on resume.
+
+    Args:
+        path: the checkpoint file.
+        fingerprint: what determines the scores (estimator, split, batches, device, options).
+        resume: reuse a matching checkpoint. Without it an existing file is moved aside.
+
+    A checkpoint of other settings whose run was finalized (its scores are in the results file
+    this run replaces, as any re-run does) is replaced; an unfinished one never is.
+
+    Raises:
+        CheckpointMismatch: when resuming and an unfinished file was made with another
+            fingerprint.
+    """
+
+    def __init__(self, path: Path, fingerprint: dict, resume: bool):
+        self.path = path
+        self.fingerprint = fingerprint
+        self.records: Records = {}
+        self.moved_aside: Path | None = None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            if resume:
+                diff = fingerprint_differences(path, fingerprint)
+                if diff and not is_finalized(path):
+                    raise CheckpointMismatch(path, diff)
+                self.records = read_checkpoint(path, fingerprint) or {}
+            else:
+                self.moved_aside = move_aside(path)
+        self.resumed = len(self.records)
+        # Rewrite cleanly (drops a torn last line) before appending.
+        self.rewrite()
+        self._fh = open(path, "a")
+
+    def adopt(self, records: Records, wanted: set[tuple[int, int]]) -> int:
+        """Append the ``wanted`` records this checkpoint lacks (taken from another checkpoint
+        of the same fingerprint); returns how many were adopted."""
+        n = 0
+        for key in sorted(wanted - self.records.keys()):
+            if key in records:
+                self.add(records[key])
+                n += 1
+        return n
+
+    def replace_all(self, records: Records) -> None:
+        """Make the file hold exactly ``records`` (a merge writes the unsharded checkpoint)."""
+        self.records = dict(records)
+        self._fh.close()  # the rewrite replaces the file: append to the new one
+        self.rewrite()
+        self._fh = open(self.path, "a")
+
+    def rewrite(self) -> None:
+        text = json.dumps({"fingerprint": self.fingerprint}) + "\n"
+        text += "".join(r.to_json() + "\n" for r in self.records.values())
+        data.atomic_write_bytes(self.path, lambda fh: fh.write(text.encode()))
+
+    def add(self, rec: Record) -> None:
+        self.records[(rec.arch_id, rec.seed)] = rec
+        self._fh.write(rec.to_json() + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()

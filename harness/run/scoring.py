@@ -1,0 +1,223 @@
+"""Cell scoring: calling estimators under the contract, and scoring a session's split.
+
+The contract: a real, finite number per (architecture, seed) (a dict of them for a
+population-level estimator), within the per-architecture time limit. A violation is recorded
+with its kind (``value``, ``raised``, ``timeout``) and never stops the run -- unless an
+estimator fails on each of its first ``RunConfig.fail_fast`` architectures, which means it is
+broken rather than unlucky, and the run stops with its first error (:class:`EstimatorBroken`).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness import api
+from harness.run.environment import current_environment, set_threads
+from harness.run.journal import Checkpoint, Record, other_checkpoint_records
+from harness.run.session import Session
+
+#: ``progress(label, done, total, rate, resumed)``; ``rate`` in cells per second of this run.
+ProgressFn = Callable[[str, int, int, float, int], None]
+
+
+class ArchTimeout(Exception):
+    """Raised inside a scoring call that exceeded the per-architecture limit."""
+
+
+class EstimatorBroken(RuntimeError):
+    """An estimator failed on each of its first architectures; the run stopped."""
+
+
+def call_with_timeout(fn: Callable[[], Any], timeout: float) -> Any:
+    """Run ``fn`` with a SIGALRM-based time limit (main thread only; otherwise no limit)."""
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not timeout or timeout <= 0 or not usable:
+        return fn()
+
+    def on_alarm(signum, frame):
+        raise ArchTimeout(f"exceeded the per-architecture limit of {timeout:g} s")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        return fn()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def as_score(value: Any) -> tuple[float | None, str | None]:
+    """Contract: a real number. Returns (score or None, problem or None)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None, f"returned {type(value).__name__} ({_describe(value)}), not a float"
+    v = float(value)
+    if not math.isfinite(v):
+        return None, f"returned non-finite value {v}"
+    return v, None
+
+
+def as_components(value: Any, names: Sequence[str]) -> tuple[dict | None, str | None]:
+    """Contract of a population-level estimator: ``{component: finite float}`` with exactly
+    the declared components."""
+    if not isinstance(value, dict):
+        return None, (f"returned {type(value).__name__} ({_describe(value)}), not a dict of "
+                      f"the components {', '.join(names)}")
+    if set(value) != set(names):
+        return None, (f"returned components {sorted(value)}, not the declared "
+                      f"{sorted(names)}")
+    out = {}
+    for name in names:
+        v, problem = as_score(value[name])
+        if problem:
+            return None, f"component {name!r} {problem}"
+        out[name] = v
+    return out, None
+
+
+def score_cell(session: Session, ests: Sequence[api.Estimator], position: int, seed: int,
+               states: dict[str, Any] | None = None, share: bool = True) -> dict[str, Record]:
+    """Score one architecture for one seed with each estimator; never raises."""
+    states = session.states(seed) if states is None else states
+    arch_id = session.split.arch_ids[position]
+    values: dict[str, list] = {e.name: [] for e in ests}
+    errors: dict[str, tuple[str, str]] = {}
+    wall = {e.name: 0.0 for e in ests}
+    gpu = {e.name: 0.0 for e in ests}
+    on_cuda = torch.device(session.cfg.device).type == "cuda"
+    for est, _b, ctx in session.contexts(ests, position, seed, states, share=share):
+        if est.name in errors:
+            continue
+        t0 = time.perf_counter()
+        if on_cuda:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+        try:
+            value = call_with_timeout(lambda est=est, ctx=ctx: est.score(ctx),
+                                      session.cfg.arch_timeout_s)
+            if est.info.population_level:
+                v, problem = as_components(value, est.info.components)
+            else:
+                v, problem = as_score(value)
+            if problem:
+                errors[est.name] = ("value", problem)
+            else:
+                values[est.name].append(v)
+        except ArchTimeout as exc:
+            errors[est.name] = ("timeout", f"timeout: {exc}")
+        except Exception:  # the estimator's bug must not kill the run; it is recorded
+            errors[est.name] = ("raised", traceback.format_exc(limit=8))
+        if on_cuda:
+            end.record()
+            end.synchronize()  # the measurement needs it; once per call, outside the estimator
+            gpu[est.name] += start.elapsed_time(end) / 1000.0
+        wall[est.name] += time.perf_counter() - t0
+    env = current_environment(session.cfg.device).to_dict()
+    out = {}
+    for est in ests:
+        vals = values[est.name]
+        score, components = None, None
+        if vals and est.name not in errors:
+            if est.info.population_level:
+                components = {c: float(np.mean([v[c] for v in vals]))
+                              for c in est.info.components}
+            else:
+                score = float(np.mean(vals))
+                if not math.isfinite(score):
+                    errors[est.name] = ("value", f"mean over batches is non-finite ({score})")
+                    score = None
+        if est.info.population_level and est.name in errors:
+            components = dict.fromkeys(est.info.components)
+        kind, message = errors.get(est.name, (None, None))
+        out[est.name] = Record(arch_id, seed, score, message, wall[est.name],
+                               gpu[est.name] if on_cuda else None, env, kind, components)
+    return out
+
+
+def open_checkpoints(session: Session) -> dict[str, Checkpoint]:
+    """One checkpoint per estimator; a shard adopts what sibling shards already scored."""
+    cfg = session.cfg
+    ckpts: dict[str, Checkpoint] = {}
+    try:
+        for e in session.estimators:
+            ckpts[e.name] = Checkpoint(session.checkpoint_path(e, cfg.shard),
+                                       session.fingerprint(e), cfg.resume)
+    except BaseException:
+        for c in ckpts.values():
+            c.close()
+        raise
+    if cfg.shard and cfg.resume:
+        ids = session.split.arch_ids
+        wanted = {(ids[p], s) for p in session.positions for s in cfg.seeds}
+        for e in session.estimators:
+            ck = ckpts[e.name]
+            ck.adopt(other_checkpoint_records(ck.path, cfg.results_dir, e.name,
+                                              session.split.name, session.fingerprint(e)),
+                     wanted)
+    return ckpts
+
+
+def _check_fail_fast(est: api.Estimator, history: list[Record], limit: int) -> None:
+    """Stop when each of the estimator's first ``limit`` cells failed."""
+    if limit and len(history) == limit and all(r.failure for r in history):
+        first = history[0]
+        raise EstimatorBroken(
+            f"{est.name} failed on each of its first {limit} architectures (stopped; "
+            f"--fail-fast=0 scores on regardless). First error, arch {first.arch_id} seed "
+            f"{first.seed}: {(first.error or '').strip().splitlines()[-1]}")
+
+
+def score_split(session: Session, progress: ProgressFn | None = None) -> dict[str, Checkpoint]:
+    """Score every (architecture, seed) of the session's split (or shard) not already
+    checkpointed; returns the checkpoints (closed)."""
+    cfg, split = session.cfg, session.split
+    set_threads(cfg.threads, cfg.device)
+    ckpts = open_checkpoints(session)
+    ids = split.arch_ids
+    total = len(session.positions) * len(cfg.seeds)
+    done = sum(1 for seed in cfg.seeds for p in session.positions
+               if all((ids[p], seed) in c.records for c in ckpts.values()))
+    resumed = done
+    label = f"{','.join(e.name for e in session.estimators)} on {split.name}"
+    first_cells: dict[str, list[Record]] = {e.name: [] for e in session.estimators}
+    t_start, done_now = time.perf_counter(), 0
+    if progress:
+        progress(label, done, total, 0.0, resumed)
+    try:
+        for seed in cfg.seeds:
+            todo = [p for p in session.positions
+                    if any((ids[p], seed) not in c.records for c in ckpts.values())]
+            if not todo:
+                continue
+            states = session.states(seed)
+            for p in todo:
+                ests = [e for e in session.estimators if (ids[p], seed) not in
+                        ckpts[e.name].records]
+                for name, rec in score_cell(session, ests, p, seed, states).items():
+                    ckpts[name].add(rec)
+                    hist = first_cells[name]
+                    if len(hist) < cfg.fail_fast:
+                        hist.append(rec)
+                        _check_fail_fast(session.estimator(name), hist, cfg.fail_fast)
+                done += 1
+                done_now += 1
+                if progress:
+                    rate = done_now / max(time.perf_counter() - t_start, 1e-9)
+                    progress(label, done, total, rate, resumed)
+    finally:
+        for c in ckpts.values():
+            c.close()
+    return ckpts
