@@ -30,7 +30,9 @@ from harness.passes import input_jacobian
 K = 1e-5
 
 
-def _eigen_score(eigenvalues: np.ndarray) -> float:
+def eigen_score(eigenvalues: np.ndarray) -> float:
+    """Jacobian-covariance score of a correlation matrix's eigenvalues (shared with
+    ``vkdnw_agg``, whose jacov component is this score on its own initialisation)."""
     shifted = eigenvalues + K
     return float(-np.sum(np.log(shifted) + 1.0 / shifted))
 
@@ -53,8 +55,8 @@ def score(ctx: ArchContext) -> float:
     rows = jac.reshape(jac.shape[0], -1).cpu().double().numpy()
     n = rows.shape[0]
     if n < 2:
-        return _eigen_score(np.ones(1))  # the correlation of one row with itself is 1
+        return eigen_score(np.ones(1))  # the correlation of one row with itself is 1
     if np.any(rows.max(axis=1) == rows.min(axis=1)):
         return fully_correlated_score(n)
     corr = np.corrcoef(rows)
-    return _eigen_score(np.linalg.eigvalsh(corr))
+    return eigen_score(np.linalg.eigvalsh(corr))
