@@ -15,6 +15,10 @@ Conventions (documented in ``docs/metrics.md``):
   ``params``) is neither rewarded nor punished by the order of the split file.
 * **True rank** ``r`` is 1 for the best architecture and ``N`` for the worst (ties: average).
   BR@K = E[min r over predicted top-K] / N, WR@K = E[max r] / N; lower is better for both.
+* **nDCG@K** (as VKDNW reports it, after scikit-learn's ``ndcg_score``): gain = the true
+  accuracy itself, discount ``1/log2(1 + position)``, normalised by the DCG of the true order;
+  tied scores share the mean gain of their tie group (the expected DCG under random
+  tie-breaking).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from scipy import stats
 
 PRECISION_PERCENTS: tuple[float, ...] = (0.1, 0.5, 1, 5, 10, 50)
 BR_PERCENTS: tuple[float, ...] = (0.1, 0.5, 1, 5, 10, 20)
+#: nDCG@K: the P@K percentages, plus the whole split (VKDNW's nDCG uses most of the list).
+NDCG_PERCENTS: tuple[float, ...] = PRECISION_PERCENTS + (100,)
 
 
 def _pair(scores: Sequence[float], truth: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -184,10 +190,63 @@ def kendall_in_top(scores, truth, percent: float) -> float | None:
     return kendall_tau(s[mask], t[mask])
 
 
+def _discounts(k: int) -> np.ndarray:
+    return 1.0 / np.log2(np.arange(2, k + 2, dtype=np.float64))
+
+
+def ndcg_at_k(scores, truth, k: int) -> float | None:
+    """nDCG@k: discounted cumulative gain of the predicted top-``k``, relative to the ideal.
+
+    DCG@k = Σ_{p=1..k} gain(p) / log2(p + 1), where gain(p) is the true accuracy of the
+    architecture the scores put at position ``p`` (linear gain, as VKDNW computes it with
+    scikit-learn's ``ndcg_score``); the ideal DCG@k orders by the truth itself. Architectures
+    with tied scores share the mean gain of their tie group over the positions the group
+    occupies, which is the expected DCG under a random tie-break (scikit-learn's default).
+
+    Args:
+        scores: predicted scores (higher = better).
+        truth: true accuracies; must be non-negative (they are the gains).
+        k: number of top positions, ``1 <= k <= N``.
+
+    Returns:
+        nDCG@k in [0, 1], or ``None`` when the ideal DCG is 0 (every truth is 0).
+
+    Raises:
+        ValueError: on ``k`` out of range or negative truth.
+    """
+    s, t = _pair(scores, truth)
+    if not 1 <= k <= len(s):
+        raise ValueError(f"k={k} out of range for n={len(s)}")
+    if np.any(t < 0):
+        raise ValueError("nDCG needs non-negative truth (it is the gain)")
+    disc = _discounts(k)
+    ideal = float(np.dot(np.sort(t)[::-1][:k], disc))
+    if ideal <= 0:
+        return None
+    # Tie groups of the scores, best first; each spans positions [start, start + size).
+    uniq, inverse = np.unique(-s, return_inverse=True)
+    sizes = np.bincount(inverse, minlength=len(uniq))
+    mean_gain = np.bincount(inverse, weights=t, minlength=len(uniq)) / sizes
+    cum = np.concatenate(([0.0], np.cumsum(disc)))
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    lo, hi = np.minimum(starts, k), np.minimum(starts + sizes, k)
+    return float(np.dot(mean_gain, cum[hi] - cum[lo]) / ideal)
+
+
+def ndcg_at_top(scores, truth, percent: float) -> float | None:
+    """nDCG@K with K = ``percent`` % of the split (``None`` when K < 1 architecture)."""
+    s, t = _pair(scores, truth)
+    k = k_of(percent, len(s))
+    if k < 1:
+        return None
+    return ndcg_at_k(s, t, k)
+
+
 def all_metrics(scores, truth) -> dict[str, float | None]:
     """Every metric above, keyed ``pearson``, ``kendall``, ``spearman``, ``p_top_5``,
-    ``p_bottom_5``, ``br_5``, ``wr_5``, ``kendall_top_5``, ... (percent in the key with ``.``
-    written as ``_``, e.g. ``p_top_0_5``)."""
+    ``p_bottom_5``, ``br_5``, ``wr_5``, ``kendall_top_5``, ``ndcg_5``, ... (percent in the key
+    with ``.`` written as ``_``, e.g. ``p_top_0_5``). The nDCG keys are left out when some
+    truth is negative (a gain cannot be)."""
     out: dict[str, float | None] = {
         "pearson": pearson(scores, truth),
         "kendall": kendall_tau(scores, truth),
@@ -202,6 +261,9 @@ def all_metrics(scores, truth) -> dict[str, float | None]:
         key = pct_key(p)
         out[f"br_{key}"] = best_rank_at(scores, truth, p)
         out[f"wr_{key}"] = worst_rank_at(scores, truth, p)
+    if np.all(np.asarray(truth, dtype=np.float64) >= 0):  # gains must be non-negative
+        for p in NDCG_PERCENTS:
+            out[f"ndcg_{pct_key(p)}"] = ndcg_at_top(scores, truth, p)
     return out
 
 

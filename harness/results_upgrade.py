@@ -3,17 +3,23 @@
 Schema 1 → 2: the numeric environment becomes a structure (it was a formatted string), every
 failure carries its kind (it was told apart by message prefix; this is the one place that still
 reads such messages, and only in schema-1 files), estimators list their components, and a
-missing ``protocol.weights`` means random initialisation. Scores and metrics are not touched.
+missing ``protocol.weights`` means random initialisation. Scores are never touched.
+
+Metrics added since a file was written (nDCG, the bootstrap intervals and samples) are computed
+from its committed scores file and the split's ground truth (``--data-dir``), exactly as
+finalize computes them; every metric the file already holds must come out bit for bit equal, or
+the file is left alone and the mismatch reported.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness import results
+from harness import results, schema
 from harness.run.environment import NumericEnvironment
 
 
@@ -54,19 +60,75 @@ def upgrade_v1(obj: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def refresh_metrics(obj: dict[str, Any], scores_file: Path,
+                    data_dir: str | None) -> tuple[dict[str, Any], str | None]:
+    """``obj`` with its metrics recomputed from ``scores_file``; ``(obj, problem)`` where
+    ``problem`` names a stored metric that the recomputation does not reproduce exactly."""
+    import numpy as np
+
+    from harness.run.finalize import seed_metrics
+    from harness.splits import load_split
+
+    if obj["metrics"] is None:
+        return obj, None
+    split = load_split(obj["split"]["name"])
+    if split.sha256 != obj["split"]["sha256"]:
+        return obj, "the split file changed since this result was scored"
+    by_key = {(a, s): v for a, s, v in results.read_scores(scores_file)}
+    per_seed = {}
+    for seed in obj["protocol"]["seeds"]:
+        vals = [by_key.get((a, seed)) for a in split.arch_ids]
+        if any(v is None for v in vals):
+            return obj, f"seed {seed}: the scores file lacks finite scores"
+        per_seed[seed] = np.array(vals, dtype=np.float64)
+    fresh = seed_metrics(per_seed, split.ground_truth(data_dir))
+    old = obj["metrics"]
+    new = schema.dump(fresh)
+
+    def check(where: str, stored: dict, again: dict) -> str | None:
+        for k, v in stored.items():
+            w = again.get(k)
+            # Rank-based metrics reproduce exactly; float sums (Pearson) may differ in the last
+            # bit on another CPU kind (numpy picks SIMD kernels per instruction set).
+            if (v is None) != (w is None) or (v is not None and not math.isclose(
+                    v, w, rel_tol=1e-12, abs_tol=1e-15)):
+                return f"metrics.{where}.{k}: stored {v!r}, recomputed {w!r}"
+        return None
+
+    problem = check("mean", old["mean"], new["mean"]) or check("std", old["std"], new["std"])
+    for seed, m in old["per_seed"].items():
+        problem = problem or check(f"per_seed.{seed}", m, new["per_seed"][seed])
+    if problem:
+        return obj, problem
+    # Stored values stay as they are; only what the file lacks is added.
+    merged = {
+        "per_seed": {s: {**new["per_seed"][s], **m} for s, m in old["per_seed"].items()},
+        "mean": {**new["mean"], **old["mean"]}, "std": {**new["std"], **old["std"]},
+        "bootstrap": new["bootstrap"]}
+    return {**obj, "metrics": merged}, None
+
+
 def upgrade_dir(results_dir: str | Path, data_dir: str | None = None) -> Iterator[str]:
     """Upgrade every results file under ``results_dir`` in place (atomically); one line each.
 
-    ``data_dir`` is reserved for fields that need ground truth (none in schema 2).
+    With ``data_dir``, metrics that a current result carries but the file lacks (nDCG,
+    bootstrap) are added from its scores file (see :func:`refresh_metrics`).
     """
     for path in sorted(Path(results_dir).glob("*/*.json")):
         obj = json.loads(path.read_text())
         version = obj.get("schema_version")
-        if version == results.SCHEMA_VERSION:
-            yield f"{path}: current"
-            continue
-        if version != 1:
+        if version not in (1, results.SCHEMA_VERSION):
             yield f"{path}: schema_version {version!r} unknown, left alone"
             continue
-        results.write_json(path, upgrade_v1(obj))
-        yield f"{path}: upgraded 1 -> {results.SCHEMA_VERSION}"
+        new = upgrade_v1(obj) if version == 1 else obj
+        said = f"upgraded 1 -> {results.SCHEMA_VERSION}" if version == 1 else "current"
+        if data_dir is not None and new["metrics"] is not None and \
+                new["metrics"].get("bootstrap") is None:
+            new, problem = refresh_metrics(new, path.with_name(new["scores_file"]), data_dir)
+            if problem:
+                yield f"{path}: NOT refreshed ({problem})"
+                continue
+            said += "; new metrics added from the scores file (stored ones reproduced)"
+        if new != obj:
+            results.write_json(path, new)
+        yield f"{path}: {said}"

@@ -1,4 +1,4 @@
-"""Command line: ``python -m leaderboard {build,summary,demo}``.
+"""Command line: ``python -m leaderboard {build,summary,demo,export}``.
 
 Examples::
 
@@ -6,6 +6,9 @@ Examples::
     mkdocs build --strict                                # docs/ -> site/
     python -m leaderboard summary pr-results --expect my_estimator >> "$GITHUB_STEP_SUMMARY"
     python -m leaderboard demo --results-dir /tmp/demo   # small real results to preview with
+    python -m leaderboard export --format latex > table.tex   # the home table for a paper
+    python -m leaderboard export --format csv --split nb301-1k  # a split's full table
+    python -m leaderboard preview --results-dir ~/.local/share/estbench/results  # yours, ranked
 """
 
 from __future__ import annotations
@@ -51,6 +54,49 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from leaderboard.export import ExportError, export_table
+
+    warnings: list[str] = []
+    try:
+        text = export_table(Path(args.results_dir), args.format, split=args.split,
+                            use_registry=not args.no_registry, caption=args.caption,
+                            warnings=warnings)
+    except ExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8", newline="\n")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _cmd_preview(args: argparse.Namespace) -> int:
+    from leaderboard.preview import preview
+
+    try:
+        out = preview(Path(args.results_dir), Path(args.out), Path(args.committed_dir),
+                      data_dir=args.data_dir, make_plots=not args.no_plots)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for w in out.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    for est, split in out.merged:
+        print(f"placed {est} on {split} (marked ★)")
+    for est, split, tau in out.off_board:
+        print(f"{est} on {split}: τ {tau if tau is None else f'{tau:.3f}'} -- {split} is not "
+              "on the leaderboard; score nb201-c10-1k to be ranked")
+    if not out.merged:
+        print("none of your results is on a leaderboard split: nothing to place")
+    print(f"preview in {out.docs_dir}/index.md; browse it with: mkdocs serve -f "
+          f"{Path(args.out) / 'mkdocs.yml'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m leaderboard", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -86,6 +132,33 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--results-dir", required=True)
     d.add_argument("--data-dir", default=None)
     d.set_defaults(func=_cmd_demo)
+
+    e = sub.add_parser("export", help="the home table (or --split's table) exactly as the site "
+                                      "shows it, as CSV, LaTeX or Markdown")
+    e.add_argument("--format", required=True, choices=("csv", "latex", "markdown"))
+    e.add_argument("--split", default=None,
+                   help="export this split's full table (its page's) instead of the home table")
+    e.add_argument("--results-dir", default="leaderboard/results",
+                   help="results directory (default: %(default)s)")
+    e.add_argument("--output", "-o", default=None, help="write here instead of stdout")
+    e.add_argument("--caption", default=None,
+                   help="LaTeX: wrap the tabular in a table float with this caption")
+    e.add_argument("--no-registry", action="store_true",
+                   help="do not load the estimator registry (faster; stale results are then "
+                        "not detected, unlike on the site)")
+    e.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("preview", help="your local results merged with the committed ones, "
+                                       "ranked and marked, built into a scratch directory")
+    p.add_argument("--results-dir", required=True, help="your results directory")
+    p.add_argument("--out", default="/tmp/estbench-preview",
+                   help="scratch directory for the merged results and docs (default: "
+                        "%(default)s)")
+    p.add_argument("--committed-dir", default="leaderboard/results",
+                   help="the committed results (default: %(default)s)")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--no-plots", action="store_true")
+    p.set_defaults(func=_cmd_preview)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -5,8 +5,10 @@ Generated (and, on each build, removed and rewritten):
 * ``docs/index.md`` — home: the ranked table;
 * ``docs/estimators/index.md`` and ``docs/estimators/<name>.md`` — one page per estimator;
 * ``docs/splits/index.md`` and ``docs/splits/<split>.md`` — one page per benchmark split;
-* ``docs/img/estimators/<name>/<split>-{scatter,curves,complexity}.svg`` and
-  ``docs/img/splits/<split>-truth.svg`` — plots.
+* ``docs/img/estimators/<name>/<split>-{scatter,curves,complexity}.svg``,
+  ``docs/img/splits/<split>-{truth,cost}.svg`` and ``docs/img/home/tau-heatmap.svg`` — plots;
+* ``docs/downloads/leaderboard.csv`` and ``docs/downloads/<split>.csv`` — the home and split
+  tables as CSV (the same cells as ``python -m leaderboard export --format csv``).
 
 Every other file under ``docs/`` is hand-written and left alone (a Markdown file in a generated
 folder is only removed if it carries the generated-file header). The same results give the
@@ -27,9 +29,12 @@ from leaderboard.collect import Collection, collect, rank_rows
 from leaderboard.site import Site
 from leaderboard.site import estimator_page as estimator_page_path
 from leaderboard.site import split_page as split_page_path
+from leaderboard.tables import to_csv
 
 GENERATED_DIRS = ("estimators", "splits")
-GENERATED_IMG_DIRS = ("img/estimators", "img/splits")
+GENERATED_IMG_DIRS = ("img/estimators", "img/splits", "img/home")
+#: Folders under docs/ that only the build writes (removed as a whole by clean).
+GENERATED_ASSET_DIRS = GENERATED_IMG_DIRS + ("downloads",)
 #: Generated pages at the top of docs/ that exist only for some results (removed by clean).
 GENERATED_OPTIONAL_PAGES = (trained_page.PAGE,)
 MARKER = "---\n# GENERATED FILE:"
@@ -42,17 +47,19 @@ class BuildReport:
     Attributes:
         pages: Markdown files written (paths under the docs directory).
         images: image files written.
+        downloads: other files written (the tables as CSV).
         warnings: unusable results files and other problems (also shown on the home page).
     """
 
     pages: list[Path] = field(default_factory=list)
     images: list[Path] = field(default_factory=list)
+    downloads: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
 def clean(docs_dir: Path) -> None:
     """Remove everything a previous build generated (and nothing else)."""
-    for sub in GENERATED_IMG_DIRS:
+    for sub in GENERATED_ASSET_DIRS:
         shutil.rmtree(docs_dir / sub, ignore_errors=True)
     for rel in GENERATED_OPTIONAL_PAGES:
         page = docs_dir / rel
@@ -134,16 +141,61 @@ def _split_plots(site: Site, docs_dir: Path, report: BuildReport) -> None:
         site.split_images[split] = {"truth": rel}
 
 
-def _write(docs_dir: Path, rel: str, text: str, report: BuildReport) -> None:
+def _home_plots(site: Site, docs_dir: Path, report: BuildReport) -> None:
+    """The τ heatmap of the home table's rows × splits."""
+    splits = site.coll.splits()
+    rows = site.home_rows
+    if not rows or not splits:
+        return
+    values = np.array([[_tau_or_nan(row.cells.get(split)) for split in splits] for row in rows])
+    if not np.isfinite(values).any():
+        return
+    names = [row.name for row in rows]
+    fig = plots.tau_heatmap(names, splits, values, "Kendall τ, mean over seeds")
+    report.images.append(plots.save(fig, docs_dir / home.HEATMAP))
+    site.home_images["heatmap"] = home.HEATMAP
+
+
+def _tau_or_nan(res) -> float:
+    value = None if res is None else res.mean("kendall")
+    return float("nan") if value is None else float(value)
+
+
+def _cost_plots(site: Site, docs_dir: Path, report: BuildReport) -> None:
+    """Per split: τ against seconds per architecture, for results with both."""
+    for split in site.coll.splits():
+        rows = rank_rows(site.coll, [split], split)
+        points = []
+        for row in rows:
+            res = row.cells.get(split)
+            if res is None or res.mean("kendall") is None:
+                continue
+            cost = res.obj["cost"].get("wall_s_per_arch_median")
+            if cost is None or not cost > 0:  # log axis: a zero cost has no place on it
+                continue
+            points.append({"name": row.name, "tau": float(res.mean("kendall")),
+                           "cost": float(cost), "kind": row.kind, "complete": row.complete,
+                           "joint": res.obj["cost"].get("mode") == "joint"})
+        if not points:
+            continue
+        fig = plots.tau_cost_scatter(points, f"{split}: Kendall τ against cost")
+        rel = f"img/splits/{split}-cost.svg"
+        report.images.append(plots.save(fig, docs_dir / rel))
+        site.split_images.setdefault(split, {})["cost"] = rel
+
+
+def _write(docs_dir: Path, rel: str, text: str, report: BuildReport,
+           into: list[Path] | None = None) -> None:
     path = docs_dir / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8", newline="\n")
-    report.pages.append(path)
+    (report.pages if into is None else into).append(path)
 
 
 def build(results_dir: Path = Path("leaderboard/results"), docs_dir: Path = Path("docs"),
           data_dir: str | None = None, make_plots: bool = True, use_registry: bool = True,
-          results_label: str | None = None, trained_dir: Path | None = None) -> BuildReport:
+          results_label: str | None = None, trained_dir: Path | None = None,
+          local: frozenset[str] = frozenset()) -> BuildReport:
     """Build every generated page and plot.
 
     Args:
@@ -158,6 +210,7 @@ def build(results_dir: Path = Path("leaderboard/results"), docs_dir: Path = Path
         trained_dir: results of zero-shot estimators on trained supernet weights, one folder
             per weights source (``leaderboard/results-trained``); when it holds any, the page
             ``trained-weights.md`` compares them with the random-initialisation results.
+        local: estimators whose results are the user's own (``leaderboard preview``), marked.
 
     Returns:
         What was written, and the warnings (also printed by the CLI and shown on the home page).
@@ -168,13 +221,15 @@ def build(results_dir: Path = Path("leaderboard/results"), docs_dir: Path = Path
     docs_dir.mkdir(parents=True, exist_ok=True)
     clean(docs_dir)
     site = Site(coll=coll, results_label=results_label or results_dir.as_posix(),
-                existing=_hand_written(docs_dir))
+                existing=_hand_written(docs_dir), local=frozenset(local))
     primary = coll.primary_split()
     site.home_rows = rank_rows(coll, coll.splits(), primary) if primary else []
     site.truth = _load_truth(coll, data_dir)
     if make_plots:
         _estimator_plots(site, docs_dir, report)
         _split_plots(site, docs_dir, report)
+        _cost_plots(site, docs_dir, report)
+        _home_plots(site, docs_dir, report)
     # Pages last: the plots above may add warnings that the home page lists.
     for name in coll.estimators():
         _write(docs_dir, estimator_page_path(name), estimator_page.render(site, name), report)
@@ -183,6 +238,13 @@ def build(results_dir: Path = Path("leaderboard/results"), docs_dir: Path = Path
     _write(docs_dir, split_page.ESTIMATORS_INDEX, split_page.render_estimators_index(site), report)
     _write(docs_dir, split_page.SPLITS_INDEX, split_page.render_splits_index(site), report)
     _write(docs_dir, home.PAGE, home.render(site), report)
+    # The tables as CSV, linked from the pages (always written: the links are unconditional).
+    if primary:
+        _write(docs_dir, home.CSV, to_csv(home.home_table_model(site, coll.splits())), report,
+               report.downloads)
+    for split in coll.splits():
+        _write(docs_dir, split_page.csv_path(split),
+               to_csv(split_page.estimators_table_model(site, split)), report, report.downloads)
     trained = trained_page.collect_trained(trained_dir)
     if trained:
         label = Path(trained_dir).as_posix() if trained_dir is not None else ""

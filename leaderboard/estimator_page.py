@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from leaderboard import fmt
+from leaderboard.cells import cost_cell
 from leaderboard.collect import Result, Row, result_issues, result_notes
-from leaderboard.home import cost_cell
 from leaderboard.site import Site, estimator_page, link, split_page
 
 PLOT_CAPTIONS = {
@@ -95,7 +95,7 @@ def _metrics_table(res: Result) -> str:
     return fmt.table(headers, rows, ["left"] + ["right"] * (len(headers) - 1))
 
 
-def _contract(res: Result) -> str:
+def contract_line(res: Result) -> str:
     obj = res.obj
     if obj["contract_ok"]:
         return ("**Contract:** kept — every score finite, no scoring call failed, and "
@@ -225,7 +225,7 @@ def _split_section(site: Site, name: str, res: Result, page: str) -> str:
         f"{fmt.esc(res.scored_in())}; results dated "
         f"{fmt.esc(str(env.get('date', '?'))[:10])}, harness commit "
         f"{fmt.code(env.get('harness_commit'))}.\n")
-    out.append(_contract(res))
+    out.append(contract_line(res))
     out.append("### Metrics\n")
     out.append(f"Mean ± std over seeds and each seed's value "
                f"({site.ref('metrics', page, 'definitions')}; ↓ = lower is better).\n")

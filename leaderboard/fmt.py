@@ -103,14 +103,15 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]],
 # metric labels and order
 # --------------------------------------------------------------------------------------------
 
-_PCT = re.compile(r"^(p_top|p_bottom|kendall_top|br|wr)_(\d+(?:_\d+)?)$")
-_FAMILY_ORDER = ("p_top", "p_bottom", "kendall_top", "br", "wr")
+_PCT = re.compile(r"^(p_top|p_bottom|kendall_top|br|wr|ndcg)_(\d+(?:_\d+)?)$")
+_FAMILY_ORDER = ("p_top", "p_bottom", "kendall_top", "br", "wr", "ndcg")
 _FAMILY_LABEL = {
     "p_top": "P@top {p} %",
     "p_bottom": "P@bottom {p} %",
     "kendall_top": "Kendall τ in predicted top {p} %",
     "br": "BR@{p} %",
     "wr": "WR@{p} %",
+    "ndcg": "nDCG@{p} %",
 }
 _PLAIN = {"pearson": "Pearson r", "kendall": "Kendall τ", "spearman": "Spearman ρ"}
 LOWER_IS_BETTER = ("br", "wr")

@@ -2,97 +2,128 @@
 
 from __future__ import annotations
 
+from harness.splits import load_split
 from leaderboard import fmt
-from leaderboard.collect import MIN_SEEDS, Result, Row
+from leaderboard.cells import (
+    COST_TIP,
+    cost_model,
+    group_cell,
+    missing_cell,
+    rank_groups_for,
+    seed_coverage,
+    seeds_phrase,
+    status_legend,
+    status_mark,
+    tau_cell,
+)
+from leaderboard.collect import MIN_SEEDS, Row
 from leaderboard.site import Site, estimator_page, link, split_page
+from leaderboard.tables import Cell, Column, Table, to_site
 
 PAGE = "index.md"
-
-#: (metric key, column title, tooltip) of the per-split columns of the home table.
-COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("kendall", "τ", "Kendall τ between score and true accuracy: mean ± std over seeds"),
-    ("spearman", "ρ", "Spearman ρ between score and true accuracy, mean over seeds"),
-    ("p_top_5", "P@5%", "P@topK, K = 5 %: fraction of the predicted top 5 % that is in the true "
-                        "top 5 % (higher is better), mean over seeds"),
-    ("br_5", "BR@5%", "BR@K, K = 5 %: best true rank among the predicted top 5 %, divided by N "
-                      "(lower is better), mean over seeds"),
-)
-COST_TIP = ("median wall-clock seconds per (architecture, seed) and the device it ran on; "
-            "joint† = scored in one run with other estimators, sharing passes")
+#: The home table as CSV (under docs/; written by the build, linked from the page).
+CSV = "downloads/leaderboard.csv"
+#: The τ heatmap of every estimator on every split (under docs/).
+HEATMAP = "img/home/tau-heatmap.svg"
 
 
-def seeds_phrase(results: list[Result]) -> str:
-    """``"seeds 20, 2020, 202020"`` if all results share seeds, else a generic phrase."""
-    seeds = {tuple(r.seeds) for r in results}
-    if len(seeds) == 1:
-        (only,) = seeds
-        return "seed" + ("s " if len(only) != 1 else " ") + ", ".join(str(s) for s in only)
-    return "each result's seeds"
+def mean_splits(splits: list[str]) -> list[str]:
+    """The splits averaged into "mean τ": one per benchmark (benchmark, dataset), the first
+    in table order, so that a benchmark with two splits (e.g. a 1k sample and the full space)
+    does not count twice and every estimator is averaged over the same kind of split."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for split in splits:
+        sp = load_split(split)
+        key = (sp.benchmark, sp.dataset)
+        if key not in seen:
+            seen.add(key)
+            out.append(split)
+    return out
 
 
-def metric_cell(res: Result, key: str) -> str:
-    if key == "kendall":
-        mean, std = res.mean(key), res.std(key)
-        text = fmt.num(mean) + (" " + fmt.small("± " + fmt.num(std)) if std is not None else "")
-        seeds = ", ".join(str(s) for s in res.seeds)
-        return fmt.tip(text, f"mean ± std over {len(res.seeds)} seed(s): {seeds}")
-    return fmt.num(res.mean(key))
+def mean_tau_cell(row: Row, splits: list[str]) -> Cell:
+    """Mean of τ over :func:`mean_splits`; ``k/n`` after it when only k of n have a τ."""
+    used = [s for s in mean_splits(splits)
+            if s in row.cells and row.cells[s].mean("kendall") is not None]
+    if not used:
+        return Cell(fmt.MISSING, title="no τ on any benchmark split")
+    value = sum(float(row.cells[s].mean("kendall")) for s in used) / len(used)
+    n = len(mean_splits(splits))
+    note = f"{len(used)}/{n}" if len(used) < n else ""
+    return Cell(fmt.num(value), note=note,
+                title=f"mean of τ = {fmt.num(value, 4)} over {', '.join(used)}")
 
 
-def cost_cell(res: Result) -> str:
-    cost, env = res.obj["cost"], res.obj["environment"]
-    text = f"{fmt.seconds(cost['wall_s_per_arch_median'])} {fmt.small(fmt.esc(cost['device']))}"
-    when = str(env.get("date", ""))[:10]
-    title = f"scored on {res.scored_in()}, {when}"
-    joint = cost.get("joint_with") or []
-    if cost.get("mode") == "joint" and joint:
-        # In a joint run a shared pass is charged to the first estimator that asked for it,
-        # so the others' seconds look far cheaper than the estimator alone costs: say so.
-        text += " " + fmt.small("joint†")
-        title += (f"; scored in one run with {', '.join(joint)}: a pass they share is charged "
-                  "to the first that asked for it, so this is not the cost of running it alone")
-    return fmt.tip(text, title)
-
-
-def status_cell(row: Row) -> str:
-    if row.complete and row.notes:
-        return "✓ provisional<br>" + fmt.small(fmt.esc("; ".join(row.notes)))
-    if row.complete:
-        return "✓ complete"
-    return "⚠ incomplete<br>" + fmt.small(fmt.esc("; ".join(row.issues)))
+def home_table_model(site: Site, splits: list[str]) -> Table:
+    """The compact home table: one row per estimator (see :func:`render` for the legend)."""
+    primary = splits[0] if splits else ""
+    groups = rank_groups_for(site.home_rows, primary) if primary else {}
+    cols = [
+        Column(Cell("#", title=f"rank by mean Kendall τ on {primary} (equal τ share a rank)")),
+        Column(Cell("Estimator"), "left"),
+        Column(Cell("Kind"), "left"),
+        Column(Cell("Status", title=status_legend()), "center"),
+    ]
+    for split in splits:
+        tip = f"Kendall τ on {split}, mean over seeds; hover a value for its CI"
+        if split == primary:
+            tip += " (the ranking split)"
+        cols.append(Column(Cell(split, title=tip, href=split_page(split))))
+    cols += [
+        Column(Cell("Mean τ", title="mean of τ over the benchmarks, one split each: "
+                                    + ", ".join(mean_splits(splits)))),
+        Column(Cell("Group", title=f"rank group on {primary}: estimators whose τ a paired "
+                                   "bootstrap cannot tell apart share a group")),
+        Column(Cell("s/arch", title=f"{COST_TIP}; on {primary}")),
+    ]
+    table = Table(cols)
+    for row in site.home_rows:
+        cells = [Cell(str(row.rank) if row.rank is not None else fmt.MISSING),
+                 Cell(row.name + (" ★" if row.name in site.local else ""),
+                      href=estimator_page(row.name),
+                      title="your local result (leaderboard preview), not committed"
+                      if row.name in site.local else ""), Cell(row.kind),
+                 status_mark(row)]
+        for split in splits:
+            res = row.cells.get(split)
+            cells.append(tau_cell(res) if res is not None else missing_cell(row, split))
+        cells.append(mean_tau_cell(row, splits))
+        cells.append(group_cell(row.name, groups))
+        res = row.cells.get(primary)
+        cells.append(cost_model(res) if res is not None else missing_cell(row, primary))
+        table.rows.append(cells)
+    return table
 
 
 def home_table(site: Site, splits: list[str], page: str = PAGE) -> str:
-    """The main table: one row per estimator, a column group per split."""
-    headers = ["#", "Estimator", "Kind", "Status"]
-    align = ["right", "left", "left", "left"]
-    for split in splits:
-        # The group's first column links the split; the others name it in small print.
-        first = f"[{fmt.esc(split)}]({link(page, split_page(split))})"
-        rest = fmt.small(fmt.esc(split))
-        for i, (_, title, tip) in enumerate(COLUMNS):
-            headers.append(f"{first if i == 0 else rest}<br>{fmt.tip(title, tip)}")
-            align.append("right")
-        headers.append(f"{rest}<br>{fmt.tip('s/arch', COST_TIP)}")
-        align.append("right")
-    body = []
-    for row in site.home_rows:
-        cells = [str(row.rank) if row.rank is not None else fmt.MISSING,
-                 f"[{fmt.esc(row.name)}]({link(page, estimator_page(row.name))})",
-                 fmt.esc(row.kind), status_cell(row)]
-        for split in splits:
-            res = row.cells.get(split)
-            if res is None:
-                na = row.not_applicable.get(split)
-                filler = fmt.tip("n/a", na) if na else fmt.MISSING
-                cells += [filler] * (len(COLUMNS) + 1)
-                continue
-            cells += [metric_cell(res, key) for key, _, _ in COLUMNS]
-            cells.append(cost_cell(res))
-        body.append(cells)
+    """:func:`home_table_model` as site Markdown, in the wrapper the stylesheet styles."""
     # The wrapper gives the table a class for the stylesheet (md_in_html).
-    return f'<div class="lb-board" markdown>\n\n{fmt.table(headers, body, align)}\n</div>\n'
+    return (f'<div class="lb-board lb-home" markdown>\n\n'
+            f"{to_site(home_table_model(site, splits), page)}\n</div>\n")
 
+
+def legend(site: Site, splits: list[str]) -> str:
+    """What the columns mean, once, below the table (seed coverage included)."""
+    primary = splits[0]
+    means = ", ".join(mean_splits(splits))
+    return (
+        "**Reading the table.** A split column holds Kendall τ between score and true accuracy, "
+        "mean over the result's seeds; hover a value for four decimals, the seeds, the seed "
+        "standard deviation and the 95 % confidence interval (percentile bootstrap over the "
+        "split's architectures, where the result stores one). "
+        f"*Mean τ* averages τ over the benchmarks, one split each ({means}); *k/n* after it "
+        "means only k of the n have a τ. "
+        f"*Group*: the {site.ref('metrics', PAGE, 'rank group')} on {primary}; estimators in "
+        "one group cannot be told apart by a paired bootstrap of the τ difference (— = no "
+        "bootstrap samples stored, or unranked). "
+        f"*s/arch*: median seconds per architecture and seed on {primary}, with the device "
+        "type; joint† = scored in one run with other estimators, so shared passes may be "
+        "charged to another. "
+        f"*Status*: {status_legend()}. n/a = the estimator does not apply to that split; "
+        "— = no result. Every metric (ρ, P@K, BR@K, nDCG@K, …) is on each split's page.\n\n"
+        f"**Seeds.** {seed_coverage(site.home_rows, splits)} The protocol asks for "
+        f"{MIN_SEEDS} seeds; a rank on fewer is provisional.\n")
 
 
 def warnings_block(warnings: list[str], results_label: str) -> str:
@@ -143,20 +174,21 @@ def render(site: Site) -> str:
         out.append(
             f"Ranked by **mean Kendall τ on [{primary}]({link(PAGE, split_page(primary))})** "
             f"(higher is better; mean over {seeds_phrase(primary_results)}; equal τ share a "
-            f"rank). {n_ranked} of {len(site.home_rows)} estimators are ranked. Only *complete* "
-            f"rows are ranked: a result on {primary}, the estimator contract kept, no "
-            "non-finite or failed scores, and results that are current with the estimator's "
-            "version and the split file. A rank computed from fewer than "
-            f"{MIN_SEEDS} seeds, or of a row without results on some other split it applies "
-            "to, is marked *provisional* with the reason. "
-            "Incomplete rows follow, unranked and marked ⚠ with the reason. Click a "
-            "column header to sort; hover over a value for details.\n")
+            f"rank). {n_ranked} of {len(site.home_rows)} estimators are ranked: a row is "
+            f"ranked when it has a current result on {primary} that kept the estimator "
+            "contract with no failed scores. Click a column header to sort; hover over a "
+            "value or a mark for details.\n")
         out.append(home_table(site, splits))
-        out.append("\n**Columns** (per benchmark split): τ = Kendall τ (± std over seeds), "
-                   "ρ = Spearman ρ, P@5% = P@topK at K = 5 % of the split, BR@5% = best true "
-                   "rank among the predicted top 5 % divided by N (lower is better), s/arch = "
-                   "median seconds per architecture and seed, with the device type "
-                   "(device name on hover). n/a = the estimator does not apply to that split.\n")
+        out.append(f"[Download this table (CSV)]({link(PAGE, CSV)}) · the same table for a "
+                   "paper: `python -m leaderboard export --format latex` (or `csv`, "
+                   "`markdown`; `--split NAME` for a split's full table).\n")
+        out.append(legend(site, splits))
+        if site.home_images.get("heatmap"):
+            out.append("## τ across benchmarks\n")
+            out.append(f"![Kendall τ of every estimator on every benchmark split]"
+                       f"({link(PAGE, site.home_images['heatmap'])})\n")
+            out.append("Kendall τ (mean over seeds) of each estimator, in table order, on each "
+                       "split; blank = no result or not applicable.\n")
     unscored = coll.unscored()
     if unscored:
         out.append("\n## Not yet scored\n")

@@ -42,7 +42,7 @@ def save(fig: Figure, path: Path) -> Path:
     buf = io.StringIO()
     with rc_context(RC):
         fig.savefig(buf, format="svg", metadata=METADATA)
-    path.write_text(_renumber_ids(buf.getvalue()))
+    path.write_text(renumber_svg_ids(buf.getvalue()))
     return path
 
 
@@ -52,7 +52,7 @@ def save(fig: Figure, path: Path) -> Path:
 _HASHED_ID = re.compile(r'id="([hmp][0-9a-f]{10})"')
 
 
-def _renumber_ids(svg: str) -> str:
+def renumber_svg_ids(svg: str) -> str:
     """Replace matplotlib's hashed element ids by ``<kind><n>`` in order of definition."""
     names: dict[str, str] = {}
     counts: dict[str, int] = {}
@@ -193,3 +193,145 @@ def truth_histogram(truth: np.ndarray, title: str, xlabel: str) -> Figure:
         ax.set_title(title)
         ax.legend(frameon=False, loc="upper left")
     return fig
+
+
+def tau_heatmap(names: Sequence[str], splits: Sequence[str], values: np.ndarray,
+                title: str) -> Figure:
+    """Estimators (rows) × splits (columns), colour = τ, each cell annotated with its value.
+
+    Args:
+        names: row labels, top to bottom.
+        splits: column labels, left to right.
+        values: ``(len(names), len(splits))`` τ, NaN where there is no result (left blank).
+        title: figure title.
+    """
+    from matplotlib.colors import TwoSlopeNorm
+
+    vals = np.asarray(values, dtype=np.float64)
+    finite = vals[np.isfinite(vals)]
+    # A symmetric range around 0, rounded up to 0.1, so a τ's colour does not depend on the
+    # other estimators beyond that step, and negative τ reads as the opposite of positive.
+    top = max(0.1, float(np.ceil(np.max(np.abs(finite)) * 10) / 10)) if len(finite) else 1.0
+    norm = TwoSlopeNorm(vmin=-top, vcenter=0.0, vmax=top)
+    with rc_context(RC | {"axes.grid": False}):
+        fig, (ax,) = _figure(1.6 + 1.05 * len(splits), 1.2 + 0.26 * len(names))
+        cmap = matplotlib.colormaps["RdBu"]
+        image = ax.imshow(np.ma.masked_invalid(vals), cmap=cmap, norm=norm, aspect="auto")
+        for i in range(vals.shape[0]):
+            for j in range(vals.shape[1]):
+                v = vals[i, j]
+                if not np.isfinite(v):
+                    continue
+                dark = abs(v) > 0.6 * top  # white text on the saturated ends of the map
+                label = f"{v:.2f}"
+                ax.text(j, i, "0.00" if label == "-0.00" else label, ha="center",
+                        va="center", fontsize=7.5, color="white" if dark else "black")
+        ax.set_xticks(np.arange(len(splits)))
+        ax.set_xticklabels(list(splits), rotation=30, ha="right")
+        ax.set_yticks(np.arange(len(names)))
+        ax.set_yticklabels(list(names))
+        ax.tick_params(length=0)
+        ax.grid(False)
+        for side in ("top", "right", "bottom", "left"):
+            ax.spines[side].set_visible(False)
+        fig.colorbar(image, ax=ax, label="Kendall τ", shrink=0.6)
+        ax.set_title(title)
+    return fig
+
+
+KIND_COLORS = {"zero-shot": ACCENT, "one-shot": "#e65100", "baseline": "#616161"}
+
+
+def tau_cost_scatter(points: Sequence[dict], title: str) -> Figure:
+    """Kendall τ against seconds per architecture (log x), one labelled point per estimator.
+
+    Args:
+        points: one dict per estimator: ``name``, ``tau``, ``cost`` (s/arch, > 0), ``kind``,
+            ``joint`` (cost from a joint run: hollow marker) and ``complete`` (only complete
+            results form the frontier).
+        title: figure title.
+    """
+    with rc_context(RC):
+        fig, (ax,) = _figure(6.4, 4.4)
+        kinds_seen = []
+        ordered = sorted(points, key=lambda p: (-p["tau"], p["name"]))
+        for p in ordered:
+            color = KIND_COLORS.get(p["kind"], MUTED)
+            if p["kind"] not in kinds_seen:
+                kinds_seen.append(p["kind"])
+            ax.scatter([p["cost"]], [p["tau"]], s=28, color=color if not p["joint"] else "white",
+                       edgecolors=color, linewidths=1.2, zorder=3)
+        costs = np.log10([p["cost"] for p in points])
+        taus = np.array([p["tau"] for p in points])
+        xlim = (costs.min() - 0.3, costs.max() + 0.6)
+        ylim = (min(taus.min(), 0.0) - 0.06, taus.max() + 0.06)
+        ax.set_xlim(10 ** xlim[0], 10 ** xlim[1])
+        ax.set_ylim(*ylim)
+        for p, (dx, dy, ha) in zip(ordered, _place_labels(ordered, xlim, ylim)):
+            ax.annotate(p["name"], (p["cost"], p["tau"]), xytext=(dx, dy), ha=ha,
+                        textcoords="offset points", fontsize=6.5, color="#333333")
+        front = pareto_front(points)
+        if len(front) >= 1:
+            xs = [p["cost"] for p in front]
+            ys = [p["tau"] for p in front]
+            ax.step(xs, ys, where="post", color=MUTED, lw=1, ls="--", zorder=2,
+                    label="frontier: no cheaper estimator is better")
+        for kind in sorted(kinds_seen):
+            ax.scatter([], [], s=28, color=KIND_COLORS.get(kind, MUTED), label=kind)
+        ax.scatter([], [], s=28, color="white", edgecolors=MUTED, linewidths=1.2,
+                   label="joint-run cost")
+        ax.set_xscale("log")
+        ax.set_xlabel("median seconds per architecture and seed (log scale)")
+        ax.set_ylabel("Kendall τ (mean over seeds)")
+        ax.axhline(0, color="black", lw=0.6)
+        ax.set_title(title)
+        ax.legend(frameon=False, loc="best", fontsize=7)
+    return fig
+
+
+# Label offsets tried in turn (points; horizontal alignment): right-above, right-below,
+# left-above, left-below, then further out.
+_LABEL_OFFSETS = ((4, 3, "left"), (4, -9, "left"), (-4, 3, "right"), (-4, -9, "right"),
+                  (4, 9, "left"), (4, -15, "left"), (-4, 9, "right"), (-4, -15, "right"))
+
+
+def _place_labels(points: Sequence[dict], xlim: tuple[float, float],
+                  ylim: tuple[float, float]) -> list[tuple[int, int, str]]:
+    """A label offset per point that avoids the labels placed before it (greedy, in order).
+
+    Boxes are estimated in points on a 6.4 × 4.4 in figure (axes about 5.3 × 3.6 in) with
+    6.5 pt text, about 3.6 pt per character: deterministic and good enough to keep neighbours'
+    names apart.
+    """
+    width_pt, height_pt = 5.3 * 72, 3.6 * 72
+    placed: list[tuple[float, float, float, float]] = []
+    out = []
+    for p in points:
+        x = (np.log10(p["cost"]) - xlim[0]) / (xlim[1] - xlim[0]) * width_pt
+        y = (p["tau"] - ylim[0]) / (ylim[1] - ylim[0]) * height_pt
+        w, h = 3.6 * len(p["name"]), 7.0
+        choice = _LABEL_OFFSETS[0]
+        for dx, dy, ha in _LABEL_OFFSETS:
+            x0 = x + dx if ha == "left" else x + dx - w
+            box = (x0, y + dy, x0 + w, y + dy + h)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3]
+                       for b in placed):
+                choice = (dx, dy, ha)
+                break
+        dx, dy, ha = choice
+        x0 = x + dx if ha == "left" else x + dx - w
+        placed.append((x0, y + dy, x0 + w, y + dy + h))
+        out.append(choice)
+    return out
+
+
+def pareto_front(points: Sequence[dict]) -> list[dict]:
+    """The complete points that no cheaper (or equally cheap) complete point beats on τ,
+    in increasing cost."""
+    ordered = sorted((p for p in points if p.get("complete")),
+                     key=lambda p: (p["cost"], -p["tau"], p["name"]))
+    front: list[dict] = []
+    for p in ordered:
+        if not front or p["tau"] > front[-1]["tau"]:
+            front.append(p)
+    return front

@@ -31,6 +31,9 @@ class Site:
         truth: split → ground truth in split order (``None``: unavailable).
         existing: paths (under ``docs/``) of hand-written pages that exist.
         home_rows: the ranked rows of the home table.
+        home_images: plot name → image path under ``docs/`` of the home page (``heatmap``).
+        local: estimators whose rows are the user's own local results (``leaderboard preview``),
+            marked in the tables.
     """
 
     coll: Collection
@@ -40,6 +43,8 @@ class Site:
     truth: dict[str, np.ndarray | None] = field(default_factory=dict)
     existing: set[str] = field(default_factory=set)
     home_rows: list[Row] = field(default_factory=list)
+    home_images: dict[str, str] = field(default_factory=dict)
+    local: frozenset[str] = frozenset()
 
     def ref(self, page: str, from_page: str, text: str) -> str:
         """A Markdown link to a hand-written reference page, or plain ``text`` if it is absent

@@ -7,18 +7,76 @@ import numpy as np
 
 from harness.splits import load_split, split_names
 from leaderboard import fmt
-from leaderboard.collect import rank_rows
-from leaderboard.home import cost_cell, seeds_phrase, status_cell
+from leaderboard.cells import (
+    ci,
+    ci_text,
+    cost_model,
+    group_cell,
+    missing_cell,
+    rank_groups_for,
+    seeds_phrase,
+    status_legend,
+    status_mark,
+    tau_tooltip,
+)
+from leaderboard.collect import Result, rank_rows
 from leaderboard.site import Site, estimator_page, link, split_page
+from leaderboard.tables import Cell, Column, Table, to_site
 
 SPLITS_INDEX = "splits/index.md"
 ESTIMATORS_INDEX = "estimators/index.md"
 
+#: (metric key, column title) of the metric columns after τ, its CI and the rank group.
 COLUMNS: tuple[tuple[str, str], ...] = (
-    ("kendall", "Kendall τ"), ("spearman", "Spearman ρ"), ("pearson", "Pearson r"),
+    ("spearman", "Spearman ρ"), ("pearson", "Pearson r"),
     ("p_top_5", "P@top 5 %"), ("p_top_10", "P@top 10 %"), ("br_5", "BR@5 % ↓"),
-    ("wr_5", "WR@5 % ↓"),
+    ("wr_5", "WR@5 % ↓"), ("ndcg_5", "nDCG@5 %"),
 )
+
+
+def csv_path(split: str) -> str:
+    """The split's table as CSV, under docs/ (written by the build)."""
+    return f"downloads/{split}.csv"
+
+
+def _spearman_cell(res: Result) -> Cell:
+    interval = ci(res, "spearman")
+    title = "Spearman ρ, mean over seeds" + (
+        f"; 95 % CI [{fmt.num(interval[0], 4)}, {fmt.num(interval[1], 4)}]" if interval else "")
+    return Cell(fmt.num(res.mean("spearman")), title=title)
+
+
+def estimators_table_model(site: Site, split: str) -> Table:
+    """Every estimator on ``split`` with the full metric columns (ranked on this split)."""
+    rows = rank_rows(site.coll, [split], split)
+    groups = rank_groups_for(rows, split)
+    cols = [Column(Cell("#", title="rank by mean Kendall τ on this split")),
+            Column(Cell("Estimator"), "left"), Column(Cell("Kind"), "left"),
+            Column(Cell("Status", title=status_legend()), "center"),
+            Column(Cell("Kendall τ", title="mean ± std over seeds")),
+            Column(Cell("95 % CI", title="percentile bootstrap interval of the seed-mean τ "
+                                         "over the split's architectures")),
+            Column(Cell("Group", title="rank group on this split (paired bootstrap)"))]
+    cols += [Column(Cell(title)) for _, title in COLUMNS]
+    cols += [Column(Cell("Seeds")), Column(Cell("s/arch"))]
+    table = Table(cols)
+    for row in rows:
+        res = row.cells.get(split)
+        cells = [Cell(str(row.rank) if row.rank is not None else fmt.MISSING),
+                 Cell(row.name, href=estimator_page(row.name)), Cell(row.kind),
+                 status_mark(row)]
+        if res is None:
+            cells += [missing_cell(row, split)] * (len(cols) - len(cells))
+        else:
+            std = res.std("kendall")
+            cells += [Cell(fmt.num(res.mean("kendall")),
+                           note=f"± {fmt.num(std)}" if std is not None else "",
+                           title=tau_tooltip(res)),
+                      Cell(ci_text(res)), group_cell(row.name, groups), _spearman_cell(res)]
+            cells += [Cell(fmt.num(res.mean(key))) for key, _ in COLUMNS[1:]]
+            cells += [Cell(str(len(res.seeds))), cost_model(res)]
+        table.rows.append(cells)
+    return table
 
 
 def _truth_summary(site: Site, split: str, page: str) -> str:
@@ -46,36 +104,31 @@ def _estimators_table(site: Site, split: str, page: str) -> str:
     results = site.coll.of_split(split)
     if not results:
         return "No estimator has results on this split yet.\n"
-    rows = rank_rows(site.coll, [split], split)
-    headers = (["#", "Estimator", "Kind", "Status"] + [title for _, title in COLUMNS]
-               + ["Seeds", "s/arch"])
-    body = []
-    for row in rows:
-        res = row.cells.get(split)
-        cells = [str(row.rank) if row.rank is not None else fmt.MISSING,
-                 f"[{fmt.esc(row.name)}]({link(page, estimator_page(row.name))})",
-                 fmt.esc(row.kind), status_cell(row)]
-        if res is None:
-            reason = row.not_applicable.get(split, "no result")
-            cells += [fmt.tip("n/a", reason)] * (len(COLUMNS) + 2)
-        else:
-            cells.append(fmt.pm(res.mean("kendall"), res.std("kendall")))
-            cells += [fmt.num(res.mean(key)) for key, _ in COLUMNS[1:]]
-            cells += [str(len(res.seeds)), cost_cell(res)]
-        body.append(cells)
-    align = ["right", "left", "left", "left"] + ["right"] * (len(COLUMNS) + 2)
     intro = (f"Ranked by mean Kendall τ on this split (mean over "
              f"{seeds_phrase(list(results.values()))}); incomplete results are listed after "
-             "the ranked ones, unranked. ↓ = lower is better.\n")
-    return (f'{intro}\n<div class="lb-board" markdown>\n\n{fmt.table(headers, body, align)}'
-            '\n</div>\n')
+             "the ranked ones, unranked. ↓ = lower is better. Status: "
+             f"{status_legend()}. Group = rank group on this split "
+             f"({site.ref('metrics', page, 'how it is computed')}). "
+             f"[Download this table (CSV)]({link(page, csv_path(split))}).\n")
+    table = to_site(estimators_table_model(site, split), page)
+    out = f'{intro}\n<div class="lb-board" markdown>\n\n{table}\n</div>\n'
+    img = site.split_images.get(split, {}).get("cost")
+    if img:
+        out += ("\n### Quality against cost\n\n"
+                f"![Kendall τ against seconds per architecture on {split}]({link(page, img)})"
+                "\n\nKendall τ (mean over seeds) against the median seconds per architecture "
+                "and seed (log scale). The line joins the estimators that no cheaper one beats "
+                "(the good-and-cheap frontier, complete results only); hollow markers are "
+                "costs from joint runs, which leave out passes charged to a partner.\n")
+    return out
 
 
 def render(site: Site, split: str) -> str:
     """Markdown of ``docs/splits/<split>.md``."""
     page = split_page(split)
     sp = load_split(split)
-    out = [fmt.generated_header(split, site.results_label), f"# {split}\n"]
+    # No table of contents: the estimators table needs the width.
+    out = [fmt.generated_header(split, site.results_label, hide=("toc",)), f"# {split}\n"]
     out.append(f"{fmt.esc(sp.description)}\n")
     out.append(fmt.table(["About", ""], [
         ["Benchmark", f"{fmt.esc(sp.benchmark)} ({site.ref('benchmarks', page, 'about')})"],

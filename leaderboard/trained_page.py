@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from leaderboard import fmt
+from leaderboard.cells import cost_cell
 from leaderboard.collect import Collection, Result, collect
-from leaderboard.home import cost_cell
 from leaderboard.site import Site, estimator_page, link, split_page
 
 PAGE = "trained-weights.md"

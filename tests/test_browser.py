@@ -69,13 +69,39 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+def with_bootstrap(results: Path, out: Path, data_dir: str) -> Path:
+    """A copy of ``results`` whose files carry ``metrics.bootstrap``, computed from their real
+    scores and the real ground truth as the harness stores it (so CI tooltips and rank groups
+    show)."""
+    import json
+
+    import numpy as np
+
+    from harness.splits import load_split
+    from harness.uncertainty import bootstrap_metrics
+    from leaderboard import analysis
+
+    shutil.copytree(results, out, ignore=shutil.ignore_patterns(".*"))
+    split = load_split(DEMO_SPLIT)
+    truth = np.asarray(split.ground_truth(data_dir), dtype=float)
+    for path in sorted(out.glob(f"*/{DEMO_SPLIT}.json")):
+        obj = json.loads(path.read_text())
+        matrix = analysis.seed_scores(path.parent / obj["scores_file"], split.arch_ids,
+                                      obj["protocol"]["seeds"])
+        obj["metrics"]["bootstrap"] = bootstrap_metrics(
+            [analysis.floor_failures(row) for row in matrix], truth)
+        path.write_text(json.dumps(obj))
+    return out
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, data_dir):
-    """The built site served on 127.0.0.1: yields (base URL, request log)."""
+    """The built site served on 127.0.0.1: yields (base URL, request log, site folder)."""
     work = tmp_path_factory.mktemp("browser")
     base = tmp_path_factory.getbasetemp()
     results = shared_demo_results(base.parent if os.environ.get("PYTEST_XDIST_WORKER")
                                   else base, data_dir)
+    results = with_bootstrap(results, work / "results", data_dir)
     config = stage_site_project(work / "project")
     build(results, work / "project" / "docs", data_dir=data_dir, results_label="results")
     site = work / "site"
@@ -83,6 +109,7 @@ def server(tmp_path_factory, data_dir):
                            str(config), "--site-dir", str(site)], capture_output=True, text=True,
                           timeout=180, env=dict(os.environ, NO_MKDOCS_2_WARNING="1"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    (site / "probe.html").write_text(PROBE_PAGE, encoding="utf-8")
     log: list[tuple[str, int]] = []
     handler = type("Handler", (_Handler,), {"log": log})
     httpd = http.server.ThreadingHTTPServer(
@@ -152,16 +179,87 @@ def test_home_table_renders(server, tmp_path):
     page = parse(dom)
     board = next(t for t in page.tables if t["rows"] and "Estimator" in t["rows"][0])
     header, *rows = board["rows"]
-    assert header[:4] == ["#", "Estimator", "Kind", "Status"]
-    assert header[4].startswith(DEMO_SPLIT) and header[4].endswith("τ")
+    assert header == ["#", "Estimator", "Kind", "Status", DEMO_SPLIT, "Mean τ", "Group",
+                      "s/arch"]
     # params (1 seed, higher τ) ranks first, provisionally; random (3 seeds) second.
     assert [r[1] for r in rows] == ["params", "random"]
-    assert rows[0][0] == "1" and rows[0][2] == "baseline" and "provisional" in rows[0][3]
-    assert "1 of 3 seeds" in rows[0][3]
-    assert rows[1][0] == "2" and "complete" in rows[1][3]
+    assert rows[0][0] == "1" and rows[0][2] == "baseline" and rows[0][3] == "◐"
+    assert rows[1][0] == "2" and rows[1][3] == "✓"
+    assert 'title="provisional: 1 of 3 seeds"' in dom
+    # Rank groups from the stored bootstrap samples: params is clearly better than random.
+    assert [r[6] for r in rows] == ["1", "2"]
     # docs/javascripts/tablesort.js ran and made the table sortable.
     assert board["attrs"].get("data-sortable") == "ready"
     assert 'role="columnheader"' in dom
+
+
+# Loads the home page in a 1,440 px wide frame of the same origin and measures it after its
+# scripts ran: overflow, the heatmap, sorting by clicks, and the CI tooltips.
+PROBE_PAGE = """<!doctype html><html><body style="margin:0">
+<iframe id="f" src="./" style="width:1440px;height:1000px;border:0"></iframe>
+<script>
+  var frame = document.getElementById("f");
+  function order(table) {
+    return Array.from(table.tBodies[0].rows)
+      .map(function (r) { return r.cells[1].textContent.trim(); }).join(",");
+  }
+  function probe(tries) {
+    var d = frame.contentDocument, w = frame.contentWindow;
+    var board = d && d.querySelector(".lb-home table");
+    var img = d && d.querySelector('img[src$="tau-heatmap.svg"]');
+    var ready = board && board.dataset.sortable === "ready" && img && img.complete;
+    if (!ready && tries > 0) { setTimeout(function () { probe(tries - 1); }, 100); return; }
+    var out = {ready: !!ready};
+    if (ready) {
+      var wrap = board.closest(".md-typeset__scrollwrap") || board.parentElement;
+      var article = d.querySelector("article");
+      out.innerWidth = w.innerWidth;
+      out.pageOverflow = d.documentElement.scrollWidth - w.innerWidth;
+      out.tableOverflow = wrap.scrollWidth - wrap.clientWidth;
+      out.tableRight = board.getBoundingClientRect().right;
+      out.articleRight = article.getBoundingClientRect().right;
+      out.heatmap = [img.naturalWidth, img.naturalHeight, img.getBoundingClientRect().width];
+      var tips = Array.from(board.tBodies[0].rows).map(function (r) {
+        var span = r.cells[4].querySelector("span[title]");
+        return span ? span.getAttribute("title") : "";
+      });
+      out.tips = tips;
+      var th = board.tHead.rows[0].cells;
+      out.initial = order(board);
+      th[4].click(); out.tau1 = order(board); out.aria1 = th[4].getAttribute("aria-sort");
+      th[4].click(); out.tau2 = order(board); out.aria2 = th[4].getAttribute("aria-sort");
+      th[0].click(); out.rank = order(board);
+    }
+    document.body.setAttribute("data-result", JSON.stringify(out));
+  }
+  frame.addEventListener("load", function () { probe(100); });
+</script></body></html>"""
+
+
+def test_home_at_1440_px_fits_sorts_and_shows_cis(server, tmp_path):
+    """No horizontal overflow at 1,440 px; the heatmap renders; header clicks sort; every τ
+    cell carries its CI tooltip."""
+    import json
+
+    base, _ = server
+    dom = chromium(urllib.parse.urljoin(base, "probe.html"), tmp_path / "profile",
+                   "--dump-dom", "--window-size=1500,1100", "--virtual-time-budget=30000").stdout
+    start = dom.index('data-result="') + len('data-result="')
+    result = json.loads(html.unescape(dom[start:dom.index('"', start)]))
+    assert result["ready"], result
+    assert result["innerWidth"] == 1440
+    assert result["pageOverflow"] <= 0, result
+    assert result["tableOverflow"] <= 0, result  # no scroll bar inside the table's wrapper
+    assert result["tableRight"] <= result["articleRight"] + 1, result
+    width, height, shown = result["heatmap"]
+    assert width > 200 and height > 100 and shown > 200, result["heatmap"]
+    assert result["initial"] == "params,random"
+    # τ: high-to-low first (params has the higher τ), then reversed; "#" sorts ascending.
+    assert (result["tau1"], result["aria1"]) == ("params,random", "descending")
+    assert (result["tau2"], result["aria2"]) == ("random,params", "ascending")
+    assert result["rank"] == "params,random"
+    for tip in result["tips"]:
+        assert "95 % CI [" in tip and "percentile bootstrap over architectures" in tip, tip
 
 
 def test_estimator_page_plot_loads(server, tmp_path):
@@ -187,7 +285,7 @@ def test_estimator_page_plot_loads(server, tmp_path):
 def test_screenshot(server, tmp_path):
     base, _ = server
     ARTIFACTS.mkdir(exist_ok=True)
-    for name, rel, size in (("leaderboard-home", "", "1280,900"),
+    for name, rel, size in (("leaderboard-home", "", "1440,1000"),
                             ("leaderboard-estimator", "estimators/random/", "1280,2400")):
         shot = tmp_path / f"{name}.png"
         chromium(urllib.parse.urljoin(base, rel), tmp_path / f"profile-{name}",

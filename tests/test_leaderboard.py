@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness import results as hres
 from harness.results import load_json
 from harness.splits import load_split
 from leaderboard import analysis
@@ -75,7 +76,10 @@ def test_pages_and_plots_exist(site):
             assert svg.is_file() and svg.read_text().lstrip().startswith("<?xml")
     assert (docs / "img" / "splits" / f"{SPLIT}-truth.svg").is_file()
     assert not (docs / "estimators" / "stale.md").exists()
-    assert len(report.images) == 7
+    assert (docs / "img" / "home" / "tau-heatmap.svg").is_file()
+    assert (docs / "img" / "splits" / f"{SPLIT}-cost.svg").is_file()
+    assert len(report.images) == 9  # 3 per estimator, truth, cost, heatmap
+    assert sorted(p.name for p in report.downloads) == ["leaderboard.csv", f"{SPLIT}.csv"]
 
 
 def test_image_links_resolve(site):
@@ -90,25 +94,43 @@ def test_image_links_resolve(site):
 def test_malformed_files_reported(site):
     project, report = site
     joined = "\n".join(report.warnings)
-    assert f"stale/{SPLIT}.json: schema_version 0 is not the current 1" in joined
+    assert f"stale/{SPLIT}.json: schema_version 0 is not the current {hres.SCHEMA_VERSION}" in joined
     assert f"garbage/{SPLIT}.json: unreadable" in joined
     home = (project / "docs" / "index.md").read_text()
     assert f"<code>stale/{SPLIT}.json</code>" in home
     assert f"<code>garbage/{SPLIT}.json</code>" in home
 
 
+def _board_rows(page: str) -> tuple[list[str], list[list[str]]]:
+    """Header and body cells of the first leaderboard table of a generated page."""
+    lines = [ln for ln in page.splitlines() if ln.startswith("|")]
+    cells = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines]
+    return cells[0], [r for r in cells[2:]]
+
+
 def test_home_table_ranks_only_complete_rows(site):
     home = (site[0] / "docs" / "index.md").read_text()
     assert f"Ranked by **mean Kendall τ on [{SPLIT}](splits/{SPLIT}.md)**" in home
     assert "mean over each result's seeds" in home  # ranked rows have 1 and 3 seeds
-    rows = [ln for ln in home.splitlines() if ln.startswith("|") and "](estimators/" in ln]
+    header, rows = _board_rows(home)
+    titles = [re.sub(r"<[^>]+>", "", h) for h in header]
+    assert [re.sub(r"\[([^]]+)\]\([^)]+\)", r"\1", t) for t in titles] == [
+        "#", "Estimator", "Kind", "Status", SPLIT, "Mean τ", "Group", "s/arch"]
     assert len(rows) == 2
-    cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
-    # params (1 seed) outranks random on τ but its rank is marked provisional.
-    assert cells[0][0] == "1" and "[params]" in cells[0][1] and cells[0][2] == "baseline"
-    assert "provisional" in cells[0][3] and "1 of 3 seeds" in cells[0][3]
-    assert cells[1][0] == "2" and "[random]" in cells[1][1]
-    assert "✓ complete" in cells[1][3]
+    # params (1 seed) outranks random on τ but its rank is marked provisional: a short mark,
+    # the reason in its tooltip.
+    assert rows[0][0] == "1" and "[params]" in rows[0][1] and rows[0][2] == "baseline"
+    assert rows[0][3] == '<span title="provisional: 1 of 3 seeds">◐</span>'
+    assert rows[1][0] == "2" and "[random]" in rows[1][1]
+    assert rows[1][3] == '<span title="complete">✓</span>'
+    # The harness stores the bootstrap: τ carries its interval on hover, and both rows have a
+    # rank group (the first is group 1).
+    assert "95 % CI [" in rows[0][4] and "percentile bootstrap" in rows[0][4]
+    assert re.sub(r"<[^>]+>", "", rows[0][6]) == "1"
+    # Seed coverage is stated once, in the legend, not in every row.
+    assert (f"**Seeds.** {SPLIT}: seeds 20, 2020, 202020 for 1 estimator; seed 20 for 1 "
+            "estimator.") in home
+    assert home.count("1 of 3 seeds") == 1
 
 
 def test_estimator_page_contents(site, results_dir):
@@ -156,7 +178,7 @@ def test_build_is_deterministic(site, results_dir, data_dir, tmp_path):
     for path in sorted((project / "docs").rglob("*")):
         rel = path.relative_to(project / "docs")
         if path.is_file() and (path.suffix == ".svg" or rel.parts[0] in
-                               ("index.md", "estimators", "splits")):
+                               ("index.md", "estimators", "splits", "downloads")):
             assert (other / rel).read_bytes() == path.read_bytes(), rel
 
 
@@ -291,9 +313,11 @@ def test_prepared_state_and_training_curve_are_shown(tmp_path, results_dir, data
     path = res / "random" / f"{SPLIT}.json"
     obj = json.loads(path.read_text())
     obj["prepared"] = {"20": {"config_hash": "abcdef0123456789", "epoch": 2}}
-    obj["curve"] = {"x": "checkpoint (training epoch)", "points": [
-        {"checkpoint": 1, "seed": 20, "kendall": -0.25, "spearman": -0.3, "p_top_5": 0.0},
-        {"checkpoint": 2, "seed": 20, "kendall": 0.125, "spearman": 0.2, "p_top_5": 0.1}]}
+    obj["curve"] = {"x": "checkpoint (training epoch)", "note": "test", "points": [
+        {"checkpoint": 1, "seed": 20, "kendall": -0.25, "spearman": -0.3, "p_top_5": 0.0,
+         "scores_from": "rescored"},
+        {"checkpoint": 2, "seed": 20, "kendall": 0.125, "spearman": 0.2, "p_top_5": 0.1,
+         "scores_from": "this run"}]}
     path.write_text(json.dumps(obj))
     docs = tmp_path / "docs"
     build(res, docs, data_dir=data_dir, use_registry=False)
@@ -332,8 +356,8 @@ def test_trained_weights_page_sets_rq4_results_beside_init(tmp_path, results_dir
 
 def test_cost_cell_marks_a_joint_run(results_dir):
     """A joint run's seconds leave out the passes charged to a partner: the cell must say so."""
+    from leaderboard.cells import cost_cell
     from leaderboard.collect import Result
-    from leaderboard.home import cost_cell
 
     obj = load_json(results_dir / "random" / f"{SPLIT}.json")
     alone = dict(obj, cost=dict(obj["cost"], mode="alone", joint_with=[]))
@@ -349,15 +373,19 @@ def test_pages_say_where_cells_were_scored_and_what_the_recheck_found(results_di
     """A merged result may hold cells scored on several machines: the pages name them from
     ``determinism.environments`` (not only the merging machine), and the contract line states
     what the re-check compared instead of claiming it all matched."""
+    from harness.run import NumericEnvironment
+    from leaderboard.cells import cost_cell
     from leaderboard.collect import Result, describe_environment
-    from leaderboard.estimator_page import _contract
-    from leaderboard.home import cost_cell
+    from leaderboard.estimator_page import contract_line
 
-    here = "cpu:Intel(R) Xeon(R) Processor:AVX512:flags fc7df03f53:torch 2.13.0+cpu"
-    other = "cpu:AMD EPYC 7B13:AVX2:flags 0123456789:torch 2.13.0+cpu"
+    here = NumericEnvironment("cpu", "Intel(R) Xeon(R) Processor", "AVX512", "fc7df03f53",
+                              "2.13.0+cpu").to_dict()
+    other = NumericEnvironment("cpu", "AMD EPYC 7B13", "AVX2", "0123456789",
+                               "2.13.0+cpu").to_dict()
+    gpu = NumericEnvironment("cuda", "NVIDIA H200", "", "", "2.13.0").to_dict()
     assert describe_environment(here) == "Intel(R) Xeon(R) Processor (cpu, AVX512, flags fc7df03f53)"
-    assert describe_environment("cuda:NVIDIA H200:torch 2.13.0") == "NVIDIA H200 (cuda)"
-    assert describe_environment("unrecorded") == "environment not recorded"
+    assert describe_environment(gpu) == "NVIDIA H200 (cuda)"
+    assert describe_environment(None) == "environment not recorded"
 
     obj = load_json(results_dir / "random" / f"{SPLIT}.json")
     env = dict(obj["environment"], device_name="Intel(R) Xeon(R) Processor")
@@ -365,24 +393,26 @@ def test_pages_say_where_cells_were_scored_and_what_the_recheck_found(results_di
               "rescored": 1.0001, "rescored_env": here, "rel_diff": 1.0e-4}]
     mixed = dict(obj, environment=env, determinism={
         "checked": 3, "equal": 2, "cross_environment": cross,
-        "environments": {here: 600, other: 400}})
+        "environments": [{"environment": here, "n_scores": 600},
+                         {"environment": other, "n_scores": 400}]})
     res = Result(obj=mixed, path=Path("m.json"), scores=None)
     text = res.scored_in()
     assert text.index("Intel(R) Xeon(R) Processor (cpu, AVX512") < text.index("AMD EPYC 7B13")
     assert ": 600 score(s)" in text and ": 400 score(s)" in text
     assert "results file written on Intel(R) Xeon(R) Processor (cpu)" in text
     assert "AMD EPYC 7B13" in cost_cell(res)
-    line = _contract(res)
+    line = contract_line(res)
     assert "2 of 3 cell(s) re-scored alone matched" in line
     assert "1 scored in another numeric environment differ by at most 1.0e-04" in line
     assert "the determinism re-check matched" not in line
 
     single = dict(obj, environment=env, determinism={
-        "checked": 3, "equal": 3, "cross_environment": [], "environments": {here: 1000}})
+        "checked": 3, "equal": 3, "cross_environment": [],
+        "environments": [{"environment": here, "n_scores": 1000}]})
     res = Result(obj=single, path=Path("s.json"), scores=None)
     assert res.scored_in() == "Intel(R) Xeon(R) Processor (cpu, AVX512, flags fc7df03f53): " \
         "1000 score(s)"
-    assert "3 of 3 cell(s) re-scored alone matched" in _contract(res)
+    assert "3 of 3 cell(s) re-scored alone matched" in contract_line(res)
     legacy = dict(obj, environment=env)
     legacy.pop("determinism", None)
     res = Result(obj=legacy, path=Path("l.json"), scores=None)
@@ -391,14 +421,216 @@ def test_pages_say_where_cells_were_scored_and_what_the_recheck_found(results_di
 
 def test_svg_ids_do_not_depend_on_float_hashes():
     """Two renders whose hashed ids differ (as on two machines) give the same bytes."""
-    from leaderboard.plots import _renumber_ids
+    from leaderboard.plots import renumber_svg_ids
 
     def svg(clip: str, marker: str) -> str:
         return (f'<use xlink:href="#{marker}"/><g clip-path="url(#{clip})"/>'
                 f'<g clip-path="url(#p0123456789)"/><defs><path id="{marker}"/>'
                 f'<clipPath id="{clip}"/><clipPath id="p0123456789"/></defs>')
 
-    a = _renumber_ids(svg("pdfdb612729", "m346c86ed93"))
-    assert a == _renumber_ids(svg("pf1ccefa4bd", "m0a1b2c3d4e"))
+    a = renumber_svg_ids(svg("pdfdb612729", "m346c86ed93"))
+    assert a == renumber_svg_ids(svg("pf1ccefa4bd", "m0a1b2c3d4e"))
     assert 'id="p0"' in a and 'id="p1"' in a and 'href="#m0"' in a and "url(#p1)" in a
     assert "dfdb6" not in a
+
+
+# --------------------------------------------------------------------------------------------
+# uncertainty on the pages, plots, exports (issue #28)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def boot_results(tmp_path_factory, results_dir, data_dir) -> Path:
+    """The demo results with ``metrics.bootstrap`` filled in from their real scores and the
+    real ground truth (as the harness stores it), and without the two broken files."""
+    from harness.uncertainty import bootstrap_metrics
+
+    out = tmp_path_factory.mktemp("boot-results")
+    truth = np.asarray(load_split(SPLIT).ground_truth(data_dir), dtype=float)
+    for name in ("params", "random"):
+        shutil.copytree(results_dir / name, out / name)
+        path = out / name / f"{SPLIT}.json"
+        obj = json.loads(path.read_text())
+        matrix = analysis.seed_scores(path.parent / obj["scores_file"],
+                                      load_split(SPLIT).arch_ids, obj["protocol"]["seeds"])
+        per_seed = [analysis.floor_failures(row) for row in matrix]
+        obj["metrics"]["bootstrap"] = bootstrap_metrics(per_seed, truth)
+        path.write_text(json.dumps(obj))
+    return out
+
+
+@pytest.fixture(scope="module")
+def boot_site(tmp_path_factory, boot_results, data_dir) -> Path:
+    docs = tmp_path_factory.mktemp("boot-site") / "docs"
+    build(boot_results, docs, data_dir=data_dir, use_registry=False, results_label="results")
+    return docs
+
+
+def test_home_shows_ci_on_hover_and_rank_groups(boot_site, boot_results):
+    header, rows = _board_rows((boot_site / "index.md").read_text())
+    by_name = {re.search(r"\[(\w+)\]", r[1]).group(1): r for r in rows}
+    for name in ("params", "random"):
+        boot = load_json(boot_results / name / f"{SPLIT}.json")["metrics"]["bootstrap"]
+        lo, hi = boot["kendall"]["lo"], boot["kendall"]["hi"]
+        assert lo < hi
+        tau_cell = by_name[name][4]
+        assert f"95 % CI [{lo:.4f}, {hi:.4f}]" in tau_cell, tau_cell
+        assert "1000 resamples" in tau_cell
+    # On 100 architectures params (τ ≈ 0.5) is clearly better than random (τ ≈ 0).
+    assert re.sub(r"<[^>]+>", "", by_name["params"][6]) == "1"
+    assert re.sub(r"<[^>]+>", "", by_name["random"][6]) == "2"
+    split_page = (boot_site / "splits" / f"{SPLIT}.md").read_text()
+    _, split_rows = _board_rows(split_page.split("## Estimators")[1])
+    boot = load_json(boot_results / "random" / f"{SPLIT}.json")["metrics"]["bootstrap"]
+    ci_text = f"[{boot['kendall']['lo']:.3f}, {boot['kendall']['hi']:.3f}]"
+    assert any(ci_text in r[5] for r in split_rows), split_rows
+
+
+def test_rank_groups_pair_only_samples_from_the_same_resamples(boot_results):
+    from leaderboard.cells import rank_groups_for
+
+    coll = collect(boot_results, use_registry=False)
+    rows = rank_rows(coll, [SPLIT], SPLIT)
+    assert rank_groups_for(rows, SPLIT) == {"params": 1, "random": 2}
+    # random's samples drawn with another bootstrap seed do not pair with params': left out.
+    res = coll.results[("random", SPLIT)]
+    res.obj["metrics"]["bootstrap"] = dict(res.obj["metrics"]["bootstrap"], seed=1)
+    assert rank_groups_for(rows, SPLIT) == {"params": 1}
+    del res.obj["metrics"]["bootstrap"]
+    assert rank_groups_for(rows, SPLIT) == {"params": 1}
+
+
+def test_heatmap_and_cost_plot_show_the_values(site, results_dir):
+    docs = site[0] / "docs"
+    home = (docs / "index.md").read_text()
+    assert "![Kendall τ of every estimator on every benchmark split](img/home/tau-heatmap.svg)" \
+        in home
+    svg = (docs / "img" / "home" / "tau-heatmap.svg").read_text()
+    for name in ("params", "random"):
+        tau = load_json(results_dir / name / f"{SPLIT}.json")["metrics"]["mean"]["kendall"]
+        label = f"{tau:.2f}"
+        assert (label if label != "-0.00" else "0.00") in svg and name in svg
+    page = (docs / "splits" / f"{SPLIT}.md").read_text()
+    assert f"(../img/splits/{SPLIT}-cost.svg)" in page
+    cost_svg = (docs / "img" / "splits" / f"{SPLIT}-cost.svg").read_text()
+    assert "params" in cost_svg and "random" in cost_svg and "log scale" in cost_svg
+
+
+def test_pareto_front():
+    from leaderboard.plots import pareto_front
+
+    pts = [{"name": n, "cost": c, "tau": t, "complete": ok} for n, c, t, ok in (
+        ("cheap", 0.01, 0.2, True), ("dominated", 0.1, 0.1, True), ("better", 1.0, 0.5, True),
+        ("incomplete", 0.001, 0.9, False), ("same_cost_worse", 0.01, 0.1, True))]
+    assert [p["name"] for p in pareto_front(pts)] == ["cheap", "better"]
+
+
+def test_csv_download_matches_export(site, results_dir, tmp_path):
+    """The site's CSV, the export and the site's table hold the same cells."""
+    from leaderboard.export import export_table
+
+    docs = site[0] / "docs"
+    home = (docs / "index.md").read_text()
+    assert "[Download this table (CSV)](downloads/leaderboard.csv)" in home
+    exported = export_table(results_dir, "csv")
+    assert exported == (docs / "downloads" / "leaderboard.csv").read_text()
+    lines = exported.splitlines()
+    assert lines[0] == f"#,Estimator,Kind,Status,{SPLIT},Mean τ,Group,s/arch"
+    params = load_json(results_dir / "params" / f"{SPLIT}.json")["metrics"]["mean"]["kendall"]
+    assert lines[1].startswith(f"1,params,baseline,◐,{params:.3f},{params:.3f},1,")
+    # The visible text of every site cell equals the CSV cell.
+    _, rows = _board_rows(home)
+    visible = [[re.sub(r"\[([^]]+)\]\([^)]+\)", r"\1", re.sub(r"<[^>]+>", "", c))
+                .replace("&#x27;", "'") for c in r] for r in rows]
+    import csv as _csv
+    assert visible == list(_csv.reader(lines[1:]))
+    split_csv = (docs / "downloads" / f"{SPLIT}.csv").read_text()
+    assert split_csv == export_table(results_dir, "csv", split=SPLIT)
+    assert f"[Download this table (CSV)](../downloads/{SPLIT}.csv)" in \
+        (docs / "splits" / f"{SPLIT}.md").read_text()
+
+
+def test_export_markdown_and_cli(boot_results, tmp_path, capsys):
+    assert cli(["export", "--format", "markdown", "--results-dir", str(boot_results),
+                "--no-registry"]) == 0
+    out = capsys.readouterr().out
+    assert "<span" not in out and "](" not in out  # plain Markdown, no HTML or links
+    assert out.splitlines()[0].startswith("|")
+    assert "| params" in out.replace("|   ", "| ").replace("|  ", "| ")
+    target = tmp_path / "t.csv"
+    assert cli(["export", "--format", "csv", "--split", SPLIT, "--results-dir",
+                str(boot_results), "--no-registry", "-o", str(target)]) == 0
+    head = target.read_text().splitlines()[0]
+    assert head.startswith("#,Estimator,Kind,Status,Kendall τ,95 % CI,Group,Spearman ρ")
+    assert "nDCG@5 %" in head
+    assert cli(["export", "--format", "csv", "--split", "nb101-1k", "--results-dir",
+                str(boot_results), "--no-registry"]) == 1
+    assert "no results on split 'nb101-1k'" in capsys.readouterr().err
+
+
+def _latex_document(body: str) -> str:
+    return "\\documentclass{article}\n\\begin{document}\n" + body + "\\end{document}\n"
+
+
+def test_export_latex_structure(boot_results):
+    from leaderboard.export import export_table
+    from leaderboard.tables import latex_escape
+
+    tex = export_table(boot_results, "latex", use_registry=False)
+    lines = tex.splitlines()
+    assert lines[0] == "\\begin{tabular}{rllcrrrr}" and lines[-1] == "\\end{tabular}"
+    rows = [ln for ln in lines if ln.endswith("\\\\")]
+    assert len(rows) == 3  # header + params + random
+    for row in rows:  # every row has one cell per column, no stray unescaped specials
+        assert row.replace("\\&", "").count("&") == 7, row
+        assert all(ord(ch) < 128 for ch in row), row
+    assert "\\#" in rows[0] and "Mean $\\tau$" in rows[0]
+    assert rows[1].startswith("1 & params & baseline & ($\\surd$) & ")
+    assert latex_escape("grad_norm 5 % & #1 — τ ± 0.1") == \
+        "grad\\_norm 5 \\% \\& \\#1 --- $\\tau$ $\\pm$ 0.1"
+    wrapped = export_table(boot_results, "latex", use_registry=False, caption="Leaderboard")
+    assert wrapped.startswith("\\begin{table}[ht]") and "\\caption{Leaderboard}" in wrapped
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None,
+                    reason="pdflatex not installed (Debian: apt-get install texlive-latex-base)")
+def test_export_latex_compiles(boot_results, tmp_path):
+    from leaderboard.export import export_table
+
+    for split in (None, SPLIT):
+        body = export_table(boot_results, "latex", split=split, use_registry=False,
+                            caption="estbench")
+        tex = tmp_path / f"table-{split or 'home'}.tex"
+        tex.write_text(_latex_document(body), encoding="utf-8")
+        proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
+                               tex.name], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert tex.with_suffix(".pdf").stat().st_size > 1000
+
+
+def test_preview_places_local_results_and_keeps_the_board_honest(results_dir, tmp_path):
+    """The user's results on a board split are ranked and marked; a split only the user ran
+    is listed, not added, so committed rows do not turn provisional because of it."""
+    from leaderboard.preview import preview
+
+    committed = tmp_path / "committed" / "leaderboard" / "results"
+    shutil.copytree(results_dir / "random", committed / "random")
+    mine = tmp_path / "mine"
+    shutil.copytree(results_dir / "params", mine / "params")
+    other = json.loads((mine / "params" / f"{SPLIT}.json").read_text())
+    other["split"]["name"] = "nb201-c10-1k"  # a split the board lacks (only its name matters)
+    (mine / "params" / "nb201-c10-1k.json").write_text(json.dumps(other))
+    out = preview(mine, tmp_path / "out", committed, make_plots=False)
+    assert out.merged == [("params", SPLIT)]
+    assert [(e, s) for e, s, _ in out.off_board] == [("params", "nb201-c10-1k")]
+    home = (out.docs_dir / "index.md").read_text()
+    header, rows = _board_rows(home)
+    names = [re.sub(r"<[^>]+>", "", r[1]) for r in rows]
+    assert any("params ★" in n for n in names) and not any("random ★" in n for n in names)
+    assert "nb201-c10-1k" not in "".join(header)  # no column for the user's extra split
+    random_row = next(r for r in rows if "random" in r[1])
+    assert "provisional" not in random_row[3]
+    # The committed tree is untouched.
+    assert sorted(p.name for p in (committed / "random").iterdir()) == \
+        sorted(p.name for p in (results_dir / "random").iterdir())

@@ -139,3 +139,174 @@ def test_all_metrics_keys(rand_pair):
         assert f"br_{M.pct_key(p)}" in out and f"wr_{M.pct_key(p)}" in out
     assert out["p_top_0_1"] is None  # 0.1 % of 300 < 1
     assert all(v is None or math.isfinite(v) for v in out.values())
+
+
+# --------------------------------------------------------------------------------------------
+# nDCG@K
+# --------------------------------------------------------------------------------------------
+
+
+def test_ndcg_hand_computed():
+    # Predicted order by score: archs 0, 1, 2 with gains 1, 3, 2; ideal order 3, 2, 1.
+    scores, truth = [3.0, 2.0, 1.0], [1.0, 3.0, 2.0]
+    dcg = 1 / 1 + 3 / math.log2(3) + 2 / 2
+    ideal = 3 / 1 + 2 / math.log2(3) + 1 / 2
+    assert M.ndcg_at_k(scores, truth, 3) == pytest.approx(dcg / ideal, abs=1e-12)
+    assert M.ndcg_at_k(scores, truth, 1) == pytest.approx(1 / 3, abs=1e-12)
+    assert M.ndcg_at_k(truth, truth, 3) == pytest.approx(1.0, abs=1e-12)
+    # Ties: archs 0 and 1 share the top score, so positions 1 and 2 get their mean gain 1.
+    assert M.ndcg_at_k([1.0, 1.0, 0.0], [2.0, 0.0, 1.0], 1) == pytest.approx(0.5, abs=1e-12)
+    with pytest.raises(ValueError):
+        M.ndcg_at_k(scores, truth, 4)
+    with pytest.raises(ValueError):
+        M.ndcg_at_k(scores, [-1.0, 3.0, 2.0], 2)
+    assert M.ndcg_at_k(scores, [0.0, 0.0, 0.0], 2) is None
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_ndcg_is_the_expected_dcg_under_random_tie_breaking(k):
+    scores = [3, 3, 3, 1, 1, 2]
+    truth = [6.0, 1.0, 4.0, 3.0, 2.0, 5.0]
+    disc = 1 / np.log2(np.arange(2, k + 2))
+    ideal = float(np.dot(sorted(truth, reverse=True)[:k], disc))
+    vals = []
+    for perm in itertools.permutations(range(6)):
+        pos = {a: i for i, a in enumerate(perm)}
+        top = sorted(range(6), key=lambda a: (-scores[a], pos[a]))[:k]
+        vals.append(np.dot([truth[a] for a in top], disc) / ideal)
+    assert M.ndcg_at_k(scores, truth, k) == pytest.approx(np.mean(vals), abs=1e-12)
+
+
+def test_all_metrics_has_ndcg_at_the_top_k_percentages(rand_pair):
+    s, t = rand_pair
+    t = t - t.min()  # gains must be non-negative
+    out = M.all_metrics(s, t)
+    for p in M.NDCG_PERCENTS:
+        assert f"ndcg_{M.pct_key(p)}" in out
+    assert out["ndcg_0_1"] is None  # 0.1 % of 300 < 1
+    assert out["ndcg_5"] == pytest.approx(M.ndcg_at_k(s, t, 15))
+    assert out["ndcg_100"] == pytest.approx(M.ndcg_at_k(s, t, 300))
+    assert "ndcg_5" not in M.all_metrics(s, t - 10)  # negative truth: no gains, no nDCG
+
+
+# --------------------------------------------------------------------------------------------
+# bootstrap confidence intervals and rank groups (harness/uncertainty.py)
+# --------------------------------------------------------------------------------------------
+
+from harness import uncertainty as U  # noqa: E402
+
+
+@pytest.mark.parametrize("n", [120, 3100])  # both code paths: dense counts, scipy per resample
+def test_bootstrap_samples_are_scipy_on_the_resampled_architectures(n):
+    rng = np.random.default_rng(5)
+    t = np.round(rng.normal(size=n), 1)  # ties in truth and in scores
+    seeds = [np.round(t + rng.normal(size=n), 1) for _ in range(2)]
+    out = U.bootstrap_metrics(seeds, t, n_resamples=12, seed=7)
+    idx = np.random.default_rng(7).integers(0, n, size=(12, n))
+    tau = [np.mean([stats.kendalltau(s[r], t[r]).statistic for s in seeds]) for r in idx]
+    rho = [np.mean([stats.spearmanr(s[r], t[r]).statistic for s in seeds]) for r in idx]
+    assert np.max(np.abs(np.array(out["kendall_samples"]) - tau)) <= 5.1e-7  # 6 decimals
+    lo, hi = np.quantile(rho, [0.025, 0.975])
+    assert out["spearman"]["lo"] == pytest.approx(lo, abs=1e-6)
+    assert out["spearman"]["hi"] == pytest.approx(hi, abs=1e-6)
+    assert out["kendall"]["lo"] == pytest.approx(np.quantile(tau, 0.025), abs=1e-6)
+    assert (out["method"], out["level"], out["n_resamples"], out["seed"], out["n_archs"]) == \
+        ("percentile", 0.95, 12, 7, n)
+
+
+def test_bootstrap_resamples_do_not_depend_on_the_scores():
+    """The pairing contract: same (seed, n_resamples, N) → same architectures in resample j."""
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=50)
+    a = U.bootstrap_metrics([t + rng.normal(size=50)], t, n_resamples=30, seed=3)
+    perfect = U.bootstrap_metrics([t], t, n_resamples=30, seed=3)
+    assert perfect["kendall_samples"] == [1.0] * 30  # scores = truth on every resample
+    blocks = np.concatenate(list(U.resample_indices(50, 30, 3)))
+    assert (blocks == np.random.default_rng(3).integers(0, 50, size=(30, 50))).all()
+    other = U.bootstrap_metrics([t + rng.normal(size=50)], t, n_resamples=30, seed=4)
+    assert other["kendall_samples"] != a["kendall_samples"]
+
+
+def test_bootstrap_rejects_bad_input():
+    with pytest.raises(ValueError):
+        U.bootstrap_metrics([], np.arange(5.0))
+    with pytest.raises(ValueError):
+        U.bootstrap_metrics([np.arange(4.0)], np.arange(5.0))
+    with pytest.raises(ValueError):
+        U.bootstrap_metrics([np.array([1.0, np.nan, 2.0])], np.arange(3.0))
+
+
+def test_bootstrap_undefined_resamples_are_none():
+    # Two architectures: a resample that draws the same one twice has constant scores.
+    out = U.bootstrap_metrics([np.array([0.0, 1.0])], np.array([0.0, 1.0]), n_resamples=40)
+    samples = out["kendall_samples"]
+    assert None in samples and 1.0 in samples
+    assert set(samples) <= {None, 1.0}
+    assert out["kendall"] == {"lo": 1.0, "hi": 1.0}
+
+
+def test_bootstrap_interval_covers_the_true_tau():
+    """Coverage on bivariate normal data, where τ = (2/π)·arcsin(r) exactly: the 95 % interval
+    of 200 independent datasets must contain the true τ in roughly 95 % of them."""
+    r, n, trials = 0.6, 100, 200
+    true_tau = 2 / math.pi * math.asin(r)
+    rng = np.random.default_rng(2021)
+    cov = [[1.0, r], [r, 1.0]]
+    hits, widths = 0, []
+    for i in range(trials):
+        x = rng.multivariate_normal([0.0, 0.0], cov, size=n)
+        ci = U.bootstrap_metrics([x[:, 0]], x[:, 1], n_resamples=1000, seed=i)["kendall"]
+        hits += ci["lo"] <= true_tau <= ci["hi"]
+        widths.append(ci["hi"] - ci["lo"])
+    coverage = hits / trials
+    assert 0.90 <= coverage <= 0.99, coverage
+    # Not trivially wide: the standard error of τ at n = 100 is about 0.05.
+    assert 0.12 < np.mean(widths) < 0.30, np.mean(widths)
+
+
+def _pair_of_estimators(n: int, swap: float, seed: int = 0):
+    """Truth, estimator A (truth + noise) and B = A with ``swap`` of its scores shuffled."""
+    rng = np.random.default_rng(seed)
+    t = rng.normal(size=n)
+    a = t + rng.normal(size=n)
+    b = a.copy()
+    pick = rng.choice(n, size=int(swap * n), replace=False)
+    b[pick] = rng.permutation(b[pick])
+    return t, a, b
+
+
+def test_rank_groups_pairing_separates_a_small_known_difference():
+    """B is A with 10 % of its scores shuffled among themselves: τ drops by about 0.04, less
+    than either interval's half-width, so the unpaired intervals overlap — but the paired
+    difference is clear, so the groups differ. Identical estimators share a group."""
+    t, a, b = _pair_of_estimators(1000, 0.10)
+    boot = {name: U.bootstrap_metrics([s], t) for name, s in (("a", a), ("b", b), ("a2", a))}
+    point = {"a": M.kendall_tau(a, t), "b": M.kendall_tau(b, t), "a2": M.kendall_tau(a, t)}
+    assert 0.02 < point["a"] - point["b"] < 0.06
+    assert boot["b"]["kendall"]["hi"] > boot["a"]["kendall"]["lo"]  # unpaired: overlap
+    samples = {k: np.array(v["kendall_samples"]) for k, v in boot.items()}
+    groups = U.rank_groups(samples, point)
+    assert groups == {"a": 1, "a2": 1, "b": 2}
+    # Breaking the pairing (B's samples from other resamples) hides the difference.
+    shuffled = U.bootstrap_metrics([b], t, seed=1)["kendall_samples"]
+    groups = U.rank_groups({"a": samples["a"], "b": np.array(shuffled)}, point)
+    assert groups == {"a": 1, "b": 1}
+
+
+def test_rank_groups_compare_with_the_group_leader_not_the_neighbour():
+    """A chain of small steps: each neighbour is indistinguishable from the next, but the
+    group closes once the distance to its leader is clear."""
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=1000)
+    # Paired samples with a common resample effect and small independent noise per estimator.
+    samples = {f"e{i}": 0.5 - 0.01 * i + base * 0.03 + rng.normal(size=1000) * 0.004
+               for i in range(8)}
+    point = {k: float(np.mean(v)) for k, v in samples.items()}
+    groups = U.rank_groups(samples, point)
+    assert groups["e0"] == 1 and groups["e7"] > 1
+    assert sorted(groups.values()) == [groups[f"e{i}"] for i in range(8)]  # monotone
+    assert len(set(groups.values())) < 8  # neighbours are grouped
+    with pytest.raises(ValueError):
+        U.rank_groups({"a": np.zeros(3), "b": np.zeros(4)}, {"a": 0.0, "b": 0.0})
+    with pytest.raises(ValueError):
+        U.rank_groups({"a": np.zeros(3)}, {})

@@ -4,8 +4,9 @@
  * Click a column header to sort by it; click again to reverse. Numbers sort numerically (the
  * first number in the cell, so "0.527 ± 0.012" sorts by 0.527); cells without a number
  * ("—", "n/a") always go last. Numeric columns sort high-to-low first, except "#" and
- * lower-is-better columns (header containing "↓", "BR@", "WR@" or "s/arch"). The header cells
- * get role="columnheader" and aria-sort, which Material for MkDocs styles with sort arrows.
+ * lower-is-better columns (header containing "↓", "BR@", "WR@", "s/arch" or "Group": rank
+ * group 1 is the best). The header cells get role="columnheader" and aria-sort, which
+ * Material for MkDocs styles with sort arrows.
  * A table that has been set up carries data-sortable="ready".
  */
 (function () {
@@ -21,7 +22,7 @@
 
   function lowerFirst(th) {
     var t = th.textContent;
-    return /^\s*#/.test(t) || /↓|BR@|WR@|s\/arch/.test(t);
+    return /^\s*#/.test(t) || /↓|BR@|WR@|s\/arch|Group/.test(t);
   }
 
   function isNumeric(rows, index) {

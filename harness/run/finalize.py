@@ -55,13 +55,25 @@ def aggregate_scores(est: api.Estimator, session: Session, records: Records,
     return [None if a in failed or not np.isfinite(v) else float(v) for a, v in zip(ids, out)]
 
 
-def _summary(values: list[dict]) -> tuple[dict, dict]:
+def summarize_seeds(values: list[dict]) -> tuple[dict, dict]:
+    """Mean and sample standard deviation over seeds of every metric (``None`` if undefined)."""
     mean, std = {}, {}
     for k in values[0]:
         vs = [v[k] for v in values if v[k] is not None]
         mean[k] = float(np.mean(vs)) if vs else None
         std[k] = float(np.std(vs, ddof=1)) if len(vs) >= 2 else None
     return mean, std
+
+
+def seed_metrics(per_seed_scores: dict[int, np.ndarray], truth: np.ndarray) -> results.Metrics:
+    """Every criterion per seed, mean and std over seeds, and the bootstrap over architectures
+    (95 % intervals and the stored samples that pair estimators for rank groups)."""
+    from harness.uncertainty import bootstrap_metrics
+
+    per_seed = {str(s): metrics.all_metrics(v, truth) for s, v in per_seed_scores.items()}
+    mean, std = summarize_seeds(list(per_seed.values()))
+    return results.Metrics(per_seed, mean, std,
+                           bootstrap_metrics(list(per_seed_scores.values()), truth))
 
 
 def _cost(cfg: RunConfig, records: Records, ids: Sequence[int],
@@ -159,9 +171,8 @@ def finalize(session: Session, est: api.Estimator, records: Records,
     if not problems:
         truth = split.ground_truth(cfg.data_dir)  # loaded only now, after all scoring
         per_seed_scores = {s: np.array(final[s], dtype=np.float64) for s in cfg.seeds}
-        per_seed = {str(s): metrics.all_metrics(per_seed_scores[s], truth) for s in cfg.seeds}
-        mean, std = _summary(list(per_seed.values()))
-        metrics_obj = results.Metrics(per_seed, mean, std)
+        metrics_obj = seed_metrics(per_seed_scores, truth)
+        per_seed = metrics_obj.per_seed
         bias_obj = _bias(session, per_seed_scores, truth,
                          {s: per_seed[str(s)]["kendall"] for s in cfg.seeds})
         prepared, curve = prepared_and_curve(session, est, per_seed_scores, truth)

@@ -1,0 +1,52 @@
+"""``python -m leaderboard export``: the home table, or a split's table, as CSV, LaTeX or
+Markdown — built by the same code as the site's tables, so it holds the same cells."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from leaderboard import home, split_page, tables
+from leaderboard.collect import collect, rank_rows
+from leaderboard.site import Site
+
+
+class ExportError(ValueError):
+    """Nothing to export (no results, or no results on the requested split)."""
+
+
+def export_table(results_dir: Path, fmt_name: str, split: str | None = None,
+                 use_registry: bool = True, caption: str | None = None,
+                 warnings: list[str] | None = None) -> str:
+    """The table the site shows, in ``fmt_name`` (one of :data:`leaderboard.tables.FORMATS`).
+
+    Args:
+        results_dir: the results directory (as for ``build``).
+        fmt_name: ``csv``, ``latex`` or ``markdown``.
+        split: a split's full table (its page's), instead of the home table.
+        use_registry: check results against the registered estimators, as the build does
+            (stale versions make rows incomplete).
+        caption: LaTeX only: wrap the tabular in a ``table`` float with this caption.
+        warnings: if given, the unusable results files are appended to it.
+
+    Raises:
+        ExportError: without results (on ``split``).
+        ValueError: on an unknown format.
+    """
+    if fmt_name not in tables.FORMATS:
+        raise ValueError(f"unknown format {fmt_name!r}; choose from {', '.join(tables.FORMATS)}")
+    coll = collect(Path(results_dir), use_registry=use_registry)
+    if warnings is not None:
+        warnings.extend(coll.warnings)
+    site = Site(coll=coll, results_label=Path(results_dir).as_posix())
+    primary = coll.primary_split()
+    if primary is None:
+        raise ExportError(f"no usable results in {results_dir}")
+    if split is None:
+        site.home_rows = rank_rows(coll, coll.splits(), primary)
+        table = home.home_table_model(site, coll.splits())
+    elif split in coll.splits():
+        table = split_page.estimators_table_model(site, split)
+    else:
+        raise ExportError(f"no results on split {split!r} in {results_dir} (splits with "
+                          f"results: {', '.join(coll.splits())})")
+    return tables.render(table, fmt_name, caption if fmt_name == "latex" else None)

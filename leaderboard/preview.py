@@ -1,0 +1,84 @@
+"""``python -m leaderboard preview``: your local results on the committed leaderboard.
+
+A local run writes into the user results directory (never the tracked tree). The preview merges
+those results with the committed ones into a scratch copy, builds the site from it into a
+separate docs directory, and marks your rows (★), so you see where your estimator would rank
+before opening a pull request. Only splits the leaderboard already has are merged: a result on
+a split the board does not show (a smoke split) is listed, not added as a column, so it never
+makes the committed rows provisional.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from leaderboard.build import build
+from leaderboard.collect import collect
+
+
+@dataclass
+class Preview:
+    """What a preview did.
+
+    Attributes:
+        docs_dir: the built docs directory (``mkdocs serve -f`` it, or open the Markdown).
+        merged: ``(estimator, split)`` of your results placed on the board.
+        off_board: ``(estimator, split, tau)`` of your results on splits the board lacks.
+        warnings: the build's warnings.
+    """
+
+    docs_dir: Path
+    merged: list[tuple[str, str]] = field(default_factory=list)
+    off_board: list[tuple[str, str, float | None]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _copy_result(src_dir: Path, dst_dir: Path, est: str, split: str, scores_file: str) -> None:
+    (dst_dir / est).mkdir(parents=True, exist_ok=True)
+    for name in (f"{split}.json", scores_file):
+        if (src_dir / est / name).is_file():
+            shutil.copy2(src_dir / est / name, dst_dir / est / name)
+
+
+def preview(user_dir: Path, out_dir: Path, committed_dir: Path = Path("leaderboard/results"),
+            data_dir: str | None = None, make_plots: bool = True) -> Preview:
+    """Build the leaderboard with the results of ``user_dir`` merged into ``committed_dir``.
+
+    Args:
+        user_dir: your results directory.
+        out_dir: a scratch directory (it gets ``results/`` and ``docs/``); never the
+            repository's own ``docs/``.
+        committed_dir: the committed results.
+        data_dir: benchmark data for the plots.
+        make_plots: False for a faster, text-only preview.
+    """
+    out_dir = Path(out_dir)
+    if (out_dir / ".git").exists() or (out_dir / "leaderboard").is_dir():
+        raise ValueError(f"{out_dir} looks like a project directory; give a scratch directory")
+    merged_dir, docs_dir = out_dir / "results", out_dir / "docs"
+    if merged_dir.exists():
+        shutil.rmtree(merged_dir)
+    shutil.copytree(committed_dir, merged_dir)
+    board = collect(Path(committed_dir), use_registry=False)
+    board_splits = set(board.splits())
+    mine = collect(Path(user_dir), use_registry=False)
+    out = Preview(docs_dir=docs_dir, warnings=list(mine.warnings))
+    for (est, split), res in sorted(mine.results.items()):
+        if split in board_splits:
+            _copy_result(Path(user_dir), merged_dir, est, split, res.obj["scores_file"])
+            out.merged.append((est, split))
+        else:
+            out.off_board.append((est, split, res.mean("kendall")))
+    # Hand-written pages (submitting.md, metrics.md, ...) so that links resolve.
+    repo = Path(committed_dir).resolve().parents[1]
+    if (repo / "docs").is_dir() and not docs_dir.exists():
+        shutil.copytree(repo / "docs", docs_dir)
+    if (repo / "mkdocs.yml").is_file():  # so that ``mkdocs serve -f <out>/mkdocs.yml`` works
+        shutil.copy2(repo / "mkdocs.yml", out_dir / "mkdocs.yml")
+    report = build(merged_dir, docs_dir, data_dir=data_dir, make_plots=make_plots,
+                   results_label=f"{committed_dir} + {user_dir}",
+                   local=frozenset(e for e, _ in out.merged))
+    out.warnings += report.warnings
+    return out
