@@ -1,7 +1,7 @@
 """estbench's harness: score efficient performance estimators on NAS benchmarks.
 
 ``harness.evaluate(name, split=..., seeds=...)`` is the Python API (see
-:mod:`harness.evaluate`); ``pytest harness/ --estimator=NAME`` is the command line.
+:mod:`harness.notebook`); ``pytest harness/ --estimator=NAME`` is the command line.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ __all__ = ["evaluate"]
 def __getattr__(name: str) -> Any:
     # Lazy: ``import harness`` stays cheap (no torch) for the command-line tools.
     if name == "evaluate":
-        from harness.evaluate import evaluate
+        from harness.notebook import evaluate
 
         return evaluate
     raise AttributeError(f"module 'harness' has no attribute {name!r}")
