@@ -87,6 +87,17 @@ def cost_model(res: Result) -> Cell:
         note += " joint†"
         title += (f"; scored in one run with {', '.join(joint)}: a pass they share is charged "
                   "to the first that asked for it, so this is not the cost of running it alone")
+    training = cost.get("training")
+    if training:
+        # A one-shot estimator's cost is its training amortised over the ranked architectures
+        # plus its scoring: both parts shown.
+        total = training["cpu_s_per_arch"] + cost["wall_s_per_arch_median"]
+        note += f" = {fmt.seconds(training['cpu_s_per_arch'])} train + " \
+                f"{fmt.seconds(cost['wall_s_per_arch_median'])} score"
+        title += (f"; training: {training['cpu_s_per_run'] / 3600:.2f} CPU-h per supernet "
+                  f"({training['epochs']} epochs, {training['runs']} seed(s)) amortised over "
+                  f"{training['n_archs']} architectures, plus the scoring seconds")
+        return Cell(fmt.seconds(total), note=note, title=title)
     return Cell(fmt.seconds(cost["wall_s_per_arch_median"]), note=note, title=title)
 
 

@@ -464,6 +464,13 @@ def test_harness_records_the_checkpoint_and_the_training_curve(tmp_path, data_di
     assert obj["contract_ok"], obj["contract_problems"]
     desc = obj["prepared"]["20"]
     assert desc["config_hash"] == tcfg.config_hash() and desc["epoch"] == 2
+    # Honest cost: the supernet's training amortised over the ranked architectures.
+    log = checkpoints.load_checkpoint(
+        checkpoints.checkpoint_path(tmp_path / "cache", tcfg, 2))["log"]
+    train_cpu = sum(r["seconds"] * r["threads"] for r in log)
+    training = obj["cost"]["training"]
+    assert training["epochs"] == 2 and training["cpu_s_per_run"] == pytest.approx(train_cpu)
+    assert training["cpu_s_per_arch"] == pytest.approx(train_cpu / obj["n_archs"])
     points = obj["curve"]["points"]
     assert [p["checkpoint"] for p in points] == [1, 2]
     # The last point is the run itself; the first scores the epoch-1 weights.

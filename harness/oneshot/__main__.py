@@ -36,6 +36,10 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--channels", type=int, default=SupernetConfig.channels)
     p.add_argument("--cells-per-stage", type=int, default=SupernetConfig.cells_per_stage)
+    p.add_argument("--memory-format", choices=("channels_last", "contiguous"),
+                   default=SupernetConfig.memory_format,
+                   help="supernet memory format (part of the run's identity; default: "
+                        "%(default)s)")
     p.add_argument("--subset", type=int, default=None,
                    help="use only this many CIFAR-10 training images (quick experiments)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
@@ -47,7 +51,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 def _config(a: argparse.Namespace) -> TrainConfig:
-    net = replace(SupernetConfig(), channels=a.channels, cells_per_stage=a.cells_per_stage)
+    net = replace(SupernetConfig(), channels=a.channels, cells_per_stage=a.cells_per_stage,
+                  memory_format=a.memory_format)
     return TrainConfig(sampler=a.sampler, epochs=a.epochs, seed=a.seed, sharing=a.sharing,
                        batch_size=a.batch_size, lr=a.lr, subset=a.subset, supernet=net)
 
@@ -109,6 +114,7 @@ def cmd_curve(a: argparse.Namespace) -> int:
     options = {"epochs": cfg.epochs, "checkpoint_epoch": at, "sharing": cfg.sharing,
                "batch_size": cfg.batch_size, "channels": cfg.supernet.channels,
                "cells_per_stage": cfg.supernet.cells_per_stage, "train": "no",
+               "memory_format": cfg.supernet.memory_format,
                "eval_batches": a.eval_batches, "eval_batch_size": a.eval_batch_size}
     if cfg.subset is not None:
         options["subset"] = cfg.subset

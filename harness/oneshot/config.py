@@ -24,6 +24,7 @@ from typing import Any
 FORMAT_VERSION = 1  # bump when the training code changes the weights a config produces
 SAMPLERS: tuple[str, ...] = ("uniform", "deiso")
 SCHEDULES: tuple[str, ...] = ("cosine", "constant")
+MEMORY_FORMATS: tuple[str, ...] = ("channels_last", "contiguous")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,11 @@ class SupernetConfig:
             shift would be shared by every architecture using the op, while the stem, the
             reduction blocks and the final BN keep their affine parameters.
         dropout: dropout before the classifier during training (0.1 in the paper's code).
+        memory_format: ``"channels_last"`` (NHWC, the default: measured 1.7x faster training
+            steps on this project's CPUs for both the 1-cell/8-channel and the paper's shape)
+            or ``"contiguous"`` (NCHW, the format of runs before it existed). The same
+            computation in another summation order: it changes the last bits, not what is
+            learned, but a run's bits depend on it, so it is part of the run's hash.
     """
 
     channels: int = 16
@@ -46,6 +52,12 @@ class SupernetConfig:
     num_classes: int = 10
     cell_bn_affine: bool = False
     dropout: float = 0.1
+    memory_format: str = "channels_last"
+
+    def __post_init__(self) -> None:
+        if self.memory_format not in MEMORY_FORMATS:
+            raise ValueError(f"memory_format must be one of {MEMORY_FORMATS}, not "
+                             f"{self.memory_format!r}")
 
 
 @dataclass(frozen=True)
@@ -110,7 +122,8 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error (a config from a newer format)."""
         d = dict(d)
-        net = SupernetConfig(**d.pop("supernet", {}))
+        # A config written before memory_format existed describes a contiguous (NCHW) run.
+        net = SupernetConfig(**{"memory_format": "contiguous", **d.pop("supernet", {})})
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -119,8 +132,12 @@ class TrainConfig:
 
     def identity(self) -> dict[str, Any]:
         """What the hash covers: the config plus the format version, space and dataset."""
+        config = self.to_dict()
+        if config["supernet"]["memory_format"] == "contiguous":
+            # Runs from before the field existed keep their hash (and their checkpoints).
+            del config["supernet"]["memory_format"]
         return {"format": FORMAT_VERSION, "space": "nb201", "dataset": "cifar10",
-                "config": self.to_dict()}
+                "config": config}
 
     def config_hash(self) -> str:
         """16 hex digits of the SHA-256 of :meth:`identity` as canonical JSON."""

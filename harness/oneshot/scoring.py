@@ -35,7 +35,7 @@ from harness.oneshot.config import EvalConfig, SupernetConfig, TrainConfig
 from harness.oneshot.images import SplitImages, load_split_images, validation_batches
 from harness.oneshot.sampling import class_members, representative
 from harness.oneshot.supernet import PartitionedSupernet, plan_cell
-from harness.oneshot.training import load_model, train
+from harness.oneshot.training import load_model, train, training_cost
 from harness.papers import NING2021
 from harness.spaces import nb201
 
@@ -161,10 +161,11 @@ class OneShotOptions:
     channels: int = SupernetConfig.channels
     cells_per_stage: int = SupernetConfig.cells_per_stage
     subset: int | None = None
+    memory_format: str = SupernetConfig.memory_format
 
     KEYS = ("epochs", "checkpoint_epoch", "train", "iso_eval", "post_deiso", "sharing",
             "eval_batches", "eval_batch_size", "batch_size", "channels", "cells_per_stage",
-            "subset")
+            "subset", "memory_format")
 
     @classmethod
     def parse(cls, options: dict[str, Any] | None) -> OneShotOptions:
@@ -178,7 +179,7 @@ class OneShotOptions:
                     "cells_per_stage"):
             if key in o:
                 kw[key] = int(o[key])
-        for key in ("train", "iso_eval", "sharing"):
+        for key in ("train", "iso_eval", "sharing", "memory_format"):
             if key in o and o[key] is not None:
                 kw[key] = str(o[key]).strip().lower()
         if "train" in kw and kw["train"] not in TRAIN_MODES:
@@ -209,7 +210,7 @@ class OneShotOptions:
 
     def train_config(self, sampler: str, seed: int, epochs: int) -> TrainConfig:
         net = replace(SupernetConfig(), channels=self.channels,
-                      cells_per_stage=self.cells_per_stage)
+                      cells_per_stage=self.cells_per_stage, memory_format=self.memory_format)
         return TrainConfig(sampler=sampler, epochs=epochs, seed=seed, sharing=self.sharing,
                            batch_size=self.batch_size, subset=self.subset, supernet=net)
 
@@ -233,6 +234,8 @@ OPTIONS: dict[str, EstimatorOption] = {
     "channels": EstimatorOption("supernet channels of the run", int),
     "cells_per_stage": EstimatorOption("supernet cells per stage of the run", int),
     "subset": EstimatorOption("training images of the run (small experiments)", int),
+    "memory_format": EstimatorOption("channels_last | contiguous: the run's memory format", str,
+                                     ("channels_last", "contiguous")),
 }
 assert set(OPTIONS) == set(OneShotOptions.KEYS)
 
@@ -253,6 +256,7 @@ class OneShotState:
     eval_config: EvalConfig
     trained_here: bool
     cache_dir: str | os.PathLike | None = None
+    training: dict | None = None  # training_cost() up to this checkpoint
 
     @property
     def identity(self) -> str:
@@ -268,6 +272,11 @@ class OneShotState:
                 "epoch_budget": self.config.epochs, "sampler": self.config.sampler,
                 "sharing": self.config.sharing, "seed": self.config.seed,
                 "iso_eval": self.iso_eval, "trained_in_prepare": self.trained_here,
+                "memory_format": self.config.supernet.memory_format,
+                "shape": {"channels": self.config.supernet.channels,
+                          "cells_per_stage": self.config.supernet.cells_per_stage},
+                "schedule": self.config.schedule, "batch_size": self.config.batch_size,
+                "training": self.training,
                 "eval": {"n_batches": e.n_batches, "batch_size": e.batch_size,
                          "eval_seed": e.eval_seed}}
 
@@ -285,7 +294,8 @@ class OneShotState:
         ev = self.evaluator
         model = load_model(self.config, epoch, self.cache_dir, ev.device)
         evaluator = OneShotEvaluator(model, ev.batches, ev.device, ev.data_dir)
-        return replace(self, evaluator=evaluator, epoch=epoch, trained_here=False)
+        return replace(self, evaluator=evaluator, epoch=epoch, trained_here=False,
+                       training=_training_of(self.config, epoch, self.cache_dir))
 
     def fresh(self) -> OneShotState:
         """The same weights and batches with an empty evaluation cache (determinism check)."""
@@ -328,6 +338,8 @@ def train_command(cfg: TrainConfig) -> str:
         parts.append(f"--cells-per-stage {cfg.supernet.cells_per_stage}")
     if cfg.subset is not None:
         parts.append(f"--subset {cfg.subset}")
+    if cfg.supernet.memory_format != SupernetConfig.memory_format:
+        parts.append(f"--memory-format {cfg.supernet.memory_format}")
     return " ".join(parts + ["--device cuda"])
 
 
@@ -389,12 +401,22 @@ def prepare_oneshot(pctx: PrepareContext, sampler: str) -> OneShotState:
               until_epoch=target)
         epoch, trained_here = target, True
     model = load_model(cfg, epoch, pctx.cache_dir, pctx.device)
+    training = _training_of(cfg, epoch, pctx.cache_dir)
     ecfg = opts.eval_config()
     images = load_split_images(cfg, pctx.data_dir)
     evaluator = OneShotEvaluator(model, validation_batches(images, ecfg), pctx.device,
                                  pctx.data_dir)
     return OneShotState(evaluator, cfg, epoch, opts.iso_mode(sampler), ecfg, trained_here,
-                        pctx.cache_dir)
+                        pctx.cache_dir, training)
+
+
+def _training_of(cfg: TrainConfig, epoch: int, cache_dir) -> dict | None:
+    """The training cost recorded in checkpoint ``epoch`` of run ``cfg``."""
+    try:
+        state = checkpoints.load_checkpoint(checkpoints.checkpoint_path(cache_dir, cfg, epoch))
+    except (OSError, RuntimeError, KeyError):
+        return None
+    return training_cost(list(state.get("log", [])), epoch)
 
 
 def evaluator_for(cfg: TrainConfig, epoch: int, *, cache_dir: str | os.PathLike,

@@ -137,6 +137,10 @@ class NB201Supernet(nn.Module):
                 generator: torch.Generator | None = None) -> torch.Tensor:
         """Logits of architecture ``cell``; ``generator`` draws the dropout mask in training."""
         plan = plan_cell(tuple(cell))
+        if self.cfg.memory_format == "channels_last":
+            # NHWC convolutions are ~1.7x faster on this CPU (oneDNN); the parameters are
+            # converted in build_supernet.
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.stem(x)
         for layer in self.cells:
             x = layer(x, plan) if isinstance(layer, SharedCell) else layer(x)
@@ -213,10 +217,14 @@ def build_supernet(cfg: SupernetConfig, sharing: str = "full",
         return NB201Supernet(cfg) if rule.n_parts == 1 else PartitionedSupernet(cfg, rule)
 
     if seed is None:
-        return make()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return make()
+        model = make()
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = make()
+    if cfg.memory_format == "channels_last":
+        model = model.to(memory_format=torch.channels_last)
+    return model
 
 
 def supernet_for(model: nn.Module, cell: Sequence[str]) -> NB201Supernet:

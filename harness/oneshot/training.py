@@ -108,6 +108,17 @@ def default_save_epochs(epochs: int, save_every: int | None) -> list[int]:
     return sorted(out)
 
 
+def training_cost(log: list[dict], epoch: int) -> dict:
+    """What training to ``epoch`` cost, from a checkpoint's per-epoch log: wall seconds, and
+    CPU seconds (wall x threads; epochs logged before threads were recorded count one thread,
+    which is how this project's CPU runs are made)."""
+    rows = [r for r in log if r.get("epoch", 0) <= epoch]
+    wall = float(sum(r.get("seconds", 0.0) for r in rows))
+    cpu = float(sum(r.get("seconds", 0.0) * (r.get("threads") or 1) for r in rows))
+    devices = sorted({str(r.get("device", "?")) for r in rows})
+    return {"epochs": len(rows), "wall_s": wall, "cpu_s": cpu, "devices": devices}
+
+
 def load_model(cfg: TrainConfig, epoch: int, cache_dir: str | os.PathLike,
                device: torch.device | str = "cpu") -> nn.Module:
     """The supernet of run ``cfg`` after ``epoch`` epochs, on ``device``, in eval mode.
@@ -197,7 +208,8 @@ def train(cfg: TrainConfig, *, cache_dir: str | os.PathLike, device: torch.devic
         t_total += seconds
         steps_run += n_steps
         record = {"epoch": epoch + 1, "lr": lr, "loss": loss_sum / n_steps,
-                  "acc": acc_sum / n_steps, "seconds": seconds, "device": device.type}
+                  "acc": acc_sum / n_steps, "seconds": seconds, "device": device.type,
+                  "threads": torch.get_num_threads()}
         history.append(record)
         say(f"[oneshot {cfg.config_hash()}] epoch {epoch + 1}/{cfg.epochs} done: loss "
             f"{record['loss']:.4f} acc {record['acc']:.4f} lr {lr:.5f} {seconds:.0f} s")

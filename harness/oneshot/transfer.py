@@ -77,6 +77,9 @@ def extract_network(model: nn.Module, cell: Sequence[str] | str,
         else:
             raise RuntimeError(f"no supernet weight for {name} (looked for {sname})")
     net.load_state_dict(new_state)
+    if cfg.memory_format == "channels_last":
+        # The supernet's layout, so that the copy computes the supernet's logits bit for bit.
+        net = net.to(memory_format=torch.channels_last)
     dev = next(supernet.parameters()).device if device is None else torch.device(device)
     return net.to(dev).train()
 

@@ -7,6 +7,7 @@ scored, and sees only component scores and specs.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import platform
 import resource
@@ -124,6 +125,23 @@ def _meta(est: api.Estimator, split: Split) -> tuple[results.EstimatorMeta, resu
                               split.truth_aggregate))
 
 
+def training_cost(prepared: dict | None, n_archs: int) -> dict | None:
+    """A one-shot estimator's training, amortised over the architectures it ranks: the mean
+    over seeds of the supernet's training CPU-seconds (from each prepared state's
+    ``describe()['training']``), divided by the number of ranked architectures."""
+    runs = [d.get("training") for d in (prepared or {}).values() if isinstance(d, dict)]
+    runs = [r for r in runs if r]
+    if not runs:
+        return None
+    cpu = float(np.mean([r["cpu_s"] for r in runs]))
+    return {"cpu_s_per_run": cpu, "wall_s_per_run": float(np.mean([r["wall_s"] for r in runs])),
+            "epochs": runs[0]["epochs"], "runs": len(runs), "n_archs": n_archs,
+            "cpu_s_per_arch": cpu / n_archs, "devices": sorted({d for r in runs
+                                                                for d in r["devices"]}),
+            "note": "supernet training CPU-seconds (mean over seeds) / architectures ranked; "
+                    "add wall_s_per_arch_* (scoring) for the full cost per architecture"}
+
+
 def weights_record(session: Session) -> results.Weights:
     """Where the networks' weights came from, per seed (random init or a supernet run)."""
     from harness.run.session import WEIGHTS_KEY
@@ -191,7 +209,8 @@ def finalize(session: Session, est: api.Estimator, records: Records,
         nonfinite_arch_ids=sorted(nonfinite)[:100], n_errors=len(failures),
         errors=failures[:20], contract_ok=not problems, contract_problems=problems,
         determinism=determinism, metrics=metrics_obj, bias=bias_obj,
-        cost=_cost(cfg, records, ids, joint),
+        cost=dataclasses.replace(_cost(cfg, records, ids, joint),
+                                 training=training_cost(prepared, len(ids))),
         environment=results.RunEnvironment(
             torch=torch.__version__, python=platform.python_version(),
             harness_commit=git_commit(),
