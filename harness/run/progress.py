@@ -33,10 +33,11 @@ class Progress:
         tty: redraw in place (``\\r``) instead of writing lines.
         interval_s: the redraw period (default by ``tty``).
         clock: ``time.monotonic`` (tests pass a fake one).
+        ticker: redraw from a background thread between reports (tests drive :meth:`draw`).
     """
 
     def __init__(self, write: Callable[[str], None], tty: bool, interval_s: float | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, ticker: bool = True):
         self.write = write
         self.tty = tty
         self.interval_s = interval_s if interval_s is not None else (
@@ -48,6 +49,7 @@ class Progress:
         self._last_draw = -float("inf")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._ticker = ticker
 
     def line(self) -> str:
         """The current progress line (empty before the first report)."""
@@ -68,7 +70,7 @@ class Progress:
             self._state = (label, done, total, rate, resumed)
         if first or done == total or self.clock() - self._last_draw >= self.interval_s:
             self.draw(final=done == total)
-        if self._thread is None:
+        if self._ticker and self._thread is None:
             self._thread = threading.Thread(target=self._tick, name="estbench-progress",
                                             daemon=True)
             self._thread.start()
