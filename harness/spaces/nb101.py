@@ -44,6 +44,7 @@ import torch
 from torch import nn
 
 from harness.spaces import SearchSpace, register_space
+from harness.spaces.seeding import seeded
 
 # The order is the benchmark's ``config['available_ops']``: graph hashes label ops by index.
 OPS: tuple[str, ...] = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
@@ -363,13 +364,7 @@ def build_network(spec: str, num_classes: int = 10, seed: int | None = None,
     if torch.device(device).type == "meta":
         with torch.device("meta"):
             return NB101Network(spec, num_classes)
-    if seed is None:
-        net = NB101Network(spec, num_classes)
-    else:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net = NB101Network(spec, num_classes)
-    return net.to(device)
+    return seeded(seed, lambda: NB101Network(spec, num_classes)).to(device)
 
 
 def _space() -> SearchSpace:

@@ -19,6 +19,8 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import nn
 
+from harness.spaces.seeding import seeded
+
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 NUM_CELLS = 15625
@@ -233,13 +235,7 @@ def build_network(cell: Sequence[str] | str, num_classes: int = 10, seed: int | 
     """
     if isinstance(cell, str):
         cell = parse(cell)
-    if seed is None:
-        net = NB201Network(cell, num_classes)
-    else:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net = NB201Network(cell, num_classes)
-    return net.to(device)
+    return seeded(seed, lambda: NB201Network(cell, num_classes)).to(device)
 
 
 def count_parameters(model: nn.Module) -> int:

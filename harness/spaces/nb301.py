@@ -47,6 +47,7 @@ import torch
 from torch import nn
 
 from harness.spaces import SearchSpace, register_space
+from harness.spaces.seeding import seeded
 
 OPS: tuple[str, ...] = (
     "max_pool_3x3",
@@ -334,13 +335,7 @@ def build_network(spec: str | Genotype, num_classes: int = 10, seed: int | None 
     if torch.device(device).type == "meta":
         with torch.device("meta"):
             return NB301Network(genotype, num_classes, channels, layers)
-    if seed is None:
-        net = NB301Network(genotype, num_classes, channels, layers)
-    else:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net = NB301Network(genotype, num_classes, channels, layers)
-    return net.to(device)
+    return seeded(seed, lambda: NB301Network(genotype, num_classes, channels, layers)).to(device)
 
 
 def _space() -> SearchSpace:

@@ -49,6 +49,7 @@ from torch import nn
 
 from harness.flops import count_macs
 from harness.spaces import SearchSpace, register_space
+from harness.spaces.seeding import seeded
 
 STEM_WIDTH = 16
 BN_EPS = 1e-5
@@ -336,13 +337,7 @@ def build_network(spec: str, num_classes: int = 10, seed: int | None = None,
     if torch.device(device).type == "meta":
         with torch.device("meta"):
             return NDSNetwork(spec, num_classes)
-    if seed is None:
-        net = NDSNetwork(spec, num_classes)
-    else:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net = NDSNetwork(spec, num_classes)
-    return net.to(device)
+    return seeded(seed, lambda: NDSNetwork(spec, num_classes)).to(device)
 
 
 def _space(name: str, title: str) -> SearchSpace:
