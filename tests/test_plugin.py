@@ -66,6 +66,34 @@ def test_missing_data_is_a_usage_error(pytester, env, monkeypatch, tmp_path):
     assert "ESTBENCH_DATA" in res.stderr.str()
 
 
+def test_a_corrupt_data_file_is_one_line_not_a_traceback(pytester, env, monkeypatch, tmp_path,
+                                                          data_dir):
+    import shutil
+
+    bad = tmp_path / "data"
+    shutil.copytree(data_dir, bad, ignore=shutil.ignore_patterns("cifar10"))
+    table = bad / "nasbench201" / "nb201_accuracies.csv"
+    table.write_bytes(table.read_bytes()[:-100])  # truncated, as by a broken download
+    monkeypatch.setenv("ESTBENCH_DATA", str(bad))
+    res = _run(pytester, "--estimator=params", f"--split={SMOKE}")
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    err = res.stderr.str()
+    assert "nb201_accuracies.csv" in err and "Traceback" not in err + res.stdout.str()
+    assert len([line for line in err.splitlines() if line.strip()]) <= 2
+
+
+def test_merge_help_documents_every_option():
+    from harness.run.config import options_for
+
+    proc = subprocess.run([sys.executable, "-m", "harness", "merge", "--help"],
+                          capture_output=True, text=True, check=True)
+    for opt in options_for("merge"):
+        assert f"--{opt.name}" in proc.stdout
+    # every option line carries a help text (argparse prints the flag alone otherwise)
+    assert "--shards SHARDS" in proc.stdout and "how many shards" in proc.stdout
+    assert "--estimator-option KEY=VALUE" in proc.stdout and "repeatable" in proc.stdout
+
+
 def test_harness_without_estimator_explains_itself(pytester, env):
     res = _run(pytester)
     assert res.ret != 0

@@ -391,3 +391,41 @@ def test_population_level_estimator_aggregates_after_scoring_and_stores_componen
         assert c == {"a": float(len(spec)), "b": float(spec.count("conv"))}
         assert v == c["a"] + 2.0 * c["b"]  # recomputable from the scores file alone
     assert res.estimator.components == ["a", "b"]
+
+
+def test_merge_names_the_seeds_the_shards_hold(cfg):
+    import dataclasses
+
+    est = _est("ms", _n_params)
+    for i in range(2):
+        runner.score_split(Session.create([est], SPLIT, dataclasses.replace(cfg, shard=(i, 2))))
+    with pytest.raises(runner.IncompleteRun, match=r"hold seeds \[20\].*asked for seeds "
+                                                   r"\[20, 2020\].*pass the shards' --seeds"):
+        runner.merge_shards([est], SPLIT, dataclasses.replace(cfg, seeds=(20, 2020)), 2)
+
+
+def test_a_local_run_is_compared_with_the_committed_result(cfg, monkeypatch, tmp_path):
+    """The summary names both τ and the largest relative score difference."""
+    import dataclasses
+    import shutil
+
+    from harness.run import summary
+
+    committed = tmp_path / "committed"
+    run([_est("p", _n_params)], SPLIT, dataclasses.replace(cfg, results_dir=committed))
+    mine = run([_est("p", _n_params)], SPLIT, cfg)
+    monkeypatch.setattr(summary, "committed_results_dir", lambda: committed)
+    res = results.load_result(results.results_path(cfg.results_dir, "p", SPLIT))
+    line = summary.compare_with_committed(res, cfg.results_dir)
+    tau = mine["p"]["metrics"]["mean"]["kendall"]
+    assert f"τ {tau:+.4f} (committed) / {tau:+.4f} (this run)" in line
+    assert "100 common scores, largest relative difference 0" in line
+    # Change one committed score: the difference is reported.
+    path = results.scores_path(committed, "p", SPLIT)
+    rows = results.read_scores(path)
+    rows[0] = (rows[0][0], rows[0][1], rows[0][2] * 1.5)
+    results.write_scores(path, rows)
+    assert "largest relative difference 0.33" in summary.compare_with_committed(
+        res, cfg.results_dir)
+    shutil.rmtree(committed)
+    assert summary.compare_with_committed(res, cfg.results_dir) is None

@@ -156,6 +156,10 @@ def build_run(values: Mapping[str, Any]) -> Run:
     splits = resolve_splits(get("split"))
     try:
         data_dir = str(data.resolve_data_dir(get("data_dir")))
+        for split in splits:
+            # Checks the split's table against SHA256SUMS now: a corrupt or missing file is one
+            # line here, not a traceback minutes into the run.
+            split.specs(data_dir)
     except data.DataError as exc:
         raise UsageError(str(exc)) from None
     weights = get("weights")
