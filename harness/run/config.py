@@ -237,35 +237,34 @@ def options_for(front_end: str) -> list[Option]:
     return [o for o in OPTIONS if front_end in o.front_ends]
 
 
-def add_to_argparse(parser: argparse.ArgumentParser | Any, front_end: str,
-                    *, required: Sequence[str] = ()) -> None:
-    """Register the options of ``front_end`` on an ``argparse`` parser (or group).
+def register(add: Callable[..., Any], front_end: str, *, required: Sequence[str] = ()) -> None:
+    """Register the options of ``front_end`` through ``add`` (``ArgumentParser.add_argument``
+    or pytest's ``OptionGroup.addoption``: both take argparse's keywords).
 
     Args:
-        parser: parser or argument group.
-        front_end: ``"merge"`` or ``"distributed"``.
+        add: the registering function.
+        front_end: one of :data:`FRONT_ENDS`.
         required: option names that this front end requires.
     """
     for opt in options_for(front_end):
         if opt.action == "toggle":
-            parser.add_argument(f"--{opt.name}", dest=opt.dest, action="store_true",
-                                default=opt.default, help=opt.help)
-            parser.add_argument(f"--no-{opt.name}", dest=opt.dest, action="store_false",
-                                help=f"the opposite of --{opt.name}")
+            add(f"--{opt.name}", dest=opt.dest, action="store_true", default=opt.default,
+                help=opt.help)
+            add(f"--no-{opt.name}", dest=opt.dest, action="store_false",
+                help=f"the opposite of --{opt.name}")
             continue
         kw = opt.kwargs()
         if opt.name in required:
             kw["required"] = True
-        parser.add_argument(*opt.flags(), **kw)
+        add(*opt.flags(), **kw)
+
+
+def add_to_argparse(parser: argparse.ArgumentParser | Any, front_end: str,
+                    *, required: Sequence[str] = ()) -> None:
+    """Register the options of ``front_end`` on an ``argparse`` parser (or group)."""
+    register(parser.add_argument, front_end, required=required)
 
 
 def add_to_pytest(group: Any) -> None:
     """Register the pytest front end's options on a ``pytest`` option group."""
-    for opt in options_for("pytest"):
-        if opt.action == "toggle":
-            group.addoption(f"--{opt.name}", dest=opt.dest, action="store_true",
-                            default=opt.default, help=opt.help)
-            group.addoption(f"--no-{opt.name}", dest=opt.dest, action="store_false",
-                            help=f"the opposite of --{opt.name}")
-            continue
-        group.addoption(*opt.flags(), **opt.kwargs())
+    register(group.addoption, "pytest")
