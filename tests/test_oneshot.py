@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -517,12 +518,65 @@ def test_curve_reuses_a_stored_checkpoint_result_only_when_verified(tmp_path, da
     first_id = load_split("nb201-c10-smoke").arch_ids[0]
     rows = [(a, s, (v + 1.0 if a == first_id else v)) for a, s, v in rows]
     results.write_scores(spath, rows)
+    shutil.rmtree(tmp_path / "cache" / "curves")  # the curve store would answer first
     third = _run([est], "nb201-c10-smoke", cfg(options=opts, curve=True))["oneshot_deiso"]
     p1 = third["curve"]["points"][0]
     assert p1["scores_from"] == "rescored" and p1["kendall"] == tau1
     # And the checkpoint-2 result in place now does not describe checkpoint 1: rescored too.
+    shutil.rmtree(tmp_path / "cache" / "curves")
     fourth = _run([est], "nb201-c10-smoke", cfg(options=opts, curve=True))["oneshot_deiso"]
     assert fourth["curve"]["points"][0]["scores_from"] == "rescored"
+
+
+def test_curve_store_makes_curves_incremental_and_checks_what_it_reads(tmp_path, data_dir):
+    """A curve run stores each checkpoint's scores; the next curve run of a later checkpoint
+    reads them (after re-scoring three cells) instead of scoring the split again, the
+    accuracy and loss estimators share one pass per checkpoint, and a tampered store file
+    is scored again with the same curve."""
+    import json
+
+    from harness import run as runner
+    from harness.run import curves
+
+    found = registry.discover()
+    ests = [found["oneshot_deiso"], found["oneshot_deiso_loss"]]
+    opts = {**TINY_OPTIONS, "epochs": 3, "iso_eval": "self"}
+    tcfg = OneShotOptions.parse(opts).train_config("deiso", 20, 3)
+    train(tcfg, cache_dir=tmp_path / "cache", data_dir=data_dir, save_epochs=[1, 2, 3],
+          log=None)
+
+    def cfg(**kw):
+        return runner.RunConfig(seeds=(20,), data_dir=data_dir, results_dir=tmp_path / "res",
+                                cache_dir=tmp_path / "cache", determinism_checks=0,
+                                curve=True, **kw)
+
+    at2 = _run(ests, "nb201-c10-smoke", cfg(options={**opts, "checkpoint_epoch": 2}))
+    assert [p["scores_from"] for p in at2["oneshot_deiso"]["curve"]["points"]] == [
+        "rescored", "this run"]
+    store = tmp_path / "cache" / "curves"
+    # Checkpoints 1 and 2 of each estimator: 4 stored score sets.
+    assert len(list(store.rglob("*.json"))) == 4
+
+    session = runner.Session.create(ests, "nb201-c10-smoke", cfg(options=opts))
+    assert curves.score_checkpoints(session) == 0  # checkpoints 1 and 2 are stored
+    at3 = _run(ests, "nb201-c10-smoke", cfg(options=opts))
+    for name in ("oneshot_deiso", "oneshot_deiso_loss"):
+        pts = at3[name]["curve"]["points"]
+        assert [p["checkpoint"] for p in pts] == [1, 2, 3]
+        assert [p["scores_from"] for p in pts] == [
+            "curve store, verified", "curve store, verified", "this run"]
+        assert pts[:2] == [{**p, "scores_from": "curve store, verified"}
+                           for p in at2[name]["curve"]["points"]]
+    # Tamper with every stored file of the accuracy estimator: its points are re-scored
+    # and come out the same.
+    for path in (store / "oneshot_deiso").rglob("*.json"):
+        obj = json.loads(path.read_text())
+        obj["scores"][0] = (obj["scores"][0] or 0.0) + 1.0
+        path.write_text(json.dumps(obj))
+    again = _run(ests, "nb201-c10-smoke", cfg(options=opts))["oneshot_deiso"]["curve"]
+    assert [p["scores_from"] for p in again["points"]] == ["rescored", "rescored", "this run"]
+    assert [p["kendall"] for p in again["points"]] == [
+        p["kendall"] for p in at3["oneshot_deiso"]["curve"]["points"]]
 
 
 def results_roundtrip(obj: dict) -> bool:

@@ -3,20 +3,38 @@
 Generic over :class:`harness.api.PreparedState`: a state with ``describe()`` gets its
 ``prepared`` entry; with ``checkpoints()`` / ``at_checkpoint(k)`` and ``RunConfig.curve`` the
 split is scored with every earlier checkpoint of the same training run. The point at the
-scored checkpoint reuses the run's scores. Another checkpoint's scores come from the results
-file about to be replaced when it holds exactly that checkpoint (verified on three cells), and
-are re-scored otherwise.
+scored checkpoint reuses the run's scores. Another checkpoint's scores come, in this order,
+from the curve store (``<cache_dir>/curves/``: one file per estimator, seed and checkpoint,
+written when that checkpoint was first scored), from the results file about to be replaced
+when it holds exactly that checkpoint, or from scoring the split again. Stored scores are used
+only after three cells re-scored here give the same bits.
+
+The curve store makes curves incremental and resumable: a run that scores checkpoint 100
+after one that scored checkpoint 50 re-scores only the checkpoints in between, and a killed
+curve pass loses at most the checkpoint in progress. :func:`score_checkpoints` fills the store
+for all estimators of a session at once, so estimators that share a pass (one-shot accuracy
+and loss) share it at every checkpoint too.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harness import api, metrics, results
+from harness.data import atomic_write_bytes
+from harness.run.environment import current_environment
 from harness.run.session import Session, own_options
+
+# Version of the curve store's key and file layout.
+CURVE_STORE_VERSION = 1
 
 # Cells re-scored to confirm that stored scores are those of the checkpoint (first, middle, last).
 CURVE_VERIFY_CELLS = 3
@@ -37,14 +55,148 @@ def _describe(state: Any) -> dict | None:
     return describe() if callable(describe) else None
 
 
+def _without_trained_flag(d: dict | None) -> dict | None:
+    return None if d is None else {k: v for k, v in d.items() if k != "trained_in_prepare"}
+
+
+def _options_without_checkpoint(d: dict) -> dict:
+    return {k: v for k, v in d.items() if k != "checkpoint_epoch"}
+
+
+def curve_store_path(session: Session, est: api.Estimator, seed: int, state: Any
+                     ) -> Path | None:
+    """Where the scores of ``state`` (one checkpoint of ``est``'s training run) are stored.
+
+    The file name is a hash of everything that determines the scores: estimator name and
+    version, split name and SHA-256, batches, options other than ``checkpoint_epoch``, weights
+    source, seed, the state's own description (run hash, checkpoint epoch, evaluation batches)
+    and the numeric environment. ``None`` when the state cannot describe itself.
+    """
+    from harness.run.finalize import weights_record
+
+    described = _without_trained_flag(_describe(state))
+    if described is None:
+        return None
+    cfg, split = session.cfg, session.split
+    key = {"version": CURVE_STORE_VERSION, "estimator": est.name,
+           "estimator_version": est.info.version, "split": split.name,
+           "split_sha256": split.sha256, "n_batches": cfg.n_batches,
+           "batch_size": cfg.batch_size,
+           "options": _options_without_checkpoint(own_options(est, cfg)),
+           "weights": dataclasses.asdict(weights_record(session)), "seed": int(seed),
+           "prepared": described, "environment": current_environment(cfg.device).to_dict()}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+    return Path(cfg.cache_dir) / "curves" / est.name / split.name / f"{digest[:20]}.json"
+
+
+#: ``scores_from`` of a curve point, by where the stored scores first came from.
+STORE_ORIGINS = {"scored": "curve store, verified", "results file": "stored result, verified"}
+
+
+def save_curve_scores(path: Path, scores: Sequence[float | None],
+                      origin: str = "scored") -> None:
+    """Store one checkpoint's scores (split order; ``None`` for a failed cell) atomically.
+
+    ``origin``: ``"scored"`` (computed by a curve pass or a run) or ``"results file"`` (taken,
+    verified, from a results file that held that checkpoint).
+    """
+    text = json.dumps({"curve_store_version": CURVE_STORE_VERSION, "origin": origin,
+                       "scores": [None if v is None else float(v) for v in scores]})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, lambda fh: fh.write(text.encode()))
+
+
+def load_curve_scores(path: Path | None, n: int, rescore: Callable[[Sequence[int]], list]
+                      ) -> tuple[list[float | None], str] | None:
+    """Stored scores of one checkpoint and their ``scores_from`` label, if the file is sound
+    and three cells re-scored here (first, middle, last) give the stored bits; else ``None``."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        obj = json.loads(path.read_text())
+        stored, origin = obj["scores"], STORE_ORIGINS[obj.get("origin", "scored")]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if obj.get("curve_store_version") != CURVE_STORE_VERSION or len(stored) != n:
+        return None
+    probe = sorted({0, n // 2, n - 1})[:CURVE_VERIFY_CELLS]
+    if rescore(probe) != [stored[p] for p in probe]:
+        return None
+    return stored, origin
+
+
+def _rescorer(session: Session, est: api.Estimator, seed: int, st: Any
+              ) -> Callable[[Sequence[int]], list]:
+    from harness.run.scoring import score_cell
+
+    def rescore(positions: Sequence[int]) -> list:
+        states = {**session.states(seed), est.name: st}
+        return [score_cell(session, [est], p, seed, states)[est.name].score for p in positions]
+
+    return rescore
+
+
+def score_checkpoints(session: Session, progress: Callable | None = None) -> int:
+    """Score every checkpoint that a ``--curve`` run will need and the store lacks.
+
+    All estimators of the session whose prepared state has checkpoint *k* are scored together
+    (their shared passes run once). Each checkpoint's scores are stored as soon as the split
+    is done, so an interrupted pass resumes at the next checkpoint.
+
+    Returns:
+        The number of (estimator, seed, checkpoint) score sets computed.
+    """
+    from harness.run.scoring import score_cell
+
+    cfg, split = session.cfg, session.split
+    done = 0
+    for seed in cfg.seeds:
+        todo: dict[int, list[tuple[api.Estimator, Any, Path]]] = {}
+        for est in session.estimators:
+            state = session.states(seed).get(est.name)
+            if est.prepare is None or not hasattr(state, "checkpoints"):
+                continue
+            own = getattr(state, "epoch", None)
+            for k in state.checkpoints():
+                if k == own:
+                    continue
+                st = state.at_checkpoint(k)
+                path = curve_store_path(session, est, seed, st)
+                if path is None or path.is_file():
+                    continue
+                # The results file about to be replaced may hold this checkpoint already.
+                raw = stored_checkpoint_scores(session, est, seed, st,
+                                               _rescorer(session, est, seed, st))
+                if raw is not None:
+                    save_curve_scores(path, raw, origin="results file")
+                else:
+                    todo.setdefault(int(k), []).append((est, st, path))
+        for k, group in sorted(todo.items()):
+            ests = [e for e, _st, _p in group]
+            states = {**session.states(seed), **{e.name: st for e, st, _p in group}}
+            label = f"curve: checkpoint {k}, seed {seed} ({', '.join(e.name for e in ests)})"
+            scores: dict[str, list] = {e.name: [] for e in ests}
+            t0 = time.perf_counter()
+            for p in range(len(split)):
+                recs = score_cell(session, ests, p, seed, states)
+                for e in ests:
+                    scores[e.name].append(recs[e.name].score)
+                if progress is not None:
+                    elapsed = time.perf_counter() - t0
+                    progress(label, p + 1, len(split), (p + 1) / elapsed if elapsed else 0.0, 0)
+            for e, _st, path in group:
+                save_curve_scores(path, scores[e.name])
+                session.curve_scored.add(path)
+                done += 1
+    return done
+
+
 def prepared_and_curve(session: Session, est: api.Estimator,
                        per_seed_scores: dict[int, np.ndarray] | None,
                        truth: np.ndarray | None) -> tuple[dict | None, results.Curve | None]:
     """``prepared`` per seed, and for ``cfg.curve`` the metrics at each checkpoint."""
     if est.prepare is None:
         return None, None
-    from harness.run.scoring import score_cell
-
     cfg = session.cfg
     prepared: dict[str, Any] = {}
     points: list[results.CurvePoint] = []
@@ -58,18 +210,27 @@ def prepared_and_curve(session: Session, est: api.Estimator,
             source = "this run"
             if k == own:
                 s = per_seed_scores[seed]
+                path = curve_store_path(session, est, seed, state)
+                if path is not None and not path.is_file():
+                    # Stored for a later run that scores a later checkpoint of the same run.
+                    save_curve_scores(path, [None if not np.isfinite(v) else float(v)
+                                             for v in s])
             else:
                 st = state.at_checkpoint(k)
-
-                def rescore(positions, st=st, seed=seed):
-                    states = {**session.states(seed), est.name: st}
-                    return [score_cell(session, [est], p, seed, states)[est.name].score
-                            for p in positions]
-
-                raw = stored_checkpoint_scores(session, est, seed, st, rescore)
-                source = "stored result, verified" if raw is not None else "rescored"
+                rescore = _rescorer(session, est, seed, st)
+                path = curve_store_path(session, est, seed, st)
+                loaded = load_curve_scores(path, len(session.split), rescore)
+                raw, source = loaded if loaded is not None else (None, "")
+                if raw is not None and path in session.curve_scored:
+                    source = "rescored"  # by this session's curve pass
+                if raw is None:
+                    raw = stored_checkpoint_scores(session, est, seed, st, rescore)
+                    source = "stored result, verified"
                 if raw is None:
                     raw = rescore(range(len(session.split)))
+                    source = "rescored"
+                    if path is not None:
+                        save_curve_scores(path, raw)
                 s = _ranked(raw)
             m = metrics.all_metrics(s, truth)
             points.append(results.CurvePoint(int(k), seed, m["kendall"], m["spearman"],
@@ -106,12 +267,7 @@ def stored_checkpoint_scores(session: Session, est: api.Estimator, seed: int, st
     except (results.ResultsSchemaError, OSError, KeyError, ValueError):
         return None
 
-    def key(d: dict | None) -> dict | None:
-        return None if d is None else {k: v for k, v in d.items() if k != "trained_in_prepare"}
-
-    def opts(d: dict) -> dict:
-        return {k: v for k, v in d.items() if k != "checkpoint_epoch"}
-
+    key, opts = _without_trained_flag, _options_without_checkpoint
     same = (old.estimator.version == est.info.version
             and old.split.name == split.name and old.split.sha256 == split.sha256
             and old.protocol.n_batches == cfg.n_batches

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from harness import api, results
 from harness.run.config import RunConfig
+from harness.run.curves import score_checkpoints
 from harness.run.determinism import check_determinism
 from harness.run.finalize import finalize
 from harness.run.journal import (
@@ -25,6 +26,8 @@ def run_session(session: Session, progress: ProgressFn | None = None
                 ) -> dict[str, results.ResultFile]:
     """Score the session's split, check the contract, write one result per estimator."""
     ckpts = score_split(session, progress)
+    if session.cfg.curve:
+        score_checkpoints(session, progress)
     out = {}
     for est in session.estimators:
         recs = ckpts[est.name].records
@@ -84,6 +87,8 @@ def merge_shards(estimators: Sequence[api.Estimator], split: Split | str, cfg: R
     aggregation runs here, over the whole split.
     """
     session = Session.create(estimators, split, dataclasses.replace(cfg, shard=None))
+    if session.cfg.curve:
+        score_checkpoints(session)
     out = {}
     for est in session.estimators:
         merged = merged_records(session, est, n_shards)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -100,6 +101,8 @@ class Session:
         self.batches = BatchCache(self.cfg)
         self._states: dict[int, dict[str, Any]] = {}
         self.prepare_count = 0  # prepare() calls made (each state is built once per seed)
+        # Curve-store files this session's curve pass scored (their points say "rescored").
+        self.curve_scored: set[Path] = set()
 
     @cached_property
     def space(self) -> SearchSpace:
