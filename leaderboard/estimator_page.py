@@ -252,7 +252,13 @@ def _prepared(res: Result, images: dict[str, str], page: str) -> str:
     if not prepared and not points:
         return ""
     out = ["### Prepared state\n"]
-    if prepared:
+    if prepared and all(is_supernet(d) for d in prepared.values()):
+        out.append("The protocol: the supernet each seed's scores come from.\n")
+        rows = [[fmt.esc(seed), *supernet_row(desc)] for seed, desc in sorted(prepared.items())]
+        out.append(fmt.table(["Seed", "Supernet", "Sampler", "Sharing", "Epoch / budget",
+                              "Schedule", "Scored as", "Training CPU-h", "Run"], rows,
+                             ["left"] * 9))
+    elif prepared:
         out.append("What the estimator's `prepare` step loaded, per seed:\n")
         rows = [[fmt.esc(seed), fmt.code(json.dumps(desc, sort_keys=True))]
                 for seed, desc in sorted(prepared.items())]
@@ -267,6 +273,33 @@ def _prepared(res: Result, images: dict[str, str], page: str) -> str:
         if "training" in images:
             out.append(_figure(images["training"], "training curve", "training", page))
     return "\n".join(out)
+
+
+_SUPERNET_KEYS = ("config_hash", "sampler", "sharing", "epoch", "epoch_budget", "eval")
+
+
+def is_supernet(desc: dict | None) -> bool:
+    return isinstance(desc, dict) and all(k in desc for k in _SUPERNET_KEYS)
+
+
+def supernet_row(desc: dict) -> list[str]:
+    """One seed's one-shot protocol in words (shape, sampler, sharing, budget, scoring)."""
+    shape = desc.get("shape") or {}
+    net = (f"{shape['cells_per_stage']} cell(s)/stage, {shape['channels']} ch"
+           if shape else "5 cells/stage, 16 ch")
+    if desc.get("memory_format"):
+        net += f", {desc['memory_format']}"
+    ev = desc["eval"]
+    scored = (f"{desc.get('iso_eval', 'self')}"
+              f"{', post-de-isomorphism' if desc.get('post_deiso') else ''}; "
+              f"{ev['n_batches']} x {ev['batch_size']} validation images")
+    training = desc.get("training") or {}
+    cpu_h = (f"{training['cpu_s'] / 3600:.2f}" if training.get("cpu_s") is not None
+             else fmt.MISSING)
+    return [fmt.esc(net), fmt.esc(desc["sampler"]), fmt.esc(desc["sharing"]),
+            fmt.esc(f"{desc['epoch']} / {desc['epoch_budget']}"),
+            fmt.esc(desc.get("schedule", "cosine")), fmt.esc(scored), cpu_h,
+            fmt.code(desc["config_hash"])]
 
 
 def render(site: Site, name: str) -> str:

@@ -634,3 +634,22 @@ def test_preview_places_local_results_and_keeps_the_board_honest(results_dir, tm
     # The committed tree is untouched.
     assert sorted(p.name for p in (committed / "random").iterdir()) == \
         sorted(p.name for p in (results_dir / "random").iterdir())
+
+
+def test_one_shot_protocol_is_stated_in_words():
+    """An estimator page states a supernet's protocol (shape, sampler, sharing, budget,
+    schedule, scoring, training CPU-hours), not only a JSON description."""
+    from leaderboard import estimator_page
+
+    desc = {"config_hash": "8658bc289490a879", "sampler": "deiso", "sharing": "full",
+            "epoch": 100, "epoch_budget": 100, "schedule": "cosine",
+            "shape": {"cells_per_stage": 1, "channels": 8}, "memory_format": "channels_last",
+            "iso_eval": "representative", "eval": {"batch_size": 128, "n_batches": 2,
+                                                   "eval_seed": 0},
+            "training": {"cpu_s": 7117.3, "epochs": 100}}
+    assert estimator_page.is_supernet(desc)
+    assert not estimator_page.is_supernet({"config_hash": "x"})
+    row = estimator_page.supernet_row(desc)
+    assert row[:6] == ["1 cell(s)/stage, 8 ch, channels_last", "deiso", "full", "100 / 100",
+                       "cosine", "representative; 2 x 128 validation images"]
+    assert row[6] == "1.98"
