@@ -106,8 +106,16 @@ def save_curve_scores(path: Path, scores: Sequence[float | None],
     atomic_write_bytes(path, lambda fh: fh.write(text.encode()))
 
 
-def load_curve_scores(path: Path | None, n: int, rescore: Callable[[Sequence[int]], list]
-                      ) -> tuple[list[float | None], str] | None:
+def probe_matches(stored: Sequence[float | None],
+                  rescore: Callable[[Sequence[int]], list]) -> bool:
+    """Whether three cells (first, middle, last) re-scored now give the stored bits."""
+    n = len(stored)
+    probe = sorted({0, n // 2, n - 1})[:CURVE_VERIFY_CELLS]
+    return rescore(probe) == [stored[p] for p in probe]
+
+
+def load_curve_scores(path: Path | None, n: int, rescore: Callable[[Sequence[int]], list],
+                      verify: bool = True) -> tuple[list[float | None], str] | None:
     """Stored scores of one checkpoint and their ``scores_from`` label, if the file is sound
     and three cells re-scored here (first, middle, last) give the stored bits; else ``None``."""
     if path is None or not path.is_file():
@@ -119,8 +127,7 @@ def load_curve_scores(path: Path | None, n: int, rescore: Callable[[Sequence[int
         return None
     if obj.get("curve_store_version") != CURVE_STORE_VERSION or len(stored) != n:
         return None
-    probe = sorted({0, n // 2, n - 1})[:CURVE_VERIFY_CELLS]
-    if rescore(probe) != [stored[p] for p in probe]:
+    if verify and not probe_matches(stored, rescore):
         return None
     return stored, origin
 
@@ -219,7 +226,9 @@ def prepared_and_curve(session: Session, est: api.Estimator,
                 st = state.at_checkpoint(k)
                 rescore = _rescorer(session, est, seed, st)
                 path = curve_store_path(session, est, seed, st)
-                loaded = load_curve_scores(path, len(session.split), rescore)
+                # Scores this session's curve pass computed need no re-check.
+                loaded = load_curve_scores(path, len(session.split), rescore,
+                                           verify=path not in session.curve_scored)
                 raw, source = loaded if loaded is not None else (None, "")
                 if raw is not None and path in session.curve_scored:
                     source = "rescored"  # by this session's curve pass
@@ -281,8 +290,6 @@ def stored_checkpoint_scores(session: Session, est: api.Estimator, seed: int, st
     if any(a not in by_id for a in split.arch_ids):
         return None
     stored = [by_id[a] for a in split.arch_ids]
-    n = len(stored)
-    probe = sorted({0, n // 2, n - 1})[:CURVE_VERIFY_CELLS]
-    if rescore(probe) != [stored[p] for p in probe]:
+    if not probe_matches(stored, rescore):
         return None
     return stored
