@@ -56,7 +56,7 @@ float32 logits and Jacobian (official: float32; round-off only); weights and inp
 CPU ``torch.Generator`` seeded from ``(seed, batch_index)`` (official: the global RNG), so
 each harness batch is an independent draw.
 
-Published vs. ours (``NOTES``): the paper's Table 1 reports ``VKDNW_single`` on the 9,445
+Published vs. ours: the paper's Table 1 reports ``VKDNW_single`` on the 9,445
 unique NAS-Bench-201 cells (its supplement: all 15,625); that figure was not re-checked here
 (only the official code was at hand). Our ``nb201-c10-1k`` is a 1,000-cell sample, so expect a
 sampling spread of about ±0.02 in τ.
@@ -83,12 +83,6 @@ EPS = 1e-10
 ENTROPY_SCALE = 2.0 * math.log(len(QUANTILES))
 SHARED_KEY = "vkdnw.single/v1"
 
-NOTES = (
-    "Published (CVPR 2025, Table 1): VKDNW_single on the 9,445 unique NAS-Bench-201 cells "
-    "(figure not re-checked here: only the official code was at hand). "
-    "Ours: 1,000-cell -1k samples, the harness's seeds; the per-architecture score is the "
-    "official lexicographic (layer count, entropy) order encoded as one float."
-)
 
 PAPER = Paper(
     title="Training-free Neural Architecture Search through Variance of Knowledge of Deep "

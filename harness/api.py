@@ -51,6 +51,43 @@ class Paper:
     bibtex: str
 
 
+#: Criteria a published figure may report (the results files' metric names).
+PUBLISHED_CRITERIA: tuple[str, ...] = ("kendall", "spearman")
+
+
+@dataclass(frozen=True)
+class Published:
+    """A figure published for the estimator, shown on its leaderboard page beside ours.
+
+    The leaderboard puts it next to our mean over seeds on every split of ``benchmark`` (a
+    split belongs to it when its name is ``benchmark`` or starts with ``benchmark-``), so a
+    reader sees at once whether we reproduce it. It is display only: nothing in the harness
+    reads it, and no estimator may be tuned towards it.
+
+    Attributes:
+        criterion: ``kendall`` or ``spearman``.
+        value: the published number.
+        benchmark: the estbench benchmark it is comparable with (``nb201-c10``, ``nb201-c100``).
+        population: which architectures the published figure ranks, in words.
+        source: where it is published (paper table, repository file).
+        note: what differs from our protocol (sample, seeds, batch size), if anything.
+    """
+
+    criterion: str
+    value: float
+    benchmark: str
+    population: str
+    source: str
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.criterion not in PUBLISHED_CRITERIA:
+            raise ValueError(f"Published.criterion must be one of {PUBLISHED_CRITERIA}, "
+                             f"not {self.criterion!r}")
+        if not -1.0 <= self.value <= 1.0:
+            raise ValueError(f"Published.value {self.value!r} is not a correlation")
+
+
 @dataclass(frozen=True)
 class EstimatorOption:
     """An ``--estimator-option`` key an estimator accepts.
@@ -103,6 +140,7 @@ class EstimatorInfo:
             ordinary estimator, whose ``score`` returns one float.
         options: the ``--estimator-option`` keys it accepts; an unknown key is a usage
             error, and the run's fingerprint covers only these.
+        published: figures published for it elsewhere, shown beside ours (display only).
     """
 
     name: str
@@ -117,6 +155,7 @@ class EstimatorInfo:
     uses: tuple[str, ...] = ()
     components: tuple[str, ...] = ()
     options: Mapping[str, EstimatorOption] = field(default_factory=dict)
+    published: tuple[Published, ...] = ()
 
     @property
     def population_level(self) -> bool:
@@ -345,6 +384,7 @@ def estimator(
     components: Sequence[str] = (),
     aggregate: AggregateFn | None = None,
     options: Mapping[str, EstimatorOption] | None = None,
+    published: Sequence[Published] = (),
 ) -> Callable[[ScoreFn], ScoreFn]:
     """Register the decorated function as the scoring function of estimator ``name``.
 
@@ -372,6 +412,7 @@ def estimator(
         needs_images=needs_images, data_independent=data_independent,
         spaces=tuple(spaces) if spaces is not None else None, skip_reason=skip_reason,
         uses=tuple(uses), components=tuple(components), options=dict(options or {}),
+        published=tuple(published),
     )
 
     def wrap(fn: ScoreFn) -> ScoreFn:

@@ -112,11 +112,13 @@ class Current:
         version: the registered version (results of another version are stale).
         kind: zero-shot / one-shot / baseline.
         not_applicable: split name → reason, for splits the estimator is not scored on.
+        published: the figures published for it (``harness.api.Published``), shown beside ours.
     """
 
     version: str
     kind: str
     not_applicable: dict[str, str] = field(default_factory=dict)
+    published: tuple = ()
 
 
 @dataclass
@@ -200,7 +202,8 @@ def load_registry() -> tuple[dict[str, Current] | None, str | None]:
             reason = skip_reason(est, split)
             if reason:
                 na[split.name] = reason
-        out[name] = Current(version=str(est.info.version), kind=est.info.kind, not_applicable=na)
+        out[name] = Current(version=str(est.info.version), kind=est.info.kind, not_applicable=na,
+                            published=est.info.published)
     return out, None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from leaderboard import fmt
-from leaderboard.cells import cost_cell
+from leaderboard.cells import ci_text, cost_cell
 from leaderboard.collect import Result, Row, result_issues, result_notes
 from leaderboard.site import Site, estimator_page, link, split_page
 
@@ -78,6 +78,46 @@ def _summary(site: Site, name: str, results: dict[str, Result], page: str) -> st
         ])
     align = ["left", "right", "right", "right", "right", "right", "right", "left"]
     return fmt.table(headers, rows, align)
+
+
+def in_benchmark(split: str, benchmark: str) -> bool:
+    """Whether ``split`` samples ``benchmark`` (``nb201-c10-1k`` does ``nb201-c10``; ``nb201-c100``
+    does not)."""
+    return split == benchmark or split.startswith(benchmark + "-")
+
+
+def published_section(site: Site, name: str, results: dict[str, Result]) -> str:
+    """The estimator's published figures (from its registration), each beside our mean over
+    seeds, seed std and 95 % interval on every split of the same benchmark; empty when it
+    declares none."""
+    cur = (site.coll.registry or {}).get(name)
+    figures = cur.published if cur is not None else ()
+    if not figures:
+        return ""
+    rows = []
+    for fig in figures:
+        ours = []
+        for split in site.coll.splits():
+            res = results.get(split)
+            if res is None or res.skipped or not in_benchmark(split, fig.benchmark):
+                continue
+            value = fmt.pm(res.mean(fig.criterion), res.std(fig.criterion))
+            seeds = f"{len(res.seeds)} seed" + ("s" if len(res.seeds) != 1 else "")
+            ours.append(f"{fmt.esc(split)}: {value} {ci_text(res, fig.criterion)}, {seeds}")
+        rows.append([
+            fmt.metric_label(fig.criterion), fmt.num(fig.value), fmt.esc(fig.benchmark),
+            fmt.esc(fig.population), fmt.esc(fig.source),
+            "<br>".join(ours) or f"not scored on a {fmt.esc(fig.benchmark)} split yet",
+            fmt.esc(fig.note) or fmt.MISSING,
+        ])
+    head = ("Figures published for this estimator, beside ours on the same benchmark (mean ± "
+            "seed std, then the 95 % bootstrap interval over architectures). The notes say what "
+            "differs between the protocols; nothing here is tuned towards the published "
+            "number.\n")
+    table = fmt.table(["Criterion", "Published", "Benchmark", "Population", "Source", "Ours",
+                       "Why they may differ"], rows,
+                      ["left", "right", "left", "left", "left", "left", "left"])
+    return "## Published figures\n\n" + head + "\n" + table
 
 
 def _metrics_table(res: Result) -> str:
@@ -312,6 +352,9 @@ def render(site: Site, name: str) -> str:
     out.append(_metadata(site, name, page))
     out.append("## Summary\n")
     out.append(_summary(site, name, results, page))
+    published = published_section(site, name, results)
+    if published:
+        out.append(published)
     for split in site.coll.splits():
         if split in results:
             out.append(_split_section(site, name, results[split], page))

@@ -653,3 +653,49 @@ def test_one_shot_protocol_is_stated_in_words():
     assert row[:6] == ["1 cell(s)/stage, 8 ch, channels_last", "deiso", "full", "100 / 100",
                        "cosine", "representative; 2 x 128 validation images"]
     assert row[6] == "1.98"
+
+
+def test_published_figures_sit_beside_ours_on_the_same_benchmark(boot_results):
+    from harness.api import Published
+    from leaderboard.cells import ci
+    from leaderboard.collect import Current
+    from leaderboard.estimator_page import in_benchmark, published_section
+    from leaderboard.site import Site
+
+    coll = collect(boot_results, use_registry=False)
+    figs = (Published("kendall", 0.741, "nb201-c10", "all 15,625 cells", "a notebook",
+                      "one GPU seed"),
+            Published("spearman", 0.9, "nb201-c100", "a sample", "an abstract"))
+    coll.registry = {"random": Current(version="1", kind="baseline", published=figs)}
+    site = Site(coll=coll, results_label="results")
+    res = coll.of_estimator("random")[SPLIT]
+    text = published_section(site, "random", coll.of_estimator("random"))
+    rows = [line for line in text.splitlines() if line.startswith("| Kendall")
+            or line.startswith("| Spearman")]
+    assert len(rows) == 2
+    lo, hi = ci(res, "kendall")
+    assert "0.741" in rows[0] and f"{res.mean('kendall'):.3f}" in rows[0]
+    assert f"[{lo:.3f}, {hi:.3f}]" in rows[0] and "3 seeds" in rows[0]
+    assert "one GPU seed" in rows[0]
+    # nb201-c10-smoke is not a CIFAR-100 split: no number of ours is put beside that figure
+    assert "not scored on a nb201-c100 split yet" in rows[1]
+    assert in_benchmark("nb201-c10-1k", "nb201-c10") and in_benchmark("nb201-c10", "nb201-c10")
+    assert not in_benchmark("nb201-c100", "nb201-c10")
+    # an estimator without published figures gets no section
+    coll.registry = {"random": Current(version="1", kind="baseline")}
+    assert published_section(site, "random", coll.of_estimator("random")) == ""
+    with pytest.raises(ValueError, match="criterion"):
+        Published("p_top_5", 0.5, "nb201-c10", "x", "y")
+    with pytest.raises(ValueError, match="not a correlation"):
+        Published("kendall", 1.5, "nb201-c10", "x", "y")
+
+
+def test_new_estimators_declare_their_published_figures():
+    from harness import registry
+
+    found = registry.discover()
+    assert {(p.criterion, p.value) for p in found["az_nas"].info.published} >= {
+        ("kendall", 0.741), ("spearman", 0.913)}
+    assert {(p.criterion, p.value) for p in found["vkdnw_agg"].info.published} == {
+        ("kendall", 0.750), ("spearman", 0.919)}
+    assert [p.benchmark for p in found["swap"].info.published] == ["nb201-c100"]

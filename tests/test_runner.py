@@ -429,3 +429,61 @@ def test_a_local_run_is_compared_with_the_committed_result(cfg, monkeypatch, tmp
         res, cfg.results_dir)
     shutil.rmtree(committed)
     assert summary.compare_with_committed(res, cfg.results_dir) is None
+
+
+def _seeded_params(calls):
+    def score(ctx):
+        calls.append(ctx.seed)
+        torch_gen = np.random.default_rng(ctx.seed)
+        net = ctx.build()
+        return float(sum(p.numel() for p in net.parameters())) + float(torch_gen.random())
+    return score
+
+
+def test_seeds_held_by_the_results_file_are_taken_over_after_a_bit_exact_probe(
+        cfg, tmp_path):
+    import dataclasses
+    import gzip
+
+    from harness.run.stored import STORED_ORIGIN
+
+    calls: list[int] = []
+    est = _est("sd", _seeded_params(calls))
+    run([est], SPLIT, cfg)  # seed 20 only, as committed results of one seed are
+    n = len(load_split(SPLIT))
+    for ck in results.checkpoint_paths(cfg.results_dir, "sd", SPLIT):
+        ck.unlink()  # a fresh clone has the results file, never the checkpoint
+
+    calls.clear()
+    two = dataclasses.replace(cfg, seeds=(20, 2020))
+    out = run([est], SPLIT, two)["sd"]
+    # Seed 20: the three probes and the determinism re-checks only; seed 2020 in full.
+    assert calls.count(20) <= 3 + two.determinism_checks
+    assert calls.count(2020) >= n
+    assert out["contract_ok"]
+    assert "taken over from the stored result" in out["cost"]["note"]
+    recs = results.read_scores(results.scores_path(cfg.results_dir, "sd", SPLIT))
+    ck = runner.read_checkpoint(results.checkpoint_path(cfg.results_dir, "sd", SPLIT),
+                                Session.create([est], SPLIT, two).fingerprint(est))
+    assert sum(r.origin == STORED_ORIGIN for r in ck.values()) == n - 3
+
+    # The same two seeds scored from scratch give the same bytes of scores.
+    fresh = dataclasses.replace(two, results_dir=tmp_path / "fresh")
+    run([est], SPLIT, fresh)
+    assert results.read_scores(results.scores_path(fresh.results_dir, "sd", SPLIT)) == recs
+
+    # A stored score that the probe contradicts: that seed is scored again in full ...
+    for ck_path in results.checkpoint_paths(cfg.results_dir, "sd", SPLIT):
+        ck_path.unlink()
+    scores = results.scores_path(cfg.results_dir, "sd", SPLIT)
+    text = gzip.decompress(scores.read_bytes()).decode().splitlines()
+    probe = f"{load_split(SPLIT).arch_ids[0]},20,"  # the first cell is always probed
+    i = next(k for k, line in enumerate(text) if line.startswith(probe))
+    a, s, v = text[i].split(",")
+    text[i] = ",".join([a, s, repr(float(v) + 1.0)])
+    scores.write_bytes(gzip.compress(("\n".join(text) + "\n").encode()))
+    calls.clear()
+    run([est], SPLIT, two)
+    # ... while seed 2020, which the file now also holds, passes its probe and is taken over.
+    assert calls.count(20) >= n and calls.count(2020) <= 3 + two.determinism_checks
+    assert results.read_scores(scores) == recs

@@ -205,8 +205,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("results-dir", "where results files and checkpoints go (default: "
            "$ESTBENCH_RESULTS or ~/.local/share/estbench/results; "
            "leaderboard/results is for maintainers and CI)"),
-    Option("resume", "reuse checkpointed scores of an interrupted run (default; --no-resume "
-           "moves an old checkpoint aside and starts over)", default=True, action="toggle"),
+    Option("resume", "reuse checkpointed scores of an interrupted run, and the seeds the "
+           "results file already holds once three of their cells re-score to the same bits "
+           "(default; --no-resume moves an old checkpoint aside and scores everything)",
+           default=True, action="toggle"),
     Option("arch-timeout", "seconds per (architecture, seed) before it is recorded as a "
            "failure", default=600.0, type=float, validate=_non_negative("arch-timeout")),
     Option("fail-fast", "stop when an estimator fails on each of its first N architectures "

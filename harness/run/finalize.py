@@ -79,8 +79,26 @@ def seed_metrics(per_seed_scores: dict[int, np.ndarray], truth: np.ndarray) -> r
 
 def _cost(cfg: RunConfig, records: Records, ids: Sequence[int],
           joint_with: Sequence[str]) -> results.Cost:
-    walls = np.array([records[(a, s)].wall_s for s in cfg.seeds for a in ids])
-    gpus = [records[(a, s)].gpu_s for s in cfg.seeds for a in ids]
+    from harness.run.stored import STORED_ORIGIN
+
+    # Records taken over from a stored result have no timing: the cost is that of the cells
+    # scored by the harness (at least the three probes of every taken-over seed).
+    timed = [records[(a, s)] for s in cfg.seeds for a in ids
+             if records[(a, s)].origin != STORED_ORIGIN]
+    walls = np.array([r.wall_s for r in timed])
+    gpus = [r.gpu_s for r in timed]
+    taken = {}
+    for s in cfg.seeds:
+        n = sum(records[(a, s)].origin == STORED_ORIGIN for a in ids)
+        if n:
+            taken[s] = n
+    note = ("seconds per (architecture, seed) over all batches; in joint mode a shared pass "
+            "is charged to the first estimator that asked for it")
+    if taken:
+        said = ", ".join(f"{n} of seed {s}" for s, n in taken.items())
+        note += (f"; {said} (architecture, seed) scores were taken over from the stored result "
+                 "after three cells of each seed re-scored to the same bits, so the timings "
+                 f"are of the other {len(timed)}")
     on_cuda = torch.device(cfg.device).type == "cuda"
     return results.Cost(
         wall_s_per_arch_median=float(np.median(walls)),
@@ -93,8 +111,7 @@ def _cost(cfg: RunConfig, records: Records, ids: Sequence[int],
         device=torch.device(cfg.device).type,
         mode="joint" if joint_with else "alone",
         joint_with=sorted(joint_with),
-        note="seconds per (architecture, seed) over all batches; in joint mode a shared pass "
-             "is charged to the first estimator that asked for it")
+        note=note)
 
 
 def _bias(session: Session, per_seed_scores: dict[int, np.ndarray], truth: np.ndarray,

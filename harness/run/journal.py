@@ -38,6 +38,9 @@ class Record:
         failure: one of :data:`FAILURE_KINDS`, or ``None``.
         components: a population-level estimator's component scores (``None`` for a failed
             component); ``score`` is then ``None`` until the aggregation runs.
+        origin: ``None`` when scored by this harness run; ``"stored result"`` when taken over
+            from the results file after a bit-exact probe (:mod:`harness.run.stored`): such
+            a record has no timing of its own.
     """
 
     arch_id: int
@@ -49,6 +52,7 @@ class Record:
     env: dict | None = None
     failure: str | None = None
     components: dict[str, float | None] | None = None
+    origin: str | None = None
 
     def __post_init__(self) -> None:
         if self.failure is not None and self.failure not in FAILURE_KINDS:
@@ -56,8 +60,10 @@ class Record:
 
     def to_json(self) -> str:
         d = asdict(self)
-        if d["components"] is None:
-            del d["components"]
+        # Absent fields keep older checkpoints' lines and today's ordinary ones identical.
+        for key in ("components", "origin"):
+            if d[key] is None:
+                del d[key]
         return json.dumps(d, allow_nan=False)
 
     @classmethod

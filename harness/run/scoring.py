@@ -24,6 +24,7 @@ from harness import api
 from harness.run.environment import current_environment, set_threads
 from harness.run.journal import Checkpoint, Record, other_checkpoint_records
 from harness.run.session import Session
+from harness.run.stored import take_over_stored_seeds
 
 #: ``progress(label, done, total, rate, resumed)``; ``rate`` in cells per second of this run.
 ProgressFn = Callable[[str, int, int, float, int], None]
@@ -187,6 +188,15 @@ def score_split(session: Session, progress: ProgressFn | None = None) -> dict[st
     set_threads(cfg.threads, cfg.device)
     ckpts = open_checkpoints(session)
     ids = split.arch_ids
+    try:
+        for e in session.estimators:
+            take_over_stored_seeds(
+                session, e, ckpts[e.name],
+                lambda est, p, seed: score_cell(session, [est], p, seed)[est.name])
+    except BaseException:
+        for c in ckpts.values():
+            c.close()
+        raise
     total = len(session.positions) * len(cfg.seeds)
     done = sum(1 for seed in cfg.seeds for p in session.positions
                if all((ids[p], seed) in c.records for c in ckpts.values()))

@@ -1,0 +1,103 @@
+"""Seeds the results file already holds, taken over instead of scored again.
+
+Adding seeds 2020 and 202020 to a result of seed 20 would otherwise re-score seed 20: a third
+of the work, 7 CPU-hours for GraSP alone on the three ranking splits. A seed is taken over from
+``<results-dir>/<estimator>/<split>.json`` and its scores file only when everything that
+determines its scores matches (estimator version, split name and SHA-256, batches, batch size,
+options, weights, device type, torch version and device name, a clean contract) and three of
+the cells (first, middle, last of those needed) scored again now give the stored bits. Any
+mismatch, or a stored failure, means the seed is scored in full as before.
+
+Taken-over records carry ``origin="stored result"``. They count for the metrics like any other
+record, but not for the cost, which is measured on the cells scored in this run (the probes
+among them). One-shot estimators (their scores depend on a prepared state, which
+:mod:`harness.run.curves` handles) and population-level ones (their components are needed) are
+always scored.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from harness import api, results
+from harness.run.environment import current_environment, device_name
+from harness.run.journal import Checkpoint, Record
+from harness.run.session import Session, own_options
+
+#: ``Record.origin`` of a record taken over from the results file.
+STORED_ORIGIN = "stored result"
+
+
+def probe_positions(positions: list[int]) -> list[int]:
+    """First, middle and last of ``positions`` (fewer when there are fewer)."""
+    if not positions:
+        return []
+    return sorted({positions[0], positions[len(positions) // 2], positions[-1]})
+
+
+def reusable_result(session: Session, est: api.Estimator) -> results.ResultFile | None:
+    """The results file of ``est`` on the session's split if its seeds may be taken over."""
+    cfg, split = session.cfg, session.split
+    if (not cfg.resume or est.prepare is not None or est.info.population_level
+            or cfg.weights != "init"):
+        return None
+    path = results.results_path(cfg.results_dir, est.name, split.name)
+    if not path.is_file():
+        return None
+    try:
+        old = results.load_result(path)
+    except (results.ResultsSchemaError, OSError, KeyError, ValueError):
+        return None
+    same = (old.contract_ok
+            and old.estimator.version == est.info.version
+            and old.split.name == split.name and old.split.sha256 == split.sha256
+            and old.protocol.n_batches == cfg.n_batches
+            and old.protocol.batch_size == cfg.batch_size
+            and old.protocol.weights.source == "init"
+            and old.protocol.options == own_options(est, cfg)
+            and old.cost.device == torch.device(cfg.device).type
+            and old.environment.torch == torch.__version__
+            and old.environment.device_name == device_name(cfg.device))
+    return old if same else None
+
+
+def take_over_stored_seeds(session: Session, est: api.Estimator, ckpt: Checkpoint,
+                           rescore) -> dict[int, int]:
+    """Add to ``ckpt`` the stored scores of every seed it lacks, where they may be used.
+
+    Args:
+        session: the scoring session.
+        est: the estimator.
+        ckpt: its open checkpoint (records are appended to it).
+        rescore: ``rescore(est, position, seed) -> Record``, scoring one cell now.
+
+    Returns:
+        seed -> number of records taken over (probes excluded).
+    """
+    old = reusable_result(session, est)
+    if old is None:
+        return {}
+    path = results.results_path(session.cfg.results_dir, est.name, session.split.name)
+    try:
+        rows = results.read_scores(path.with_name(old.scores_file))
+    except (OSError, KeyError, ValueError):
+        return {}
+    ids = session.split.arch_ids
+    taken: dict[int, int] = {}
+    for seed in session.cfg.seeds:
+        if seed not in old.protocol.seeds:
+            continue
+        need = [p for p in session.positions if (ids[p], seed) not in ckpt.records]
+        by_id = {a: v for a, s, v in rows if s == seed}
+        if not need or any(by_id.get(ids[p]) is None for p in need):
+            continue
+        probes = {p: rescore(est, p, seed) for p in probe_positions(need)}
+        if any(rec.score is None or rec.score != by_id[ids[p]] for p, rec in probes.items()):
+            continue
+        env = current_environment(session.cfg.device).to_dict()
+        for p in need:
+            rec = probes.get(p) or Record(ids[p], seed, by_id[ids[p]], None, 0.0, None, env,
+                                          None, None, STORED_ORIGIN)
+            ckpt.add(rec)
+        taken[seed] = len(need) - len(probes)
+    return taken
