@@ -9,6 +9,8 @@
     rewrite results files of an older schema in the current one (no re-scoring).
 ``python -m harness data verify|fetch|convert ...``
     the benchmark data directory (see ``docs/data.md``).
+``python -m harness campaign status|run|state [PLAN] ...``
+    time-budgeted, resumable campaigns from a TOML plan (see ``docs/distributed.md``).
 """
 
 from __future__ import annotations
@@ -95,7 +97,14 @@ def _data(argv: list[str]) -> int:
     return data_main(argv)
 
 
-COMMANDS = {"merge": _merge, "schema": _schema, "results": _results, "data": _data}
+def _campaign(argv: list[str]) -> int:
+    from harness.campaign.cli import main as campaign_main
+
+    return campaign_main(argv)
+
+
+COMMANDS = {"merge": _merge, "schema": _schema, "results": _results, "data": _data,
+            "campaign": _campaign}
 
 
 def main(argv: list[str] | None = None) -> int:

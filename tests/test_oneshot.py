@@ -311,6 +311,35 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, data_dir):
     assert {"model", "optimizer", "epoch", "rng", "config", "config_hash"} <= set(ca)
 
 
+def test_a_stop_mid_epoch_resumes_bit_for_bit(tmp_path, data_dir):
+    # 2 steps per epoch; stop before step 3 (epoch 1, step 1), resume, and compare with an
+    # uninterrupted run: a campaign's budget stops training between steps, not epochs.
+    cfg = tiny_cfg(subset=100, batch_size=40, epochs=2)
+    a_dir, b_dir = tmp_path / "a", tmp_path / "b"
+    asked = []
+
+    def stop_at_third_step() -> bool:
+        asked.append(1)
+        return len(asked) == 4  # asked before steps 1, 2, 3 (no), then 4: stop
+
+    first = train(cfg, cache_dir=a_dir, data_dir=data_dir, log=None, stop=stop_at_third_step)
+    step_file = checkpoints.step_checkpoint_path(a_dir, cfg)
+    assert first.stopped and first.saved[-1] == step_file and step_file.is_file()
+    state = checkpoints.load_checkpoint(step_file)
+    assert (state["epoch"], state["step"], state["global_step"]) == (1, 1, 3)
+    resumed = train(cfg, cache_dir=a_dir, data_dir=data_dir, log=None)
+    assert not resumed.stopped and resumed.epoch == 2 and not step_file.exists()
+    train(cfg, cache_dir=b_dir, data_dir=data_dir, log=None)
+    ca = checkpoints.load_checkpoint(checkpoints.checkpoint_path(a_dir, cfg, 2))
+    cb = checkpoints.load_checkpoint(checkpoints.checkpoint_path(b_dir, cfg, 2))
+    for k in ca["model"]:
+        assert torch.equal(ca["model"][k], cb["model"][k]), k
+    for k in ca["optimizer"]["state"]:
+        assert torch.equal(ca["optimizer"]["state"][k]["momentum_buffer"],
+                           cb["optimizer"]["state"][k]["momentum_buffer"])
+    assert [r["loss"] for r in ca["log"]] == [r["loss"] for r in cb["log"]]
+
+
 def test_checkpoint_layout_and_discovery(tmp_path, data_dir):
     cfg = tiny_cfg(epochs=2)
     res = train(cfg, cache_dir=tmp_path, data_dir=data_dir, save_epochs=[1], log=None)

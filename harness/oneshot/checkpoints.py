@@ -4,6 +4,9 @@ Layout::
 
     <cache_dir>/oneshot/<config_hash>/config.json     the run's TrainConfig (for discovery)
     <cache_dir>/oneshot/<config_hash>/epoch_<k>.pt    state after k epochs
+    <cache_dir>/oneshot/<config_hash>/step.pt         state of a run stopped mid-epoch (a
+                                                      campaign's budget or a signal); removed
+                                                      once a later epoch checkpoint exists
 
 ``cache_dir`` is the harness's cache directory (``$ESTBENCH_CACHE``, else
 ``~/.cache/estbench``). A checkpoint holds the model and optimiser state dicts, the epoch and
@@ -40,6 +43,11 @@ def run_dir(cache_dir: str | os.PathLike, cfg: TrainConfig) -> Path:
 def checkpoint_path(cache_dir: str | os.PathLike, cfg: TrainConfig, epoch: int) -> Path:
     """``<cache_dir>/oneshot/<hash>/epoch_<epoch>.pt``."""
     return run_dir(cache_dir, cfg) / f"epoch_{epoch}.pt"
+
+
+def step_checkpoint_path(cache_dir: str | os.PathLike, cfg: TrainConfig) -> Path:
+    """``<cache_dir>/oneshot/<hash>/step.pt``: where a run stopped mid-epoch is saved."""
+    return run_dir(cache_dir, cfg) / "step.pt"
 
 
 def available_epochs(cache_dir: str | os.PathLike, cfg: TrainConfig) -> list[int]:

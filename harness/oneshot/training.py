@@ -90,6 +90,7 @@ class TrainResult:
         saved: checkpoint files written by this call.
         log: per-epoch records (``epoch``, ``lr``, ``loss``, ``acc``, ``seconds``).
         seconds_per_step: mean wall time per step of this call (``None`` if no step ran).
+        stopped: ``stop`` ended the call mid-epoch (``step.pt`` holds where).
     """
 
     config: TrainConfig
@@ -99,6 +100,7 @@ class TrainResult:
     saved: list[Path] = field(default_factory=list)
     log: list[dict] = field(default_factory=list)
     seconds_per_step: float | None = None
+    stopped: bool = False
 
 
 def default_save_epochs(epochs: int, save_every: int | None) -> list[int]:
@@ -139,7 +141,8 @@ def train(cfg: TrainConfig, *, cache_dir: str | os.PathLike, device: torch.devic
           data_dir: str | os.PathLike | None = None, save_epochs: Iterable[int] | None = None,
           until_epoch: int | None = None, resume: bool = True, log: LogFn | None = _stderr,
           log_every: int = 50, images: SplitImages | None = None,
-          sampler: Sampler | None = None) -> TrainResult:
+          sampler: Sampler | None = None, stop: Callable[[], bool] | None = None,
+          step_every_s: float | None = None) -> TrainResult:
     """Train (or continue training) the supernet of ``cfg``.
 
     Args:
@@ -155,6 +158,11 @@ def train(cfg: TrainConfig, *, cache_dir: str | os.PathLike, device: torch.devic
         log: progress messages (``None``: silent).
         log_every: steps between progress messages.
         images, sampler: preloaded data and sampler (tests); loaded from ``cfg`` otherwise.
+        stop: asked before every step; when it answers true, training saves a step checkpoint
+            (``step.pt``: model, optimiser, step and the epoch's running sums) and returns
+            with ``result.stopped`` set. Resuming continues from it bit for bit.
+        step_every_s: also save the step checkpoint every this many seconds, so that a kill
+            loses at most that much training (``None``: only epoch checkpoints and stops).
     """
     device = torch.device(device)
     until = cfg.epochs if until_epoch is None else until_epoch
@@ -182,15 +190,43 @@ def train(cfg: TrainConfig, *, cache_dir: str | os.PathLike, device: torch.devic
         optimizer.load_state_dict(state["optimizer"])
         history = list(state.get("log", []))
         say(f"[oneshot {cfg.config_hash()}] resumed from epoch {start}")
+    step_path = checkpoints.step_checkpoint_path(cache_dir, cfg)
+    partial = _load_step_checkpoint(step_path, start, until, n_steps) if resume else None
+    first_step, carried = 0, (0.0, 0.0, 0.0)
+    if partial is not None:
+        model.load_state_dict(partial["model"])
+        optimizer.load_state_dict(partial["optimizer"])
+        history = list(partial.get("log", []))
+        start, first_step = partial["epoch"], partial["step"]
+        carried = (partial["loss_sum"], partial["acc_sum"], partial["seconds"])
+        say(f"[oneshot {cfg.config_hash()}] resumed from epoch {start} step {first_step}")
     result = TrainResult(cfg, rdir, start, start, log=history)
     t_total, steps_run = 0.0, 0
+    last_step_save = time.perf_counter()
     for epoch in range(start, until):
         lr = lr_at(cfg, epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
         t0 = time.perf_counter()
         loss_sum = acc_sum = 0.0
-        for step in range(n_steps):
+        begin, earlier_s = 0, 0.0
+        if epoch == start and first_step:
+            begin = first_step
+            loss_sum, acc_sum, earlier_s = carried
+        for step in range(begin, n_steps):
+            halt = stop is not None and stop()
+            if halt or (step_every_s and time.perf_counter() - last_step_save >= step_every_s):
+                _save_step(step_path, cfg, model, optimizer, history, epoch, step, n_steps,
+                           loss_sum, acc_sum, earlier_s + time.perf_counter() - t0)
+                last_step_save = time.perf_counter()
+            if halt:
+                result.stopped = True
+                result.saved.append(step_path)
+                say(f"[oneshot {cfg.config_hash()}] stopped at epoch {epoch} step {step}; "
+                    f"saved {step_path}")
+                result.log = history
+                result.seconds_per_step = t_total / steps_run if steps_run else None
+                return result
             gstep = epoch * n_steps + step
             cell = sampler.cell_at(cfg.seed, gstep)
             x, y = train_batch(images, cfg, epoch, step)
@@ -199,14 +235,14 @@ def train(cfg: TrainConfig, *, cache_dir: str | os.PathLike, device: torch.devic
             loss, acc = train_step(model, optimizer, cell, x, y, cfg, gen)
             loss_sum += loss
             acc_sum += acc
+            steps_run += 1
             if log and log_every and (step + 1) % log_every == 0:
                 rate = (time.perf_counter() - t0) / (step + 1)
                 say(f"[oneshot {cfg.config_hash()}] epoch {epoch + 1}/{cfg.epochs} step "
                     f"{step + 1}/{n_steps} loss {loss_sum / (step + 1):.4f} "
                     f"acc {acc_sum / (step + 1):.4f} ({rate:.2f} s/step)")
-        seconds = time.perf_counter() - t0
-        t_total += seconds
-        steps_run += n_steps
+        t_total += time.perf_counter() - t0
+        seconds = earlier_s + time.perf_counter() - t0
         record = {"epoch": epoch + 1, "lr": lr, "loss": loss_sum / n_steps,
                   "acc": acc_sum / n_steps, "seconds": seconds, "device": device.type,
                   "threads": torch.get_num_threads()}
@@ -229,10 +265,39 @@ def train(cfg: TrainConfig, *, cache_dir: str | os.PathLike, device: torch.devic
                 "log": history,
             })
             result.saved.append(path)
+            if step_path.exists():  # superseded: an epoch checkpoint past it exists now
+                step_path.unlink()
         result.epoch = epoch + 1
     result.log = history
     result.seconds_per_step = t_total / steps_run if steps_run else None
     return result
+
+
+def _save_step(path: Path, cfg: TrainConfig, model: nn.Module, optimizer, history: list,
+               epoch: int, step: int, n_steps: int, loss_sum: float, acc_sum: float,
+               seconds: float) -> None:
+    """Save the state before step ``step`` of (0-based) ``epoch``, with the epoch's running
+    sums, so that the epoch can be finished later exactly as if it had not stopped."""
+    checkpoints.save_checkpoint(path, {
+        "format": cfg.identity()["format"], "config_hash": cfg.config_hash(),
+        "epoch": epoch, "step": step, "global_step": epoch * n_steps + step,
+        "steps_per_epoch": n_steps, "loss_sum": loss_sum, "acc_sum": acc_sum,
+        "seconds": seconds,
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": _cpu_state(optimizer.state_dict()), "log": history,
+    })
+
+
+def _load_step_checkpoint(path: Path, start: int, until: int, n_steps: int) -> dict | None:
+    """The step checkpoint at ``path`` when it is ahead of epoch ``start`` and within
+    ``until`` (otherwise the epoch checkpoints are the resume point)."""
+    if not path.is_file():
+        return None
+    state = checkpoints.load_checkpoint(path)
+    if state.get("steps_per_epoch") != n_steps:
+        return None
+    ahead = state["global_step"] > start * n_steps
+    return state if ahead and state["epoch"] < until else None
 
 
 def _cpu_state(obj):

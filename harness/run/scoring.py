@@ -181,9 +181,18 @@ def _check_fail_fast(est: api.Estimator, history: list[Record], limit: int) -> N
             f"{first.seed}: {(first.error or '').strip().splitlines()[-1]}")
 
 
-def score_split(session: Session, progress: ProgressFn | None = None) -> dict[str, Checkpoint]:
+def score_split(session: Session, progress: ProgressFn | None = None,
+                stop: Callable[[], bool] | None = None) -> dict[str, Checkpoint]:
     """Score every (architecture, seed) of the session's split (or shard) not already
-    checkpointed; returns the checkpoints (closed)."""
+    checkpointed; returns the checkpoints (closed).
+
+    Args:
+        session: what to score.
+        progress: called after every cell.
+        stop: asked before every cell; when it answers true the run stops at that cell
+            boundary, every finished cell journaled (a campaign's budget or a signal). The
+            caller tells a stopped run from a finished one by the checkpoints' records.
+    """
     cfg, split = session.cfg, session.split
     set_threads(cfg.threads, cfg.device)
     ckpts = open_checkpoints(session)
@@ -214,6 +223,8 @@ def score_split(session: Session, progress: ProgressFn | None = None) -> dict[st
                 continue
             states = session.states(seed)
             for p in todo:
+                if stop is not None and stop():
+                    return ckpts
                 ests = [e for e in session.estimators if (ids[p], seed) not in
                         ckpts[e.name].records]
                 for name, rec in score_cell(session, ests, p, seed, states).items():

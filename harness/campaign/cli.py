@@ -1,0 +1,170 @@
+"""``python -m harness campaign {status,run,state}``: the board filled on a clock.
+
+::
+
+    python -m harness campaign status [PLAN] [--json] [--probe N]
+    python -m harness campaign run [PLAN] --budget 2h30m [--workers 2] [--results-dir DIR]
+    python -m harness campaign state [PLAN]        # resumable state to commit, with sizes
+
+``PLAN`` defaults to ``campaigns/board.toml``. See ``docs/distributed.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+from harness import data
+from harness.campaign.plan import Plan, PlanError, load_plan
+from harness.campaign.runner import (
+    Campaign,
+    CampaignError,
+    continue_command,
+    parse_budget,
+)
+from harness.campaign.status import JobStatus, plan_status
+from harness.campaign.tasks import FINISHED, Task, run_task
+from harness.run.scoring import EstimatorBroken
+
+DEFAULT_PLAN = "campaigns/board.toml"
+
+
+def _plan(args: argparse.Namespace) -> Plan:
+    plan = load_plan(args.plan)
+    over = {}
+    if getattr(args, "results_dir", None):
+        over["results_dir"] = Path(args.results_dir).resolve()
+    if getattr(args, "train_dir", None):
+        over["train_dir"] = Path(args.train_dir).resolve()
+    if over:
+        from dataclasses import replace
+
+        plan = replace(plan, **over)
+    return plan
+
+
+def _hours(h: float | None) -> str:
+    return "?" if h is None else f"{h:.2f}"
+
+
+def format_status(plan: Plan, rows: list[JobStatus]) -> str:
+    """The status table, one line per job, then the totals."""
+    lines = [f"campaign {plan.name} ({plan.path}); results in {plan.results_dir}",
+             f"{'#':>3}  {'state':8} {'progress':>18}  {'CPU-h left':>10}  {'cost from':13} job"]
+    for r in rows:
+        prog = f"{r.done:g}/{r.total:g} {r.unit}"
+        lines.append(f"{r.index:>3}  {r.state:8} {prog:>18}  {_hours(r.cpu_hours_left):>10}  "
+                     f"{r.cost_source if r.state != 'done' else '':13} {r.label}")
+    count = {s: sum(r.state == s for r in rows) for s in ("done", "partial", "missing")}
+    known = [r.cpu_hours_left for r in rows if r.cpu_hours_left is not None]
+    unknown = [str(r.index) for r in rows if r.cpu_hours_left is None]
+    lines.append(f"total: {count['done']} done, {count['partial']} partial, "
+                 f"{count['missing']} missing; {sum(known):.1f} CPU-h left"
+                 + (f" plus jobs {', '.join(unknown)} without a cost estimate (--probe N "
+                    "measures them)" if unknown else ""))
+    return "\n".join(lines)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    plan = _plan(args)
+    rows = plan_status(plan, probe=args.probe)
+    if args.json:
+        known = [r.cpu_hours_left for r in rows if r.cpu_hours_left is not None]
+        print(json.dumps({"plan": str(plan.path), "results_dir": str(plan.results_dir),
+                          "jobs": [r.to_dict() for r in rows],
+                          "cpu_hours_left": sum(known),
+                          "jobs_without_estimate": [r.index for r in rows
+                                                    if r.cpu_hours_left is None]}, indent=1))
+    else:
+        print(format_status(plan, rows))
+    return 0 if all(r.state == "done" for r in rows) else 1
+
+
+def cmd_state(args: argparse.Namespace) -> int:
+    plan = _plan(args)
+    total = 0
+    for r in plan_status(plan):
+        for f in r.state_files:
+            size = Path(f).stat().st_size
+            total += size
+            print(f"{f}\t{size / 1e6:.2f} MB\tjob {r.index}")
+    print(f"# {total / 1e6:.2f} MB of resumable state; commit it with git add -f", file=sys.stderr)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    plan = _plan(args)
+    budget = parse_budget(args.budget)
+    camp = Campaign(plan, budget, workers=args.workers,
+                    tty=sys.stderr.isatty(), executor="local")
+    report = camp.run()
+    rows = report.left
+    print(format_status(plan, rows) if rows else "campaign: nothing left to do")
+    for label, why in report.failed.items():
+        print(f"failed: {label}: {why}")
+    if report.stopped_by:
+        print(f"stopped by the {report.stopped_by}; finished cells are journaled")
+    print(f"continue with: {continue_command(plan, args.budget, args.workers, args.results_dir)}")
+    return 0 if not rows and not report.failed else 1
+
+
+def cmd_task(args: argparse.Namespace) -> int:
+    """A worker (started by ``campaign run``): exit 0 finished, 3 stopped, 4 broken."""
+    plan = _plan(args)
+    flag = []
+
+    def on_signal(signum, frame):
+        flag.append(signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    shard = tuple(int(v) for v in args.shard.split("/")) if args.shard else None
+    task = Task(args.job, shard)
+    try:
+        outcome = run_task(plan, task, lambda: bool(flag) or time.time() >= args.deadline)
+    except EstimatorBroken as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 4
+    print(f"[task {task.tag}] {outcome}", file=sys.stderr)
+    return 0 if outcome == FINISHED else 3
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m harness campaign",
+                                 description="Fill the board on a clock: time-budgeted, "
+                                             "resumable campaigns from a TOML plan.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    def add(name: str, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("plan", nargs="?", default=DEFAULT_PLAN,
+                       help=f"the plan file (default: {DEFAULT_PLAN})")
+        p.add_argument("--results-dir", default=None,
+                       help="override the plan's results_dir")
+        p.add_argument("--train-dir", default=None, help="override the plan's train_dir")
+        return p
+
+    st = add("status", "each job's state and CPU-hours left; exit 0 only when nothing is left")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.add_argument("--probe", type=int, default=0, metavar="N",
+                    help="measure jobs without a committed cost on N cells each")
+    rn = add("run", "work through the missing jobs in plan order until the budget")
+    rn.add_argument("--budget", required=True, help="e.g. 2h30m, 90m, 45s")
+    rn.add_argument("--workers", type=int, default=2,
+                    help="single-thread worker processes (default: %(default)s)")
+    add("state", "paths and sizes of unfinished jobs' resumable state (to commit)")
+    tk = add("_task", argparse.SUPPRESS)
+    tk.add_argument("--job", type=int, required=True)
+    tk.add_argument("--shard", default=None)
+    tk.add_argument("--deadline", type=float, required=True)
+    args = ap.parse_args(argv)
+    try:
+        return {"status": cmd_status, "run": cmd_run, "state": cmd_state,
+                "_task": cmd_task}[args.cmd](args)
+    except (PlanError, CampaignError, ValueError, data.DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

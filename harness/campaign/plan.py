@@ -1,0 +1,280 @@
+"""Campaign plans: a TOML file of score and train jobs in priority order, validated up front.
+
+A plan looks like this (``campaigns/board.toml`` is the leaderboard's)::
+
+    [campaign]
+    name = "board"
+    results_dir = "leaderboard/results"   # relative to the current directory
+    train_dir = "runs"                    # one-shot runs go to <train_dir>/oneshot/<hash>/
+
+    [[job]]                               # a score job: estimators x split(s) x seeds
+    estimators = ["az_nas", "swap"]
+    split = ["nds-resnet-1k", "nds-resnexta-1k"]   # a list expands into one job per split
+    seeds = [20]
+    # batches = 1, batch_size = 64, options = { key = value }
+
+    [[job]]                               # a train job: one one-shot supernet training run
+    train = { sampler = "deiso", epochs = 100, seed = 2020, cells_per_stage = 1, channels = 8 }
+    save_every = 10
+
+Everything is checked before any work (:func:`load_plan`): an unknown field, estimator, split,
+option or a value of the wrong type is one :class:`PlanError` line naming the file and the job,
+with the closest valid names.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import api, registry
+from harness.oneshot.config import SupernetConfig, TrainConfig
+from harness.run.config import UsageError
+from harness.run.frontend import check_estimator_options
+from harness.splits import UnknownSplitError, load_split
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser, published as tomli before it joined the standard library
+    import tomli as tomllib
+
+CAMPAIGN_FIELDS = ("name", "results_dir", "train_dir")
+SCORE_FIELDS = ("name", "estimators", "split", "seeds", "batches", "batch_size", "options")
+TRAIN_FIELDS = ("name", "train", "save_every")
+#: ``train = {...}`` keys: TrainConfig's fields, with the supernet's shape flattened in.
+SUPERNET_KEYS = ("channels", "cells_per_stage", "memory_format", "cell_bn_affine", "dropout")
+TRAIN_KEYS = ("sampler", "epochs", "seed", "sharing", "lr", "momentum", "weight_decay",
+              "batch_size", "schedule", "max_grad_norm", "subset") + SUPERNET_KEYS
+
+
+class PlanError(ValueError):
+    """A plan that cannot be run; the message is one line naming the file and the job."""
+
+
+@dataclass(frozen=True)
+class ScoreJob:
+    """Estimators scored jointly on one split for some seeds.
+
+    Attributes:
+        index: 1-based position in the plan (after expanding split lists).
+        estimators: scored jointly (they share networks, batches and passes).
+        split: the split's name.
+        seeds: the seeds to cover.
+        n_batches: batches per seed.
+        batch_size: images per batch.
+        options: ``--estimator-option`` values.
+        name: a label for status lines.
+    """
+
+    index: int
+    estimators: tuple[str, ...]
+    split: str
+    seeds: tuple[int, ...]
+    n_batches: int = 1
+    batch_size: int = 64
+    options: Mapping[str, Any] = field(default_factory=dict)
+    name: str = ""
+
+    kind = "score"
+
+    @property
+    def label(self) -> str:
+        what = f"{','.join(self.estimators)} on {self.split}"
+        return f"{self.name}: {what}" if self.name else what
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """One one-shot supernet training run.
+
+    Attributes:
+        index: 1-based position in the plan.
+        config: the run.
+        save_every: epochs between kept checkpoints (the final one is always kept).
+        name: a label for status lines.
+    """
+
+    index: int
+    config: TrainConfig
+    save_every: int | None = None
+    name: str = ""
+
+    kind = "train"
+
+    @property
+    def label(self) -> str:
+        c = self.config
+        return self.name or (f"train {c.sampler} {c.sharing} seed {c.seed}, "
+                             f"{c.supernet.cells_per_stage} cell/stage {c.supernet.channels} ch, "
+                             f"{c.epochs} epochs [{c.config_hash()}]")
+
+
+Job = ScoreJob | TrainJob
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated campaign plan.
+
+    Attributes:
+        path: the plan file.
+        name: the campaign's name.
+        results_dir: where score jobs' results and journals go.
+        train_dir: the cache-style root of train jobs' checkpoints.
+        jobs: in priority order.
+    """
+
+    path: Path
+    name: str
+    results_dir: Path
+    train_dir: Path
+    jobs: tuple[Job, ...]
+
+
+def _close(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    near = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.5)
+    return f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else (
+        f"; valid: {', '.join(choices)}")
+
+
+def _check_fields(where: str, table: Mapping[str, Any], valid: tuple[str, ...]) -> None:
+    for key in table:
+        if key not in valid:
+            raise PlanError(f"{where}: unknown field {key!r}{_close(key, valid)}")
+
+
+def _typed(where: str, key: str, value: Any, kind: type | tuple[type, ...], what: str) -> Any:
+    if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+        raise PlanError(f"{where}: {key} must be {what}, not {value!r}")
+    return value
+
+
+def _str_list(where: str, key: str, value: Any) -> list[str]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(v, str) for v in items):
+        raise PlanError(f"{where}: {key} must be a name or a non-empty list of names, "
+                        f"not {value!r}")
+    return items
+
+
+def _estimators(where: str, names: list[str]) -> tuple[api.Estimator, ...]:
+    try:
+        return tuple(registry.resolve(",".join(names)))
+    except registry.UnknownEstimatorError as exc:
+        raise PlanError(f"{where}: {exc}") from None
+
+
+def _score_jobs(where: str, raw: Mapping[str, Any], first_index: int) -> list[ScoreJob]:
+    _check_fields(where, raw, SCORE_FIELDS)
+    for key in ("estimators", "split", "seeds"):
+        if key not in raw:
+            raise PlanError(f"{where}: a score job needs {key!r}")
+    ests = _estimators(where, _str_list(where, "estimators", raw["estimators"]))
+    seeds = raw["seeds"]
+    if (not isinstance(seeds, list) or not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
+        raise PlanError(f"{where}: seeds must be a non-empty list of integers, not {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise PlanError(f"{where}: seeds {seeds} repeat a seed")
+    n_batches = _typed(where, "batches", raw.get("batches", 1), int, "an integer >= 1")
+    batch_size = _typed(where, "batch_size", raw.get("batch_size", 64), int, "an integer >= 1")
+    if n_batches < 1 or batch_size < 1:
+        raise PlanError(f"{where}: batches and batch_size must be >= 1")
+    options = _typed(where, "options", raw.get("options", {}), dict, "a table")
+    try:
+        check_estimator_options(ests, options)
+    except UsageError as exc:
+        raise PlanError(f"{where}: {exc}".replace("--estimator-option", "options")) from None
+    jobs = []
+    for k, split in enumerate(_str_list(where, "split", raw["split"])):
+        try:
+            load_split(split)
+        except UnknownSplitError as exc:
+            raise PlanError(f"{where}: {exc}") from None
+        jobs.append(ScoreJob(first_index + k, tuple(e.name for e in ests), split,
+                             tuple(seeds), n_batches, batch_size, dict(options),
+                             str(raw.get("name", ""))))
+    return jobs
+
+
+def _train_job(where: str, raw: Mapping[str, Any], index: int) -> TrainJob:
+    _check_fields(where, raw, TRAIN_FIELDS)
+    spec = _typed(where, "train", raw["train"], dict, "a table of TrainConfig fields")
+    _check_fields(f"{where} train", spec, TRAIN_KEYS)
+    net = {k: spec[k] for k in SUPERNET_KEYS if k in spec}
+    run = {k: v for k, v in spec.items() if k not in SUPERNET_KEYS}
+    try:
+        cfg = TrainConfig(supernet=SupernetConfig(**net), **run)
+    except (TypeError, ValueError) as exc:
+        raise PlanError(f"{where}: train: {exc}") from None
+    save_every = raw.get("save_every")
+    if save_every is not None:
+        _typed(where, "save_every", save_every, int, "an integer >= 1")
+        if save_every < 1:
+            raise PlanError(f"{where}: save_every must be >= 1")
+    return TrainJob(index, cfg, save_every, str(raw.get("name", "")))
+
+
+def parse_plan(doc: Mapping[str, Any], path: Path, base: Path | None = None) -> Plan:
+    """Validate a plan's parsed TOML.
+
+    Args:
+        doc: the TOML document.
+        path: the plan file (for messages).
+        base: directory that relative ``results_dir`` / ``train_dir`` are taken from
+            (default: the current directory).
+
+    Raises:
+        PlanError: one line naming the problem.
+    """
+    name = f"{path}"
+    _check_fields(name, doc, ("campaign", "job"))
+    head = _typed(name, "[campaign]", doc.get("campaign", {}), dict, "a table")
+    _check_fields(f"{name} [campaign]", head, CAMPAIGN_FIELDS)
+    raw_jobs = doc.get("job", [])
+    if not isinstance(raw_jobs, list) or not raw_jobs:
+        raise PlanError(f"{name}: no [[job]] entries")
+    jobs: list[Job] = []
+    for k, raw in enumerate(raw_jobs, 1):
+        where = f"{name} job {k}" + (f" ({raw['name']})" if isinstance(raw, dict)
+                                     and "name" in raw else "")
+        if not isinstance(raw, dict):
+            raise PlanError(f"{where}: a job must be a table")
+        if "train" in raw:
+            jobs.append(_train_job(where, raw, len(jobs) + 1))
+        else:
+            jobs.extend(_score_jobs(where, raw, len(jobs) + 1))
+    seen: dict[tuple, int] = {}
+    for job in jobs:
+        key = ((job.split, job.estimators, job.seeds, job.n_batches, job.batch_size,
+                tuple(sorted(job.options.items()))) if isinstance(job, ScoreJob)
+               else ("train", job.config.config_hash()))
+        if key in seen:
+            raise PlanError(f"{name}: job {job.index} ({job.label}) repeats job {seen[key]}; "
+                            "list each (estimators, split, seeds) once")
+        seen[key] = job.index
+    root = base if base is not None else Path.cwd()
+    results_dir = root / _typed(name, "results_dir",
+                                head.get("results_dir", "leaderboard/results"), str, "a path")
+    train_dir = root / _typed(name, "train_dir", head.get("train_dir", "runs"), str, "a path")
+    return Plan(path, str(head.get("name", path.stem)), results_dir, train_dir, tuple(jobs))
+
+
+def load_plan(path: str | Path, base: Path | None = None) -> Plan:
+    """Read and validate the plan file at ``path``.
+
+    Raises:
+        PlanError: a missing or unreadable file, bad TOML, or an invalid job.
+    """
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise PlanError(f"{path}: cannot read the plan ({exc.strerror or exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PlanError(f"{path}: not valid TOML ({exc})") from None
+    return parse_plan(doc, path, base)

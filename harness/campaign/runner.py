@@ -1,0 +1,394 @@
+"""Running a campaign: the plan's missing work, in order, on a time budget, resumable.
+
+The runner turns every unfinished job into tasks (a score job into one shard per worker, a
+train job into one task) and keeps ``workers`` of them running, in plan order. When all tasks
+of a score job have finished its cells, the runner merges the shards into the job's results
+files (:func:`harness.run.merge_shards`) and removes the job's journals, which the results and
+scores files now hold.
+
+At the budget -- or on SIGINT / SIGTERM -- no task is started any more and the running ones
+stop at their next cell (or training step); every finished cell is in a journal, so the next
+campaign run (possibly from a fresh clone that has the committed journals) continues where
+this one stopped. A second campaign on the same results directory is refused
+(:class:`CampaignLock`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import data, results
+from harness.campaign.plan import Plan, ScoreJob
+from harness.campaign.status import JobStatus, job_config, job_status, pending_estimators
+from harness.campaign.tasks import FINISHED, STOPPED, Task, find_job, run_task
+from harness.run.pipeline import merge_shards
+from harness.run.progress import format_duration
+
+#: Share of the machine's memory the runner plans to use for its workers.
+MEMORY_SHARE = 0.9
+POLL_S = 2.0
+
+
+class CampaignError(RuntimeError):
+    """A campaign that cannot start or go on; one line for the user."""
+
+
+def parse_budget(text: str) -> float:
+    """``"2h30m"``, ``"90m"``, ``"45s"``, ``"1h"`` or plain seconds → seconds.
+
+    Raises:
+        ValueError: naming the accepted forms.
+    """
+    raw = str(text).strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", raw):
+        seconds = float(raw)
+    else:
+        m = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", raw)
+        if not raw or m is None or not any(m.groups()):
+            raise ValueError(f"--budget must look like 2h30m, 90m, 45s or seconds, not {text!r}")
+        h, mi, s = (int(g) if g else 0 for g in m.groups())
+        seconds = 3600.0 * h + 60.0 * mi + s
+    if seconds <= 0:
+        raise ValueError(f"--budget must be positive, not {text!r}")
+    return seconds
+
+
+def memory_budget_mb() -> float:
+    """What the workers together may hold: :data:`MEMORY_SHARE` of the machine's memory."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return MEMORY_SHARE * int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return MEMORY_SHARE * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+
+
+class CampaignLock:
+    """An exclusive lock per results directory (``flock``: released when the process dies,
+    even by ``kill -9``, so a stale lock never blocks the next run).
+
+    The lock file lives in the system's temporary directory, named by the directory's path,
+    so that no lock file ever lands in the (committed) results directory.
+
+    Raises:
+        CampaignError: when another campaign holds it, naming its pid, plan and start.
+    """
+
+    def __init__(self, results_dir: Path, plan: Path):
+        key = hashlib.sha256(str(Path(results_dir).resolve()).encode()).hexdigest()[:16]
+        self.path = Path(tempfile.gettempdir()) / f"estbench-campaign-{key}.lock"
+        self.results_dir, self.plan = results_dir, plan
+        self._fh: Any = None
+
+    def __enter__(self) -> CampaignLock:
+        fh = open(self.path, "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            try:
+                who = json.loads(fh.read() or "{}")
+            except ValueError:
+                who = {}
+            fh.close()
+            raise CampaignError(
+                f"another campaign is running on {self.results_dir} (pid {who.get('pid', '?')}, "
+                f"plan {who.get('plan', '?')}, started {who.get('started', '?')}); wait for it "
+                f"or stop it with kill -TERM {who.get('pid', '<pid>')} (it stops at a cell "
+                "boundary and keeps every finished cell)") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(json.dumps({"pid": os.getpid(), "plan": str(self.plan),
+                             "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}))
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+
+# --------------------------------------------------------------------------------------------
+# executors: where tasks run
+# --------------------------------------------------------------------------------------------
+
+
+class LocalExecutor:
+    """Tasks as single-thread worker processes on this machine
+    (``python -m harness campaign _task``), each logging to ``<cache>/campaign/logs``."""
+
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.logs = data.default_cache_dir() / "campaign" / "logs"
+        self.procs: dict[Task, subprocess.Popen] = {}
+
+    def start(self, task: Task, deadline: float) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "harness", "campaign", "_task", str(self.plan.path),
+               "--job", str(task.job), "--deadline", repr(deadline),
+               "--results-dir", str(self.plan.results_dir),
+               "--train-dir", str(self.plan.train_dir)]
+        if task.shard:
+            cmd += ["--shard", f"{task.shard[0]}/{task.shard[1]}"]
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        with open(self.logs / f"{task.tag}.log", "a") as log:
+            # Own process group: a terminal's Ctrl-C reaches the runner, which stops the
+            # workers itself (so that they all stop the same way, at a cell boundary).
+            self.procs[task] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                                env=env, start_new_session=True)
+
+    def poll(self) -> dict[Task, str]:
+        """Tasks that ended since the last call → ``finished``, ``stopped`` or an error."""
+        out = {}
+        for task, proc in list(self.procs.items()):
+            rc = proc.poll()
+            if rc is None:
+                continue
+            del self.procs[task]
+            out[task] = {0: FINISHED, 3: STOPPED}.get(
+                rc, f"worker exited with status {rc} (log: {self.logs / (task.tag + '.log')})")
+        return out
+
+    def stop(self, hard: bool = False) -> None:
+        for proc in self.procs.values():
+            proc.send_signal(signal.SIGKILL if hard else signal.SIGTERM)
+
+    @property
+    def running(self) -> int:
+        return len(self.procs)
+
+
+class InlineExecutor:
+    """Tasks run one after the other in this process (tests, and debugging an estimator):
+    ``stop`` is the runner's own, so a fake clock drives the budget."""
+
+    def __init__(self, plan: Plan, stop: Callable[[], bool]):
+        self.plan, self._stop = plan, stop
+        self.ended: dict[Task, str] = {}
+
+    def start(self, task: Task, deadline: float) -> None:
+        try:
+            self.ended[task] = run_task(self.plan, task, self._stop, log=lambda _m: None)
+        except Exception as exc:  # a broken estimator: reported, the campaign goes on
+            self.ended[task] = f"{type(exc).__name__}: {exc}"
+
+    def poll(self) -> dict[Task, str]:
+        out, self.ended = self.ended, {}
+        return out
+
+    def stop(self, hard: bool = False) -> None:
+        pass
+
+    @property
+    def running(self) -> int:
+        return 0
+
+
+# --------------------------------------------------------------------------------------------
+# the runner
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CampaignReport:
+    """What a campaign run did.
+
+    Attributes:
+        finished: labels of jobs completed (and merged) by this run.
+        failed: job label → what went wrong.
+        stopped_by: ``"budget"``, ``"signal"`` or ``None`` (nothing left).
+        left: statuses of the jobs still unfinished at the end.
+    """
+
+    finished: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    stopped_by: str | None = None
+    left: list[JobStatus] = field(default_factory=list)
+
+
+def _shards(st: JobStatus, workers: int, mem_mb: float) -> int:
+    """How many workers a score job gets: at most ``workers``, as many as fit in memory
+    by its measured peak, and never more than it has cells left."""
+    n = workers
+    if st.peak_rss_mb:
+        n = min(n, max(1, int(mem_mb // st.peak_rss_mb)))
+    return max(1, min(n, int(st.left) or 1))
+
+
+def finish_score_job(plan: Plan, job: ScoreJob, n_shards: int) -> None:
+    """Merge a score job's shards into its results files, then remove its journals."""
+    ests = pending_estimators(job, plan)
+    merge_shards(ests, job.split, job_config(job, plan), n_shards)
+    for est in ests:
+        for path in results.checkpoint_paths(plan.results_dir, est.name, job.split):
+            path.unlink()
+
+
+class Campaign:
+    """One ``campaign run``: see the module docstring.
+
+    Args:
+        plan: the validated plan.
+        budget_s: seconds of work; then it stops cleanly.
+        workers: tasks at once.
+        executor: ``"local"`` (worker processes), ``"inline"`` (this process) or an object
+            with ``start``, ``poll``, ``stop`` and ``running``.
+        clock: wall-clock seconds (tests pass a fake one; it also drives the inline tasks'
+            stop).
+        write: where progress and messages go.
+        tty: redraw the progress line in place.
+        memory_mb: what the workers together may hold (default: :func:`memory_budget_mb`).
+    """
+
+    def __init__(self, plan: Plan, budget_s: float, workers: int = 2,
+                 executor: str | Any = "local", clock: Callable[[], float] = time.time,
+                 write: Callable[[str], None] | None = None, tty: bool = False,
+                 memory_mb: float | None = None, sleep: Callable[[float], None] = time.sleep):
+        if workers < 1:
+            raise CampaignError(f"--workers must be >= 1, not {workers}")
+        self.plan, self.workers, self.clock = plan, workers, clock
+        self.deadline = clock() + budget_s
+        self.write = write or (lambda s: (sys.stderr.write(s), sys.stderr.flush()))
+        self.tty, self.sleep = tty, sleep
+        self.memory_mb = memory_mb if memory_mb is not None else memory_budget_mb()
+        self.signalled = 0
+        if executor == "local":
+            executor = LocalExecutor(plan)
+        elif executor == "inline":
+            executor = InlineExecutor(plan, self.should_stop)
+        self.executor = executor
+        self._last_line = -float("inf")
+
+    def should_stop(self) -> bool:
+        return bool(self.signalled) or self.clock() >= self.deadline
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self.signalled += 1
+        self.executor.stop(hard=self.signalled > 2)
+
+    def say(self, text: str) -> None:
+        self.write(("\r\x1b[K" if self.tty else "") + text + "\n")
+
+    def _progress(self, current: list[JobStatus], started: dict[int, tuple[float, float]],
+                  force: bool = False) -> None:
+        now = self.clock()
+        if not force and now - self._last_line < (5.0 if self.tty else 60.0):
+            return
+        self._last_line = now
+        parts = []
+        for st in current:
+            t0, d0 = started[st.index]
+            rate = (st.done - d0) / max(now - t0, 1e-9)
+            eta = st.left / rate if rate > 0 else float("inf")
+            parts.append(f"job {st.index} {st.label}: {st.done:g}/{st.total:g} {st.unit}, "
+                         f"{rate * 60:.1f}/min, ETA {format_duration(eta)}")
+        line = (f"[campaign] {'; '.join(parts) or 'between jobs'}; budget left "
+                f"{format_duration(max(self.deadline - now, 0))}")
+        self.write(("\r\x1b[K" + line) if self.tty else line + "\n")
+
+    def run(self) -> CampaignReport:
+        """Work through the plan until done, the budget, or a signal."""
+        report = CampaignReport()
+        with CampaignLock(self.plan.results_dir, self.plan.path):
+            old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                self._loop(report)
+            finally:
+                for s, h in old.items():
+                    signal.signal(s, h)
+        report.stopped_by = ("signal" if self.signalled else
+                             "budget" if self.clock() >= self.deadline and report.left else None)
+        return report
+
+    def _loop(self, report: CampaignReport) -> None:
+        plan = self.plan
+        todo = [st for st in (job_status(j, plan) for j in plan.jobs) if st.state != "done"]
+        queue: list[Task] = []
+        tasks_of: dict[int, set[Task]] = {}
+        outcomes: dict[int, dict[Task, str]] = {}
+        for st in todo:
+            job = find_job(plan, st.index)
+            if isinstance(job, ScoreJob):
+                n = _shards(st, self.workers, self.memory_mb)
+                tasks = [Task(st.index, (i, n)) for i in range(n)]
+            else:
+                tasks = [Task(st.index)]
+            queue += tasks
+            tasks_of[st.index] = set(tasks)
+            outcomes[st.index] = {}
+        status = {st.index: st for st in todo}
+        peak = {st.index: st.peak_rss_mb or 0.0 for st in todo}
+        running: set[Task] = set()
+        started: dict[int, tuple[float, float]] = {}
+        while queue or running:
+            while (queue and len(running) < self.workers and not self.should_stop()
+                   and (not running or sum(peak[t.job] for t in running) + peak[queue[0].job]
+                        <= self.memory_mb)):
+                task = queue.pop(0)
+                if task.job not in started:
+                    started[task.job] = (self.clock(), status[task.job].done)
+                    self.say(f"[campaign] job {task.job}: {status[task.job].label} "
+                             f"({len(tasks_of[task.job])} worker(s))")
+                running.add(task)
+                self.executor.start(task, self.deadline)
+            if not running:
+                break
+            ended = self.executor.poll()
+            for task, outcome in ended.items():
+                running.discard(task)
+                outcomes[task.job][task] = outcome
+                if outcomes[task.job].keys() == tasks_of[task.job]:
+                    self._job_ended(task.job, outcomes[task.job], report)
+            if self.executor.running:
+                self._progress([job_status(find_job(plan, j), plan) for j in
+                                sorted({t.job for t in running})], started)
+                self.sleep(POLL_S)
+        report.left = [st for st in (job_status(j, plan) for j in plan.jobs)
+                       if st.state != "done"]
+
+    def _job_ended(self, index: int, outcomes: dict[Task, str], report: CampaignReport) -> None:
+        job = find_job(self.plan, index)
+        errors = [o for o in outcomes.values() if o not in (FINISHED, STOPPED)]
+        if errors:
+            report.failed[job.label] = errors[0]
+            self.say(f"[campaign] job {index} failed: {errors[0]}")
+            return
+        if any(o == STOPPED for o in outcomes.values()):
+            st = job_status(job, self.plan)
+            self.say(f"[campaign] job {index} stopped at {st.done:g}/{st.total:g} {st.unit} "
+                     "(journaled; the next run continues it)")
+            return
+        if isinstance(job, ScoreJob):
+            n = max(t.shard[1] for t in outcomes)
+            self.say(f"[campaign] job {index} scored; merging {n} shard(s)")
+            try:
+                finish_score_job(self.plan, job, n)
+            except Exception as exc:  # the shards stay; the next run merges again
+                report.failed[job.label] = f"merge failed: {type(exc).__name__}: {exc}"
+                self.say(f"[campaign] job {index} merge failed: {exc}")
+                return
+        report.finished.append(job.label)
+        self.say(f"[campaign] job {index} done: {job.label}")
+
+
+def continue_command(plan: Plan, budget: str, workers: int, results_dir: str | None) -> str:
+    """The one command that continues this campaign."""
+    cmd = f"python -m harness campaign run {plan.path} --budget {budget} --workers {workers}"
+    return cmd + (f" --results-dir {results_dir}" if results_dir else "")

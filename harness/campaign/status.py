@@ -1,0 +1,282 @@
+"""Where each job of a plan stands, and what the rest costs in CPU-hours.
+
+A score job is *done* when the results file of every estimator covers it with the same
+protocol (estimator version, split hash, batches, batch size, options, device type, and every
+seed of the job). Otherwise it is *partial* when some of its cells are already scored -- in a
+checkpoint journal of the same fingerprint (any sharding), or as a seed of the results file
+that the runner will take over (:mod:`harness.run.stored`) -- and *missing* when none are.
+A train job is done when its final epoch checkpoint exists, partial at epoch ``k`` (and step)
+of ``K``.
+
+Costs come from measurements, best first, and each job says which one it used: the job's own
+journal (``journal``), the committed result of the same estimator and split (``results``), a
+short probe of a few cells (``probe``), or the estimator's results on other splits
+(``other splits``, an estimate). A job with none of these has no estimate (``unknown``).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from harness import data, registry, results
+from harness.campaign.plan import Job, Plan, ScoreJob, TrainJob
+from harness.oneshot import checkpoints as train_ckpts
+from harness.run.config import RunConfig
+from harness.run.journal import read_checkpoint
+from harness.run.scoring import score_cell
+from harness.run.session import Session, own_options
+from harness.run.stored import reusable_result
+
+COST_SOURCES = ("journal", "results", "probe", "other splits", "other runs", "unknown")
+
+
+@dataclass
+class JobStatus:
+    """One job's state.
+
+    Attributes:
+        index: the job's position in the plan.
+        label: what the job is.
+        kind: ``"score"`` or ``"train"``.
+        state: ``"done"``, ``"partial"`` or ``"missing"``.
+        done: cells (score) or epochs (train, fractional mid-epoch) finished.
+        total: cells or epochs in all.
+        unit: ``"cells"`` or ``"epochs"``.
+        seconds_per_unit: measured cost of one cell (all estimators together) or one epoch.
+        cost_source: one of :data:`COST_SOURCES`.
+        peak_rss_mb: the largest measured resident memory of one worker on this job.
+        state_files: resumable state of an unfinished job (journals, the latest checkpoint).
+    """
+
+    index: int
+    label: str
+    kind: str
+    state: str
+    done: float
+    total: float
+    unit: str
+    seconds_per_unit: float | None = None
+    cost_source: str = "unknown"
+    peak_rss_mb: float | None = None
+    state_files: list[str] = field(default_factory=list)
+
+    @property
+    def left(self) -> float:
+        return max(self.total - self.done, 0)
+
+    @property
+    def cpu_hours_left(self) -> float | None:
+        """CPU-hours left (0 when nothing is; ``None`` without a cost estimate)."""
+        if self.left == 0:
+            return 0.0
+        if self.seconds_per_unit is None:
+            return None
+        return self.left * self.seconds_per_unit / 3600.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["cpu_hours_left"] = self.cpu_hours_left
+        return d
+
+
+def job_config(job: ScoreJob, plan: Plan, **over: Any) -> RunConfig:
+    """The :class:`RunConfig` a score job is run with (one thread per worker)."""
+    base = dict(seeds=job.seeds, n_batches=job.n_batches, batch_size=job.batch_size,
+                device="cuda" if torch.cuda.is_available() else "cpu",
+                data_dir=str(data.resolve_data_dir(None)), results_dir=plan.results_dir,
+                threads=1, options=dict(job.options))
+    base.update(over)
+    return RunConfig(**base)
+
+
+def _covers(res: results.ResultFile, session: Session, est) -> bool:
+    """Whether the results file holds ``est`` on the split with the session's protocol."""
+    cfg, split = session.cfg, session.split
+    return (res.estimator.version == est.info.version
+            and res.split.name == split.name and res.split.sha256 == split.sha256
+            and res.protocol.n_batches == cfg.n_batches
+            and res.protocol.batch_size == cfg.batch_size
+            and res.protocol.weights.source == "init"
+            and res.protocol.options == own_options(est, cfg)
+            and res.cost.device == torch.device(cfg.device).type
+            and set(cfg.seeds) <= set(res.protocol.seeds))
+
+
+def _load(path: Path) -> results.ResultFile | None:
+    try:
+        return results.load_result(path) if path.is_file() else None
+    except (results.ResultsSchemaError, OSError, KeyError, ValueError):
+        return None
+
+
+def _other_results(results_dir: Path, est_name: str, split: str) -> list[results.ResultFile]:
+    folder = Path(results_dir) / est_name
+    if not folder.is_dir():
+        return []
+    found = (_load(p) for p in sorted(folder.glob("*.json")) if p.stem != split)
+    return [r for r in found if r is not None]
+
+
+def _journal_cost(recs: Iterable) -> float | None:
+    own = [r.wall_s for r in recs if r.origin is None and r.failure is None]
+    return statistics.fmean(own) if len(own) >= 3 else None
+
+
+def _session(job: ScoreJob, plan: Plan, **over: Any) -> Session:
+    return Session.create(registry.resolve(",".join(job.estimators)), job.split,
+                          job_config(job, plan, **over))
+
+
+def pending_estimators(job: ScoreJob, plan: Plan) -> list:
+    """The job's estimators whose results file does not cover it yet (a job is scored and
+    merged for these only, so finished results are never rewritten)."""
+    session = _session(job, plan)
+    return [est for est in session.estimators
+            if not ((res := _load(results.results_path(plan.results_dir, est.name, job.split)))
+                    is not None and _covers(res, session, est))]
+
+
+def _fallback_cost(plan: Plan, est_name: str, split: str, benchmark: str
+                   ) -> tuple[float, float | None] | None:
+    """Mean cost and largest peak memory of the estimator's results on other splits, those
+    of the same benchmark first."""
+    others = _other_results(plan.results_dir, est_name, split)
+    same = [r for r in others if r.split.benchmark == benchmark]
+    use = same or others
+    if not use:
+        return None
+    return (statistics.fmean(r.cost.wall_s_per_arch_mean for r in use),
+            max(r.cost.peak_rss_mb for r in use))
+
+
+def score_status(job: ScoreJob, plan: Plan) -> JobStatus:
+    """The state of a score job from its results files and journals."""
+    session = _session(job, plan)
+    ids = session.split.arch_ids
+    wanted = {(a, s) for a in ids for s in job.seeds}
+    pending = {e.name for e in pending_estimators(job, plan)}
+    done_keys, costs, sources, peaks, files = set(wanted), [], [], [], []
+    for est in session.estimators:
+        if est.name not in pending:
+            continue
+        res = _load(results.results_path(plan.results_dir, est.name, job.split))
+        keys: set = set()
+        stored = reusable_result(session, est)
+        if stored is not None:
+            keys |= {(a, s) for a in ids for s in set(stored.protocol.seeds) & set(job.seeds)}
+        journal = []
+        for path in results.checkpoint_paths(plan.results_dir, est.name, job.split):
+            recs = read_checkpoint(path, session.fingerprint(est))
+            if recs:
+                journal.extend(recs.values())
+                keys |= recs.keys()
+                files.append(str(path))
+        done_keys &= keys
+        cost = _journal_cost(journal)
+        fallback = _fallback_cost(plan, est.name, job.split, session.split.benchmark)
+        if cost is not None:
+            costs.append(cost)
+            sources.append("journal")
+        elif res is not None:
+            costs.append(res.cost.wall_s_per_arch_mean)
+            sources.append("results")
+        elif fallback is not None:
+            costs.append(fallback[0])
+            sources.append("other splits")
+        else:
+            sources.append("unknown")
+        peaks.append(res.cost.peak_rss_mb if res is not None else
+                     fallback[1] if fallback is not None else None)
+    if not pending:
+        return JobStatus(job.index, job.label, "score", "done", len(wanted), len(wanted),
+                         "cells", None, "results")
+    done = len(done_keys)
+    state = "partial" if done or len(pending) < len(session.estimators) else "missing"
+    source = max(sources, key=COST_SOURCES.index)
+    known_peaks = [p for p in peaks if p is not None]
+    return JobStatus(job.index, job.label, "score", state, done, len(wanted), "cells",
+                     sum(costs) if source != "unknown" else None, source,
+                     max(known_peaks) if known_peaks else None, files)
+
+
+def _epoch_seconds(log: list[dict]) -> float | None:
+    secs = [r["seconds"] for r in log if r.get("seconds")]
+    return statistics.fmean(secs) if secs else None
+
+
+def train_status(job: TrainJob, plan: Plan) -> JobStatus:
+    """The state of a train job from its checkpoints under the plan's ``train_dir``."""
+    cfg, root = job.config, plan.train_dir
+    epochs = train_ckpts.available_epochs(root, cfg)
+    latest = epochs[-1] if epochs else 0
+    done, log, files = float(latest), [], []
+    if latest:
+        path = train_ckpts.checkpoint_path(root, cfg, latest)
+        log = train_ckpts.load_checkpoint(path).get("log", [])
+        files = [str(path)]
+    step = train_ckpts.step_checkpoint_path(root, cfg)
+    if step.is_file() and latest < cfg.epochs:
+        st = train_ckpts.load_checkpoint(step)
+        if st["global_step"] > latest * st["steps_per_epoch"]:
+            done = st["global_step"] / st["steps_per_epoch"]
+            log = st.get("log", log)
+            files.append(str(step))
+    if files:
+        files.insert(0, str(train_ckpts.run_dir(root, cfg) / "config.json"))
+    per_epoch, source = _epoch_seconds(log), "journal"
+    if per_epoch is None:
+        source = "other runs"  # runs of the same shape: an estimate
+        same = [r for r in train_ckpts.list_runs(root)
+                if r.config.supernet == cfg.supernet and r.config.batch_size == cfg.batch_size
+                and r.config.subset == cfg.subset and r.epochs]
+        secs = [s for r in same for s in [_epoch_seconds(train_ckpts.load_checkpoint(
+            train_ckpts.checkpoint_path(root, r.config, r.epochs[-1])).get("log", []))]
+            if s is not None]
+        per_epoch = statistics.fmean(secs) if secs else None
+        source = source if secs else "unknown"
+    state = "done" if latest >= cfg.epochs else "partial" if done else "missing"
+    return JobStatus(job.index, job.label, "train", state, round(done, 3), cfg.epochs,
+                     "epochs", per_epoch, source, None, [] if state == "done" else files)
+
+
+def job_status(job: Job, plan: Plan) -> JobStatus:
+    return score_status(job, plan) if isinstance(job, ScoreJob) else train_status(job, plan)
+
+
+def probe_cost(job: ScoreJob, plan: Plan, cells: int = 3) -> float:
+    """Seconds per cell of a score job, measured now on ``cells`` architectures spread over
+    the split (first seed, one thread, nothing written)."""
+    ests = pending_estimators(job, plan)
+    session = Session.create(ests, job.split, job_config(job, plan))
+    torch.set_num_threads(1)
+    n = len(session.split)
+    positions = sorted({round(k * (n - 1) / max(cells - 1, 1)) for k in range(cells)})
+    seed = job.seeds[0]
+    states = session.states(seed)
+    times = []
+    for p in positions:
+        t0 = time.perf_counter()
+        score_cell(session, ests, p, seed, states)
+        times.append(time.perf_counter() - t0)
+    return statistics.fmean(times)
+
+
+def plan_status(plan: Plan, probe: int = 0) -> list[JobStatus]:
+    """Every job's status, in plan order; with ``probe`` > 0, score jobs without a measured
+    cost are probed on that many cells."""
+    out = []
+    for job in plan.jobs:
+        st = job_status(job, plan)
+        if (probe and isinstance(job, ScoreJob) and st.state != "done"
+                and st.cost_source in ("other splits", "unknown")):
+            st.seconds_per_unit = probe_cost(job, plan, probe)
+            st.cost_source = "probe"
+        out.append(st)
+    return out

@@ -1,0 +1,215 @@
+"""Campaigns: plans, status, budget stops under a fake clock, resume, the lock."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from harness import results
+from harness.campaign import (
+    Campaign,
+    CampaignError,
+    CampaignLock,
+    PlanError,
+    load_plan,
+    parse_budget,
+    plan_status,
+)
+from harness.campaign.cli import format_status
+from harness.oneshot import checkpoints
+from harness.oneshot.training import train
+
+SPLIT = "nb201-c10-smoke"  # 100 cells
+REPO = Path(__file__).resolve().parents[1]
+
+
+class FakeClock:
+    """One second passes at every reading: the budget counts clock readings, and every cell
+    and training step reads the clock once (its stop check)."""
+
+    def __init__(self) -> None:
+        self.t = 1_000_000.0
+
+    def __call__(self) -> float:
+        self.t += 1.0
+        return self.t
+
+
+def write_plan(folder: Path, jobs: str, name: str = "plan.toml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text('[campaign]\nname = "t"\nresults_dir = "res"\ntrain_dir = "runs"\n\n' + jobs)
+    return path
+
+
+def score_job(estimators: str, seeds: str = "[20]", split: str = SPLIT) -> str:
+    names = ", ".join(f'"{e}"' for e in estimators.split(","))
+    return f'[[job]]\nestimators = [{names}]\nsplit = "{split}"\nseeds = {seeds}\n\n'
+
+
+def campaign(folder: Path, plan: Path, budget: float = 1e9, workers: int = 2,
+             clock=None) -> Campaign:
+    return Campaign(load_plan(plan, base=folder), budget, workers=workers, executor="inline",
+                    clock=clock or FakeClock(), write=lambda _s: None)
+
+
+def scores_bytes(res_dir: Path, est: str, split: str = SPLIT) -> bytes:
+    return results.scores_path(res_dir, est, split).read_bytes()
+
+
+@pytest.fixture(autouse=True)
+def _data_env(data_dir, monkeypatch):
+    monkeypatch.setenv("ESTBENCH_DATA", data_dir)
+
+
+def test_budget_stop_then_resume_from_a_fresh_copy_gives_the_same_bytes(tmp_path):
+    jobs = score_job("params,l2_norm") + score_job("relu")
+    a, c = tmp_path / "a", tmp_path / "c"
+    plan_a = write_plan(a, jobs)
+    report = campaign(a, plan_a, budget=60).run()
+    assert report.stopped_by == "budget" and not report.finished
+    first = plan_status(load_plan(plan_a, base=a))
+    assert first[0].state == "partial" and 0 < first[0].done < 100
+    assert first[1].state == "missing"  # later jobs never started
+    assert all(Path(f).is_file() for f in first[0].state_files)
+
+    # A fresh clone: only the committed state (the whole results directory) comes along.
+    b = tmp_path / "b"
+    shutil.copytree(a, b)
+    report = campaign(b, b / "plan.toml", workers=2).run()
+    assert report.stopped_by is None and len(report.finished) == 2 and not report.left
+    # The journals are gone once merged: the results files hold the scores.
+    assert not results.checkpoint_paths(b / "res", "params", SPLIT)
+
+    write_plan(c, jobs)
+    campaign(c, c / "plan.toml", workers=1).run()  # uninterrupted, and unsharded
+    for est in ("params", "l2_norm", "relu"):
+        assert scores_bytes(b / "res", est) == scores_bytes(c / "res", est), est
+        rb = json.loads(results.results_path(b / "res", est, SPLIT).read_text())
+        rc = json.loads(results.results_path(c / "res", est, SPLIT).read_text())
+        assert rb["metrics"] == rc["metrics"] and rb["contract_ok"]
+
+
+def test_status_counts_results_journals_and_stored_seeds(tmp_path):
+    done = score_job("params")
+    write_plan(tmp_path, done)
+    campaign(tmp_path, tmp_path / "plan.toml").run()  # params, seed 20: a results file
+    # a journal of l2_norm, stopped after a few cells
+    write_plan(tmp_path, score_job("l2_norm"), "partial.toml")
+    campaign(tmp_path, tmp_path / "partial.toml", budget=12, workers=1).run()
+    plan = write_plan(tmp_path, done + score_job("params", "[20, 2020]") + score_job("l2_norm")
+                      + score_job("relu"), "status.toml")
+    rows = plan_status(load_plan(plan, base=tmp_path))
+    assert [r.state for r in rows] == ["done", "partial", "partial", "missing"]
+    assert (rows[0].done, rows[0].total, rows[0].cpu_hours_left) == (100, 100, 0.0)
+    # seed 20 is in the results file and will be taken over: half of the cells are done
+    assert (rows[1].done, rows[1].total, rows[1].cost_source) == (100, 200, "results")
+    journal = results.checkpoint_paths(tmp_path / "res", "l2_norm", SPLIT)
+    n_journaled = len(journal[0].read_text().splitlines()) - 1
+    assert 3 <= rows[2].done == n_journaled < 100 and rows[2].cost_source == "journal"
+    assert rows[2].state_files == [str(journal[0])]
+    assert rows[3].cost_source == "unknown" and rows[3].cpu_hours_left is None
+    text = format_status(load_plan(plan, base=tmp_path), rows)
+    assert "1 done, 2 partial, 1 missing" in text and "without a cost estimate" in text
+
+
+def test_a_finished_estimator_of_a_job_is_not_scored_again(tmp_path):
+    write_plan(tmp_path, score_job("params"))
+    campaign(tmp_path, tmp_path / "plan.toml").run()
+    before = results.results_path(tmp_path / "res", "params", SPLIT).read_bytes()
+    write_plan(tmp_path, score_job("params,relu"), "both.toml")
+    report = campaign(tmp_path, tmp_path / "both.toml").run()
+    assert len(report.finished) == 1
+    assert results.results_path(tmp_path / "res", "params", SPLIT).read_bytes() == before
+    assert results.results_path(tmp_path / "res", "relu", SPLIT).is_file()
+
+
+def test_a_train_job_stops_between_steps_and_resumes_bit_for_bit(tmp_path, data_dir):
+    spec = ('[[job]]\ntrain = { sampler = "deiso", epochs = 2, seed = 7, batch_size = 40, '
+            'subset = 100, channels = 4, cells_per_stage = 1 }\n')
+    plan_path = write_plan(tmp_path, spec)
+    report = campaign(tmp_path, plan_path, budget=4).run()
+    assert report.stopped_by == "budget"
+    job = load_plan(plan_path, base=tmp_path).jobs[0]
+    (st,) = plan_status(load_plan(plan_path, base=tmp_path))
+    assert st.state == "partial" and 0 < st.done < 2 and st.unit == "epochs"
+    assert checkpoints.step_checkpoint_path(tmp_path / "runs", job.config).is_file()
+    report = campaign(tmp_path, plan_path).run()
+    assert report.finished and plan_status(load_plan(plan_path, base=tmp_path))[0].state == "done"
+    straight = tmp_path / "straight"
+    train(job.config, cache_dir=straight, data_dir=data_dir, log=None)
+    ca = checkpoints.load_checkpoint(checkpoints.checkpoint_path(tmp_path / "runs", job.config, 2))
+    cb = checkpoints.load_checkpoint(checkpoints.checkpoint_path(straight, job.config, 2))
+    for k in ca["model"]:
+        assert torch.equal(ca["model"][k], cb["model"][k]), k
+
+
+def test_a_second_campaign_on_the_same_results_is_refused(tmp_path):
+    plan = write_plan(tmp_path, score_job("params"))
+    loaded = load_plan(plan, base=tmp_path)
+    with CampaignLock(loaded.results_dir, plan):
+        with pytest.raises(CampaignError, match="another campaign is running.*kill -TERM"):
+            campaign(tmp_path, plan).run()
+    campaign(tmp_path, plan).run()  # released: runs
+
+
+@pytest.mark.parametrize("body, message", [
+    (score_job("params").replace("seeds", "seed"), "unknown field 'seed'; did you mean 'seeds'"),
+    (score_job("parms"), "parms"),
+    (score_job("params", split="nb201-c10-smok"), "nb201-c10-smok"),
+    (score_job("params", seeds='"20"'), "seeds must be a non-empty list of integers"),
+    (score_job("params") + score_job("params"), "repeats job 1"),
+    (score_job("params").replace("seeds = [20]", "seeds = [20]\noptions = { epoch = 3 }"),
+     "unknown options key"),
+    ('[[job]]\ntrain = { sampler = "fair", epochs = 2 }\n', "sampler must be one of"),
+    ('[[job]]\ntrain = { sampler = "deiso", epoch = 2 }\n', "did you mean 'epochs'"),
+    ("", "no [[job]] entries"),
+    ("[[job]\n", "not valid TOML"),
+])
+def test_a_bad_plan_is_one_line_before_any_work(tmp_path, body, message):
+    plan = write_plan(tmp_path, body)
+    with pytest.raises(PlanError) as info:
+        load_plan(plan, base=tmp_path)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert str(plan) in str(info.value)
+    assert not (tmp_path / "res").exists()
+
+
+def test_budget_forms():
+    assert parse_budget("2h30m") == 9000 and parse_budget("90m") == 5400
+    assert parse_budget("45s") == 45 and parse_budget("1h") == 3600 and parse_budget("60") == 60
+    for bad in ("", "2x", "h", "0", "-5m"):
+        with pytest.raises(ValueError, match="--budget"):
+            parse_budget(bad)
+
+
+def test_the_board_plan_is_valid():
+    plan = load_plan(REPO / "campaigns" / "board.toml", base=REPO)
+    first = [j for j in plan.jobs if j.kind == "score"][:3]
+    assert [j.split for j in first] == ["nb201-c10-1k", "nds-resnet-1k", "nds-resnexta-1k"]
+    assert all(j.estimators == ("az_nas", "swap", "vkdnw", "vkdnw_agg") for j in first)
+
+
+def test_the_command_line_runs_workers_and_prints_the_continue_command(tmp_path):
+    plan = write_plan(tmp_path, score_job("params"))
+    cmd = [sys.executable, "-m", "harness", "campaign"]
+    out = subprocess.run(cmd + ["run", str(plan), "--budget", "10m", "--workers", "2",
+                                "--results-dir", str(tmp_path / "res")],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert out.returncode == 0, out.stderr
+    last = out.stdout.strip().splitlines()[-1]
+    assert last.startswith("continue with: python -m harness campaign run")
+    assert results.results_path(tmp_path / "res", "params", SPLIT).is_file()
+    status = subprocess.run(cmd + ["status", str(plan), "--json"], capture_output=True,
+                            text=True, cwd=tmp_path, timeout=600)
+    assert status.returncode == 0, status.stderr  # nothing left
+    assert json.loads(status.stdout)["jobs"][0]["state"] == "done"
+    bad = subprocess.run(cmd + ["status", str(write_plan(tmp_path, score_job("parms"), "b.toml"))],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "parms" in bad.stderr
