@@ -153,9 +153,9 @@ def test_a_train_job_stops_between_steps_and_resumes_bit_for_bit(tmp_path, data_
 def test_a_second_campaign_on_the_same_results_is_refused(tmp_path):
     plan = write_plan(tmp_path, score_job("params"))
     loaded = load_plan(plan, base=tmp_path)
-    with CampaignLock(loaded.results_dir, plan):
-        with pytest.raises(CampaignError, match="another campaign is running.*kill -TERM"):
-            campaign(tmp_path, plan).run()
+    with (CampaignLock(loaded.results_dir, plan),
+          pytest.raises(CampaignError, match="another campaign is running.*kill -TERM")):
+        campaign(tmp_path, plan).run()
     campaign(tmp_path, plan).run()  # released: runs
 
 
@@ -213,3 +213,27 @@ def test_the_command_line_runs_workers_and_prints_the_continue_command(tmp_path)
     bad = subprocess.run(cmd + ["status", str(write_plan(tmp_path, score_job("parms"), "b.toml"))],
                          capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "parms" in bad.stderr
+
+
+def test_tasks_on_a_dask_cluster_give_the_same_bytes(tmp_path):
+    pytest.importorskip("distributed", reason="Dask is not installed; the executor is optional")
+    from distributed import Client, LocalCluster
+
+    from harness.campaign.dask_executor import DaskExecutor
+
+    jobs = score_job("params,l2_norm")
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_plan(a, jobs)
+    write_plan(b, jobs)
+    plan = load_plan(a / "plan.toml", base=a)
+    # One in-process worker thread: seeded network builds use torch's global generator, which
+    # two worker threads of one process would share (real workers are processes).
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        report = Campaign(plan, 1e9, workers=2, executor=DaskExecutor(plan, client),
+                          write=lambda _s: None, sleep=lambda _s: None,
+                          memory_mb=float("inf")).run()
+    assert len(report.finished) == 1 and not report.failed
+    campaign(b, b / "plan.toml", workers=1).run()
+    for est in ("params", "l2_norm"):
+        assert scores_bytes(a / "res", est) == scores_bytes(b / "res", est), est

@@ -4,6 +4,7 @@
 
     python -m harness campaign status [PLAN] [--json] [--probe N]
     python -m harness campaign run [PLAN] --budget 2h30m [--workers 2] [--results-dir DIR]
+                                   [--scheduler tcp://host:8786]
     python -m harness campaign state [PLAN]        # resumable state to commit, with sizes
 
 ``PLAN`` defaults to ``campaigns/board.toml``. See ``docs/distributed.md``.
@@ -99,8 +100,15 @@ def cmd_state(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     plan = _plan(args)
     budget = parse_budget(args.budget)
-    camp = Campaign(plan, budget, workers=args.workers,
-                    tty=sys.stderr.isatty(), executor="local")
+    executor: object = "local"
+    memory = None
+    if args.scheduler:
+        from harness.campaign.dask_executor import DaskExecutor
+
+        executor = DaskExecutor(plan, args.scheduler)
+        memory = float("inf")  # the cluster's workers hold their own memory limits
+    camp = Campaign(plan, budget, workers=args.workers, tty=sys.stderr.isatty(),
+                    executor=executor, memory_mb=memory)
     report = camp.run()
     rows = report.left
     print(format_status(plan, rows) if rows else "campaign: nothing left to do")
@@ -155,7 +163,11 @@ def main(argv: list[str]) -> int:
     rn = add("run", "work through the missing jobs in plan order until the budget")
     rn.add_argument("--budget", required=True, help="e.g. 2h30m, 90m, 45s")
     rn.add_argument("--workers", type=int, default=2,
-                    help="single-thread worker processes (default: %(default)s)")
+                    help="single-thread worker processes, or tasks at once on a Dask "
+                         "cluster (default: %(default)s)")
+    rn.add_argument("--scheduler", default=None, metavar="ADDR",
+                    help="run the tasks on the Dask cluster at ADDR (tcp://host:8786) "
+                         "instead of local worker processes")
     add("state", "paths and sizes of unfinished jobs' resumable state (to commit)")
     tk = add("_task", argparse.SUPPRESS)
     tk.add_argument("--job", type=int, required=True)

@@ -286,14 +286,15 @@ class Campaign:
     def say(self, text: str) -> None:
         self.write(("\r\x1b[K" if self.tty else "") + text + "\n")
 
-    def _progress(self, current: list[JobStatus], started: dict[int, tuple[float, float]],
-                  force: bool = False) -> None:
+    def _progress(self, jobs: list[int], started: dict[int, tuple[float, float]]) -> None:
+        """Redraw the progress line (on a terminal every 5 s, otherwise a line a minute);
+        the jobs' states are read from their journals only when a line is due."""
         now = self.clock()
-        if not force and now - self._last_line < (5.0 if self.tty else 60.0):
+        if now - self._last_line < (5.0 if self.tty else 60.0):
             return
         self._last_line = now
         parts = []
-        for st in current:
+        for st in (job_status(find_job(self.plan, j), self.plan) for j in jobs):
             t0, d0 = started[st.index]
             rate = (st.done - d0) / max(now - t0, 1e-9)
             eta = st.left / rate if rate > 0 else float("inf")
@@ -357,8 +358,7 @@ class Campaign:
                 if outcomes[task.job].keys() == tasks_of[task.job]:
                     self._job_ended(task.job, outcomes[task.job], report)
             if self.executor.running:
-                self._progress([job_status(find_job(plan, j), plan) for j in
-                                sorted({t.job for t in running})], started)
+                self._progress(sorted({t.job for t in running}), started)
                 self.sleep(POLL_S)
         report.left = [st for st in (job_status(j, plan) for j in plan.jobs)
                        if st.state != "done"]
