@@ -164,6 +164,7 @@ def test_a_second_campaign_on_the_same_results_is_refused(tmp_path):
     (score_job("parms"), "parms"),
     (score_job("params", split="nb201-c10-smok"), "nb201-c10-smok"),
     (score_job("params", seeds='"20"'), "seeds must be a non-empty list of integers"),
+    (score_job("snip", split="nb201-c100"), "needs cifar100 images"),
     (score_job("params") + score_job("params"), "repeats job 1"),
     (score_job("params").replace("seeds = [20]", "seeds = [20]\noptions = { epoch = 3 }"),
      "unknown options key"),

@@ -35,6 +35,7 @@ from harness import api, registry
 from harness.oneshot.config import SupernetConfig, TrainConfig
 from harness.run.config import UsageError
 from harness.run.frontend import check_estimator_options
+from harness.run.session import skip_reason
 from harness.splits import UnknownSplitError, load_split
 
 if sys.version_info >= (3, 11):
@@ -192,9 +193,13 @@ def _score_jobs(where: str, raw: Mapping[str, Any], first_index: int) -> list[Sc
     jobs = []
     for k, split in enumerate(_str_list(where, "split", raw["split"])):
         try:
-            load_split(split)
+            split_obj = load_split(split)
         except UnknownSplitError as exc:
             raise PlanError(f"{where}: {exc}") from None
+        for est in ests:
+            reason = skip_reason(est, split_obj)
+            if reason:
+                raise PlanError(f"{where}: {reason}")
         jobs.append(ScoreJob(first_index + k, tuple(e.name for e in ests), split,
                              tuple(seeds), n_batches, batch_size, dict(options),
                              str(raw.get("name", ""))))
