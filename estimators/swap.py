@@ -25,55 +25,42 @@ Per architecture (``score``), one call is one repeat of the official loop:
   ``torch.unique(activations.T, dim=0).size(0)``): how many different on/off patterns over the
   ``N`` images the ``D`` units show. A network with no hooked ReLU scores 0.
 * ``params_k``: the official ``count_parameters``: parameters whose name does not contain
-  ``"auxiliary"``, in thousands.
+  ``"auxiliary"``, in thousands (used only by the regularisation below).
 
-Regularisation (``aggregate``, once per seed over the split's population): the paper's
-``SWAP_reg = SWAP · f(Θ)`` with ``f(Θ) = exp(-(Θ - μ)² / σ)`` and ``Θ = params_k``.
-
-**Constants.** The official code gives no ``μ, σ`` for any search space: ``correlation.py``
-(its only experiment script, DARTS/NB301 archs) builds ``SWAP(...)`` with the default
-``regular=False``, so the published regularised figures cannot be traced to constants in the
-code, and the paper's per-space values were not available to this implementation. The rule
-used instead, the same for every space (nb201, nb101, nb301, nds-resnet, nds-resnexta), uses
-nothing but the architectures' sizes, never an accuracy:
-
-    μ = mean of params_k over the population,  σ = variance of params_k (ddof 0),
-
-so ``f`` is a Gaussian bump over the population's own size distribution (``e^-1`` at one
-standard deviation from the mean, ``e^-4`` at two). The exponent divides by ``σ`` itself, as in
-the official ``cal_regular_factor``, which is why ``σ`` is a variance (same units as
-``(Θ - μ)²``). When every architecture has the same size (or the population has one member)
-``σ = 0`` and the regularisation is the identity (``f = 1``).
-
-NaN handling and ties: an architecture whose ``swap`` or ``params_k`` failed (NaN) gets
-``FAILED_SCORE`` = -1, below every valid score (valid ones are >= 0); it is left out of ``μ``
-and ``σ``. Ties keep equal scores. The raw count stays in the scores file as the ``swap``
-component, so the unregularised ranking can be recomputed.
+**The score is raw SWAP** (version 2). The paper's regularised score,
+``SWAP_reg = SWAP · exp(-(Θ - μ)² / σ)`` with ``Θ = params_k`` (the official
+``cal_regular_factor``), needs per-space constants ``μ, σ`` that neither the official code nor
+the paper's text at hand gives: ``correlation.py``, the code's only experiment script, builds
+``SWAP(...)`` with the default ``regular=False``. Version 1 invented them (the population's
+parameter-count mean and variance), which took Kendall τ on ``nb201-c10-1k`` from 0.643 (raw,
+from its own stored components) down to 0.294; no invented constant is used any more.
+``regular_factor`` is kept, tested, for the day the paper's constants for a space are known;
+a regularised variant would then be its own estimator with those constants in its file.
 
 Published vs. ours (``PUBLISHED``, shown on the estimator page): the paper reports Spearman ρ
-0.90 for regularised SWAP on NAS-Bench-201 CIFAR-100 (abstract); the CIFAR-10 figure is of the
-same order (the issue quotes ρ ≈ 0.90). Differences to expect: our constants follow the rule
-above, not the paper's; one repeat per harness batch instead of 32; the 1,000-cell samples.
+0.90 for *regularised* SWAP on NAS-Bench-201 CIFAR-100 (abstract); the figure to compare ours
+with is its unregularised one. Other differences: one repeat per harness batch instead of 32;
+the 1,000-cell samples.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
 from torch import nn
 
 from estimators.az_nas import generator_for
-from harness.api import ArchContext, Paper, Population, Published, estimator
+from harness.api import ArchContext, Paper, Published, estimator
 
 INPUT_SAMPLES = 16
-FAILED_SCORE = -1.0
-COMPONENTS = ("swap", "params_k")
 
 PUBLISHED = (
     Published("spearman", 0.90, "nb201-c100", "NAS-Bench-201 (the paper's sample)",
               "SWAP-NAS (ICLR 2024), abstract",
-              "our regularisation constants follow the rule in this file, not the paper's; one "
-              "Gaussian re-initialisation per batch instead of 32; 16 images"),
+              "the paper's figure is regularised with constants it does not publish; ours is raw "
+              "SWAP; one Gaussian re-initialisation per batch instead of 32; 16 images"),
 )
 
 PAPER = Paper(
@@ -117,40 +104,24 @@ def params_in_thousands(net: nn.Module) -> float:
     return float(sum(p.numel() for n, p in net.named_parameters() if "auxiliary" not in n)) / 1e3
 
 
-def regularise(swap: np.ndarray, params_k: np.ndarray) -> np.ndarray:
-    """``swap · exp(-(Θ - μ)² / σ)`` with the population rule for ``μ, σ`` (module docstring)."""
-    swap = np.asarray(swap, dtype=np.float64)
-    theta = np.asarray(params_k, dtype=np.float64)
-    ok = np.isfinite(swap) & np.isfinite(theta)
-    out = np.full(swap.shape, FAILED_SCORE, dtype=np.float64)
-    if not ok.any():
-        return out
-    mu = float(theta[ok].mean())
-    sigma = float(theta[ok].var())
-    factor = np.exp(-((theta[ok] - mu) ** 2) / sigma) if sigma > 0 else np.ones(ok.sum())
-    out[ok] = swap[ok] * factor
-    return out
-
-
-def aggregate(pop: Population) -> np.ndarray:
-    """Regularised SWAP over the population (see the module docstring)."""
-    return regularise(pop.components["swap"], pop.components["params_k"])
+def regular_factor(params_k: float, mu: float, sigma: float) -> float:
+    """The paper's ``exp(-(Θ - μ)² / σ)`` (the official ``cal_regular_factor``)."""
+    return math.exp(-((params_k - mu) ** 2) / sigma)
 
 
 @estimator(
     name="swap",
     kind="zero-shot",
     idea="Number of distinct on/off patterns of the ReLU units over 16 images of a "
-         "Gaussian-initialised network, times a Gaussian regularisation of model size.",
+         "Gaussian-initialised network (raw SWAP: the paper's size regularisation needs "
+         "constants it does not publish).",
     paper=PAPER,
     published=PUBLISHED,
-    version="1",
+    version="2",
     needs_images=True,
     data_independent=False,
-    components=COMPONENTS,
-    aggregate=aggregate,
 )
-def score(ctx: ArchContext) -> dict[str, float]:
+def score(ctx: ArchContext) -> float:
     net = ctx.build()  # training mode, as the official script leaves it
     gaussian_init_(net, generator_for("swap", ctx.seed, ctx.batch_index))
     x, _ = ctx.batch
@@ -170,5 +141,4 @@ def score(ctx: ArchContext) -> dict[str, float]:
     finally:
         for h in handles:
             h.remove()
-    swap = count_distinct_patterns(np.concatenate(codes, axis=1)) if codes else 0
-    return {"swap": float(swap), "params_k": params_in_thousands(net)}
+    return float(count_distinct_patterns(np.concatenate(codes, axis=1)) if codes else 0)

@@ -60,10 +60,10 @@ def population(components: dict[str, list[float]], space="test") -> api.Populati
 def test_registered_with_components_and_aggregate(name):
     est = api.ESTIMATORS.get(name)
     info = est.info
-    assert info.kind == "zero-shot" and info.version == "1"
+    assert info.kind == "zero-shot" and info.version == ("2" if name == "swap" else "1")
     assert info.paper is not None and info.paper.bibtex.startswith("@")
     expected = {
-        "az_nas": az_nas.COMPONENTS, "swap": swap.COMPONENTS, "vkdnw": (),
+        "az_nas": az_nas.COMPONENTS, "swap": (), "vkdnw": (),
         "vkdnw_agg": vkdnw_agg.COMPONENTS,
     }[name]
     assert info.components == tuple(expected)
@@ -345,18 +345,15 @@ def test_swap_score_by_hand():
     y = torch.zeros(20, dtype=torch.long)
     c = swap.score(make_ctx(ReluOnly, x, y))
     codes = (x[: swap.INPUT_SAMPLES] > 0).reshape(swap.INPUT_SAMPLES, -1).numpy()
-    assert c["swap"] == float(len({tuple(col) for col in codes.T}))
-    assert c["params_k"] == (48 * 2 + 2) / 1e3
+    assert c == float(len({tuple(col) for col in codes.T}))  # raw SWAP: no invented constants
+    assert swap.params_in_thousands(ReluOnly()) == (48 * 2 + 2) / 1e3
 
 
-def test_swap_regularisation_by_hand():
-    # Valid sizes 1, 2, 3 (thousands): μ = 2, σ = 2/3; the failed one scores -1.
-    pop = population({"swap": [10.0, 20.0, 30.0, math.nan], "params_k": [1.0, 2.0, 3.0, 4.0]})
-    f = math.exp(-1 / (2 / 3))
-    np.testing.assert_allclose(swap.aggregate(pop), [10 * f, 20.0, 30 * f, -1.0], rtol=1e-12)
-    same = population({"swap": [5.0, 7.0, 7.0], "params_k": [2.0, 2.0, 2.0]})
-    np.testing.assert_array_equal(swap.aggregate(same), [5.0, 7.0, 7.0])  # σ = 0: identity
-    np.testing.assert_array_equal(swap.aggregate(population({"swap": [], "params_k": []})), [])
+def test_swap_regular_factor_by_hand():
+    # The paper's exp(-(Θ - μ)² / σ): 1 at the centre, e^-1 where (Θ - μ)² = σ.
+    assert swap.regular_factor(2.0, 2.0, 0.5) == 1.0
+    assert swap.regular_factor(3.0, 2.0, 1.0) == pytest.approx(math.exp(-1.0), rel=1e-15)
+    assert swap.regular_factor(0.0, 2.0, 2.0) == pytest.approx(math.exp(-2.0), rel=1e-15)
 
 
 # --------------------------------------------------------------------------------------------
@@ -424,12 +421,10 @@ def test_population_holds_only_components_and_specs():
     assert fields == {"components", "specs", "space", "dataset", "seed"}
 
 
-@pytest.mark.parametrize("name", ["az_nas", "swap", "vkdnw_agg"])
+@pytest.mark.parametrize("name", ["az_nas", "vkdnw_agg"])
 def test_aggregate_needs_nothing_but_the_population(name):
     est = api.ESTIMATORS.get(name)
     comps = {c: [1.0, 2.0, 3.0] for c in est.info.components}
-    if name == "swap":
-        comps["params_k"] = [5.0, 5.0, 5.0]  # equal sizes: the regularisation is the identity
     pop = population(comps)
     # Everything reachable from the population: float arrays, spec strings, names, a seed.
     for f in dataclasses.fields(pop):
