@@ -53,6 +53,8 @@ class JobStatus:
         cost_source: one of :data:`COST_SOURCES`.
         peak_rss_mb: the largest measured resident memory of one worker on this job.
         state_files: resumable state of an unfinished job (journals, the latest checkpoint).
+        seconds_left: the work left in CPU-seconds, where it is not ``left`` times
+            ``seconds_per_unit`` (a joint job whose estimators are at different cells).
     """
 
     index: int
@@ -66,6 +68,7 @@ class JobStatus:
     cost_source: str = "unknown"
     peak_rss_mb: float | None = None
     state_files: list[str] = field(default_factory=list)
+    seconds_left: float | None = None
 
     @property
     def left(self) -> float:
@@ -78,6 +81,8 @@ class JobStatus:
             return 0.0
         if self.seconds_per_unit is None:
             return None
+        if self.seconds_left is not None:
+            return self.seconds_left / 3600.0
         return self.left * self.seconds_per_unit / 3600.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -163,6 +168,8 @@ def score_status(job: ScoreJob, plan: Plan) -> JobStatus:
     wanted = {(a, s) for a in ids for s in job.seeds}
     pending = {e.name for e in pending_estimators(job, plan)}
     done_keys, costs, sources, peaks, files = set(wanted), [], [], [], []
+    seconds_left = 0.0  # each estimator's own cells left times its own cost
+    some = False  # some estimator has some cell
     for est in session.estimators:
         if est.name not in pending:
             continue
@@ -179,6 +186,7 @@ def score_status(job: ScoreJob, plan: Plan) -> JobStatus:
                 keys |= recs.keys()
                 files.append(str(path))
         done_keys &= keys
+        some = some or bool(keys & wanted)
         cost = _journal_cost(journal)
         fallback = _fallback_cost(plan, est.name, job.split, session.split.benchmark)
         if cost is not None:
@@ -192,18 +200,20 @@ def score_status(job: ScoreJob, plan: Plan) -> JobStatus:
             sources.append("other splits")
         else:
             sources.append("unknown")
+        if sources[-1] != "unknown":
+            seconds_left += costs[-1] * len(wanted - keys)
         peaks.append(res.cost.peak_rss_mb if res is not None else
                      fallback[1] if fallback is not None else None)
     if not pending:
         return JobStatus(job.index, job.label, "score", "done", len(wanted), len(wanted),
                          "cells", None, "results")
     done = len(done_keys)
-    state = "partial" if done or len(pending) < len(session.estimators) else "missing"
+    state = "partial" if some or len(pending) < len(session.estimators) else "missing"
     source = max(sources, key=COST_SOURCES.index)
     known_peaks = [p for p in peaks if p is not None]
     return JobStatus(job.index, job.label, "score", state, done, len(wanted), "cells",
                      sum(costs) if source != "unknown" else None, source,
-                     max(known_peaks) if known_peaks else None, files)
+                     max(known_peaks) if known_peaks else None, files, seconds_left)
 
 
 def _epoch_seconds(log: list[dict]) -> float | None:
