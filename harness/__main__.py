@@ -9,6 +9,9 @@
     rewrite results files of an older schema in the current one (no re-scoring).
 ``python -m harness data verify|fetch|convert ...``
     the benchmark data directory (see ``docs/data.md``).
+``python -m harness list estimators|splits``
+    what can be scored, and on what: every registered estimator (kind, version, idea) or
+    committed split (benchmark, size, description).
 ``python -m harness campaign status|run|state [PLAN] ...``
     time-budgeted, resumable campaigns from a TOML plan (see ``docs/distributed.md``).
 """
@@ -97,6 +100,32 @@ def _data(argv: list[str]) -> int:
     return data_main(argv)
 
 
+def _list(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m harness list",
+                                 description="List the registered estimators or the splits.")
+    ap.add_argument("what", choices=("estimators", "splits"))
+    args = ap.parse_args(argv)
+    from harness import registry
+    from harness.splits import load_split, split_names
+
+    if args.what == "estimators":
+        ests = registry.discover()
+        width = max(map(len, ests))
+        for name, est in ests.items():
+            info = est.info
+            print(f"{name:<{width}}  {info.kind:<9}  v{info.version:<3}  {info.idea}")
+        for b in registry.broken():
+            print(f"{b.name:<{width}}  BROKEN     {b.message}")
+    else:
+        names = split_names()
+        width = max(map(len, names))
+        for name in names:
+            sp = load_split(name)
+            print(f"{name:<{width}}  {sp.benchmark:<12}  {len(sp.arch_ids):>6} archs  "
+                  f"{sp.description}")
+    return 0
+
+
 def _campaign(argv: list[str]) -> int:
     from harness.campaign.cli import main as campaign_main
 
@@ -104,7 +133,7 @@ def _campaign(argv: list[str]) -> int:
 
 
 COMMANDS = {"merge": _merge, "schema": _schema, "results": _results, "data": _data,
-            "campaign": _campaign}
+            "list": _list, "campaign": _campaign}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -373,8 +373,8 @@ def estimator(
     name: str,
     kind: Kind,
     idea: str,
-    paper: Paper | None,
     version: str,
+    paper: Paper | None = None,
     needs_images: bool = True,
     data_independent: bool = False,
     spaces: Sequence[str] | None = None,
@@ -387,6 +387,9 @@ def estimator(
     published: Sequence[Published] = (),
 ) -> Callable[[ScoreFn], ScoreFn]:
     """Register the decorated function as the scoring function of estimator ``name``.
+
+    ``paper`` is optional (a new idea may not have one yet); give it when the estimator comes
+    from a paper, so that its page cites it.
 
     A population-level estimator passes ``components`` (names) and ``aggregate``: its ``score``
     returns ``{component: float}`` per architecture, the harness stores every component, and

@@ -6,6 +6,7 @@ import importlib
 import re
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -141,3 +142,48 @@ def test_module_without_estimator_is_rejected(fake_package):
 
 def test_the_project_has_no_broken_estimator_file():
     assert registry.broken() == ()
+
+
+def _submitting_example() -> str:
+    """The first Python block of docs/submitting.md (its complete, working example)."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "submitting.md").read_text()
+    return text.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_documented_example_submission_works_first_time(fake_package, data_dir):
+    from harness import run as runner
+
+    (fake_package / "my_gradsum.py").write_text(_submitting_example())
+    assert list(_discover()) == ["my_gradsum"] and not _broken()
+    est = api.ESTIMATORS.get("my_gradsum")
+    cfg = runner.RunConfig(seeds=(20,), data_dir=data_dir, results_dir=fake_package / "res",
+                           determinism_checks=1, shard=(0, 40))  # 3 of the 100 cells
+    session = runner.Session.create([est], "nb201-c10-smoke", cfg)
+    recs = runner.score_split(session)["my_gradsum"].records
+    assert len(recs) == 3 and all(r.failure is None and r.score >= 0 for r in recs.values())
+    assert any(r.score > 0 for r in recs.values())  # (a cell cut off from its input scores 0)
+
+
+def test_paper_is_optional(fake_package):
+    (fake_package / "gamma.py").write_text(textwrap.dedent("""
+        from harness.api import estimator
+
+        @estimator(name="gamma", kind="zero-shot", idea="x", version="1")
+        def score(ctx):
+            return 1.0
+    """))
+    assert list(_discover()) == ["gamma"] and not _broken()
+    assert api.ESTIMATORS.get("gamma").info.paper is None
+
+
+def test_list_names_every_estimator_and_split(capsys):
+    from harness.__main__ import main
+    from harness.splits import split_names
+
+    assert main(["list", "estimators"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split()[0] for ln in lines] == registry.names()
+    assert main(["list", "splits"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [ln.split()[0] for ln in out] == split_names()
+    assert any("nb201-c10-1k" in ln and "1000 archs" in ln for ln in out)
