@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -188,6 +187,26 @@ def _ckpt_lines(path: Path) -> int:
     return len(path.read_text().splitlines()) - 1 if path.is_file() else 0
 
 
+#: A pytest plugin for the run under test: SIGKILL the process right after its N-th journaled
+#: record, so the kill lands at the same point on any machine (no polling, no timing race).
+KILL_AFTER_PLUGIN = """
+import os, signal
+from harness.run import journal
+
+_add, _n = journal.Checkpoint.add, [0]
+
+
+def add(self, rec):
+    _add(self, rec)
+    _n[0] += 1
+    if _n[0] == int(os.environ["ESTBENCH_TEST_KILL_AFTER"]):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+journal.Checkpoint.add = add
+"""
+
+
 def test_killed_run_resumes_with_only_the_remainder(env, tmp_path, data_dir):
     """Kill a run mid-way (SIGKILL), re-run: finished architectures are not recomputed and the
     results equal those of an uninterrupted run apart from timing fields."""
@@ -196,16 +215,15 @@ def test_killed_run_resumes_with_only_the_remainder(env, tmp_path, data_dir):
            "--estimator=params", f"--split={SMOKE}", "--seeds=20,2020,202020",
            f"--results-dir={out}"]
     ck = results.checkpoint_path(out, "params", SMOKE)
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 300
-    while _ckpt_lines(ck) < 60 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    (tmp_path / "estbench_kill_after.py").write_text(KILL_AFTER_PLUGIN)
+    killed_env = {**os.environ, "ESTBENCH_TEST_KILL_AFTER": "60",
+                  "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(cmd + ["-p", "estbench_kill_after"], cwd=tmp_path, env=killed_env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
     lines_before = ck.read_text().splitlines()
     n_before = len(lines_before) - 1
-    assert 0 < n_before < 300, "the run should have been killed half-way"
+    assert n_before == 60, "the run is killed right after its 60th record"
     full = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
     assert full.returncode == 0, full.stdout + full.stderr
     lines_after = ck.read_text().splitlines()
