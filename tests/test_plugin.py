@@ -183,10 +183,6 @@ def test_image_free_split_skips_image_estimators(pytester, env, tmp_path):
     assert res.ret == 0
 
 
-def _ckpt_lines(path: Path) -> int:
-    return len(path.read_text().splitlines()) - 1 if path.is_file() else 0
-
-
 #: A pytest plugin for the run under test: SIGKILL the process right after its N-th journaled
 #: record, so the kill lands at the same point on any machine (no polling, no timing race).
 KILL_AFTER_PLUGIN = """
