@@ -141,6 +141,8 @@ class Engine:
                 self.shard_done.update((e.name, split_name) for e in group)
                 return None
             out = run_session(session, progress)
+        except run_config.UsageError as exc:
+            pytest.fail(str(exc), pytrace=False)
         finally:
             progress.close()
         for name, res in out.items():

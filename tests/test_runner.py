@@ -487,3 +487,20 @@ def test_seeds_held_by_the_results_file_are_taken_over_after_a_bit_exact_probe(
     # ... while seed 2020, which the file now also holds, passes its probe and is taken over.
     assert calls.count(20) >= n and calls.count(2020) <= 3 + two.determinism_checks
     assert results.read_scores(scores) == recs
+
+
+def test_a_run_never_drops_seeds_a_results_file_holds(cfg):
+    import dataclasses
+
+    est = _est("n_params", _n_params)
+    two = dataclasses.replace(cfg, seeds=(20, 2020))
+    runner.run([est], SPLIT, two)
+    path = results.results_path(cfg.results_dir, "n_params", SPLIT)
+    before = path.read_bytes()
+    with pytest.raises(runner.UsageError, match=r"holds seed\(s\) 2020 .*--seeds=20,2020"):
+        runner.run([est], SPLIT, dataclasses.replace(cfg, seeds=(20,)))
+    assert path.read_bytes() == before  # nothing replaced, nothing scored
+    # Another protocol (here: another version) is a stale result, replaced as by any re-run.
+    newer = _est("n_params", _n_params)
+    object.__setattr__(newer.info, "version", "2")
+    assert runner.run([newer], SPLIT, dataclasses.replace(cfg, seeds=(20,)))["n_params"]

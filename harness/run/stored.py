@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 
 from harness import api, results
+from harness.run.config import UsageError
 from harness.run.environment import current_environment, device_name
 from harness.run.journal import Checkpoint, Record
 from harness.run.session import Session, own_options
@@ -59,6 +60,42 @@ def reusable_result(session: Session, est: api.Estimator) -> results.ResultFile 
             and old.environment.torch == torch.__version__
             and old.environment.device_name == device_name(cfg.device))
     return old if same else None
+
+
+def check_no_seed_dropped(session: Session) -> None:
+    """Refuse to replace a results file that holds seeds the session does not score.
+
+    Only a results file of the same protocol counts (estimator version, split hash, batches,
+    batch size, options, weights): a stale one is replaced as any re-run replaces it. Without
+    this check ``--seeds=20`` (or ``evaluate(..., seeds=(20,))``) after a three-seed run would
+    silently turn a three-seed result into a one-seed one. Called before any scoring.
+
+    Raises:
+        UsageError: naming the file, the seeds, and the two ways on.
+    """
+    cfg, split = session.cfg, session.split
+    for est in session.estimators:
+        path = results.results_path(cfg.results_dir, est.name, split.name)
+        if not path.is_file():
+            continue
+        try:
+            old = results.load_result(path)
+        except (results.ResultsSchemaError, OSError, KeyError, ValueError):
+            continue  # unreadable: not a result of this protocol
+        same = (old.estimator.version == est.info.version
+                and old.split.sha256 == split.sha256
+                and old.protocol.n_batches == cfg.n_batches
+                and old.protocol.batch_size == cfg.batch_size
+                and old.protocol.weights.source == cfg.weights
+                and old.protocol.options == own_options(est, cfg))
+        dropped = sorted(set(old.protocol.seeds) - set(cfg.seeds))
+        if same and dropped:
+            union = ",".join(map(str, sorted(set(old.protocol.seeds) | set(cfg.seeds))))
+            raise UsageError(
+                f"{path} holds seed(s) {', '.join(map(str, dropped))} of {est.name} on "
+                f"{split.name} that this run (--seeds={','.join(map(str, cfg.seeds))}) would "
+                f"drop; nothing was scored. Run --seeds={union} (the stored seeds are taken "
+                "over after a bit-exact probe), or write elsewhere with --results-dir.")
 
 
 def take_over_stored_seeds(session: Session, est: api.Estimator, ckpt: Checkpoint,
