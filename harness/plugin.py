@@ -59,11 +59,11 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_CASES] = [(e, s.name) for s in run.splits for e in run.estimators]
     config.stash[_ENGINE] = Engine(config, run.config, list(run.estimators))
-    broken = registry.broken()
-    if broken and not hasattr(config, "workerinput"):
+    lines = [f"estbench: skipped a broken estimator file: {b.message}"
+             for b in registry.broken()] + [f"estbench: {note}" for note in run.notes]
+    if lines and not hasattr(config, "workerinput"):
         tr = config.pluginmanager.get_plugin("terminalreporter")
-        for b in broken:
-            line = f"estbench: skipped a broken estimator file: {b.message}"
+        for line in lines:
             if tr is not None:
                 tr.write_line(line, yellow=True)
             else:

@@ -504,3 +504,24 @@ def test_a_run_never_drops_seeds_a_results_file_holds(cfg):
     newer = _est("n_params", _n_params)
     object.__setattr__(newer.info, "version", "2")
     assert runner.run([newer], SPLIT, dataclasses.replace(cfg, seeds=(20,)))["n_params"]
+
+
+def test_all_leaves_out_one_shot_estimators_and_says_what_it_skips(data_dir):
+    from harness import registry
+    from harness.run.frontend import build_run
+
+    run_ = build_run({"estimator": "all", "split": "nb201-c100", "data_dir": data_dir,
+                      "device": "cpu"})
+    kinds = {e.info.kind for e in run_.estimators}
+    assert "one-shot" not in kinds and {"zero-shot", "baseline"} <= kinds
+    oneshot = [e.name for e in registry.discover().values() if e.info.kind == "one-shot"]
+    assert any("leaves out the one-shot" in n and all(o in n for o in oneshot)
+               for n in run_.notes)
+    # CIFAR-100 images do not ship: every image-based estimator is named with the reason.
+    skipped = [n for n in run_.notes if n.startswith("skipped ")]
+    assert any(n.startswith("skipped snip on nb201-c100: snip needs cifar100 images")
+               for n in skipped)
+    assert not any(n.startswith("skipped params ") for n in skipped)
+    named = build_run({"estimator": "oneshot_deiso", "split": "nb201-c10-smoke",
+                       "data_dir": data_dir, "device": "cpu"})
+    assert [e.name for e in named.estimators] == ["oneshot_deiso"] and not named.notes

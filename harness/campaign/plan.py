@@ -34,8 +34,7 @@ from typing import Any
 from harness import api, registry
 from harness.oneshot.config import SupernetConfig, TrainConfig
 from harness.run.config import UsageError
-from harness.run.frontend import check_estimator_options
-from harness.run.session import skip_reason
+from harness.run.frontend import check_estimator_options, skip_reason
 from harness.splits import UnknownSplitError, load_split
 
 if sys.version_info >= (3, 11):

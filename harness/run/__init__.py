@@ -26,6 +26,7 @@ from harness.run.config import PAPER_SEEDS, RunConfig, UsageError, parse_options
 from harness.run.determinism import check_determinism
 from harness.run.environment import NumericEnvironment, current_environment
 from harness.run.finalize import IncompleteRun, finalize
+from harness.run.frontend import skip_reason
 from harness.run.journal import (
     Checkpoint,
     CheckpointMismatch,
@@ -34,7 +35,7 @@ from harness.run.journal import (
 )
 from harness.run.pipeline import MergeError, merge_shards, report, run, run_session
 from harness.run.scoring import EstimatorBroken, score_cell, score_split
-from harness.run.session import WEIGHTS_KEY, Session, shard_positions, skip_reason
+from harness.run.session import WEIGHTS_KEY, Session, shard_positions
 
 __all__ = [
     "PAPER_SEEDS", "WEIGHTS_KEY", "Checkpoint", "CheckpointMismatch", "EstimatorBroken",

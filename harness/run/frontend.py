@@ -33,11 +33,20 @@ RESULTS_ENV_VAR = "ESTBENCH_RESULTS"
 
 @dataclass(frozen=True)
 class Run:
-    """What a command line asks for: estimators × splits under one config."""
+    """What a command line asks for: estimators × splits under one config.
+
+    Attributes:
+        estimators: what is scored.
+        splits: on what.
+        config: how.
+        notes: one line each for the user about what the run leaves out and why (one-shot
+            estimators that ``all`` does not include, pairs that cannot be scored).
+    """
 
     estimators: tuple[api.Estimator, ...]
     splits: tuple[Split, ...]
     config: RunConfig
+    notes: tuple[str, ...] = ()
 
 
 def default_results_dir() -> Path:
@@ -82,6 +91,18 @@ def check_device(device: str) -> str:
         if not torch.cuda.is_available():
             raise UsageError("--device=cuda but torch sees no CUDA device")
     return device
+
+
+def skip_reason(est: api.Estimator, split: Split) -> str | None:
+    """Why ``est`` cannot be scored on ``split`` (``None`` if it can)."""
+    if not est.info.applies_to(split.benchmark):
+        return (f"{est.name} does not apply to {split.benchmark}: "
+                f"{est.info.skip_reason or 'not supported by the estimator'}")
+    if est.info.needs_images and not split.images_available:
+        return (f"{est.name} needs {split.dataset} images, which do not ship with estbench "
+                "(only CIFAR-10 does); the split's ground truth is available for image-free "
+                "estimators.")
+    return None
 
 
 def weights_source(name: str) -> api.Estimator:
@@ -130,12 +151,35 @@ def resolve_splits(text: str) -> tuple[Split, ...]:
 
 
 def resolve_estimators(text: str | None) -> tuple[api.Estimator, ...]:
+    """The named estimators; ``all`` is every zero-shot estimator and baseline (one-shot
+    estimators train a supernet first, hours on a CPU, so they are scored only by name)."""
     if not text:
         raise UsageError("no estimator given; use --estimator=NAME[,NAME...] or all")
     try:
-        return tuple(registry.resolve(text))
+        found = tuple(registry.resolve(text))
     except registry.UnknownEstimatorError as exc:
         raise UsageError(str(exc)) from None
+    if text.strip() == "all":
+        found = tuple(e for e in found if e.info.kind != "one-shot")
+    return found
+
+
+def _notes(text: str | None, ests: Sequence[api.Estimator], splits: Sequence[Split]
+           ) -> tuple[str, ...]:
+    """What the run leaves out, and why (shown without pytest's ``-rs``)."""
+    notes = []
+    if text and text.strip() == "all":
+        oneshot = [e.name for e in registry.discover().values() if e.info.kind == "one-shot"]
+        if oneshot:
+            notes.append(f"--estimator=all leaves out the one-shot estimators "
+                         f"({', '.join(oneshot)}): each trains a supernet first; name them "
+                         "to score them")
+    for split in splits:
+        for est in ests:
+            reason = skip_reason(est, split)
+            if reason:
+                notes.append(f"skipped {est.name} on {split.name}: {reason}")
+    return tuple(notes)
 
 
 def build_run(values: Mapping[str, Any]) -> Run:
@@ -184,4 +228,4 @@ def build_run(values: Mapping[str, Any]) -> Run:
         weights=weights,
         fail_fast=get("fail_fast"),
     )
-    return Run(ests, splits, cfg)
+    return Run(ests, splits, cfg, _notes(get("estimator"), ests, splits))

@@ -45,18 +45,6 @@ class BatchCache:
         return self._cache[key]
 
 
-def skip_reason(est: api.Estimator, split: Split) -> str | None:
-    """Why ``est`` cannot be scored on ``split`` (``None`` if it can)."""
-    if not est.info.applies_to(split.benchmark):
-        return (f"{est.name} does not apply to {split.benchmark}: "
-                f"{est.info.skip_reason or 'not supported by the estimator'}")
-    if est.info.needs_images and not split.images_available:
-        return (f"{est.name} needs {split.dataset} images, which do not ship with estbench "
-                "(only CIFAR-10 does); the split's ground truth is available for image-free "
-                "estimators.")
-    return None
-
-
 def shard_positions(n: int, shard: tuple[int, int] | None) -> list[int]:
     """Positions of the split a shard scores: ``p % n_shards == i`` (round-robin, so shards
     have equal size and equal mix of cheap and expensive architectures)."""
