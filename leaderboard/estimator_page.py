@@ -27,8 +27,7 @@ PLOT_CAPTIONS = {
 def _metadata(site: Site, name: str, page: str) -> str:
     meta = site.coll.estimator_meta(name)
     paper = meta.get("paper")
-    paper_md = (f"[{fmt.esc(paper['title'])}]({paper['url']})" if paper else
-                "none (a trivial baseline)")
+    paper_md = fmt.paper_link(paper, "none (a trivial baseline)")
     rows = [
         ["Kind", fmt.esc(meta["kind"])],
         ["Idea", fmt.esc(meta["idea"])],
@@ -361,5 +360,5 @@ def render(site: Site, name: str) -> str:
     paper = meta.get("paper")
     if paper and paper.get("bibtex"):
         out.append("## Citation\n")
-        out.append(f"```bibtex\n{paper['bibtex'].strip()}\n```\n")
+        out.append(fmt.fenced(paper["bibtex"].strip(), "bibtex"))
     return "\n".join(out)

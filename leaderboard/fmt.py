@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import urllib.parse
 from collections.abc import Sequence
 
 from tabulate import tabulate
@@ -67,6 +68,34 @@ def esc(text: object) -> str:
     """Text safe inside a Markdown table cell (HTML-escaped, pipes escaped, one line)."""
     out = html.escape(str(text), quote=True).replace("|", "&#124;")
     return " ".join(out.split())
+
+
+def safe_url(url: object) -> str | None:
+    """``url`` if it is a plain http(s) address (percent-encoding what Markdown or HTML would
+    read as syntax), else ``None``: a ``javascript:`` or ``data:`` link from a submission's
+    metadata must never reach a page."""
+    text = str(url or "").strip()
+    if not re.fullmatch(r"https?://[^\s]+", text, flags=re.IGNORECASE):
+        return None
+    return urllib.parse.quote(text, safe=":/?#[]@!$&'*+,;=%~-._")
+
+
+def paper_link(paper: dict | None, missing: str) -> str:
+    """``[title](url)`` of a results file's paper (title escaped; a URL that is not plain
+    http(s) is left out), or ``missing``."""
+    if not paper:
+        return missing
+    url = safe_url(paper.get("url"))
+    title = esc(paper.get("title", ""))
+    return f"[{title}]({url})" if url else title
+
+
+def fenced(text: str, lang: str = "") -> str:
+    """``text`` as a fenced code block whose fence is longer than any backtick run inside,
+    so that the text cannot close it and reach the page as Markdown or HTML."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{lang}\n{text}\n{fence}\n"
 
 
 def code(text: object) -> str:

@@ -176,7 +176,7 @@ def render_estimators_index(site: Site) -> str:
     for name in names:
         meta = site.coll.estimator_meta(name)
         paper = meta.get("paper")
-        paper_md = f"[{fmt.esc(paper['title'])}]({paper['url']})" if paper else fmt.MISSING
+        paper_md = fmt.paper_link(paper, fmt.MISSING)
         splits = ", ".join(site.coll.of_estimator(name))
         rows.append([f"[{fmt.esc(name)}]({link(ESTIMATORS_INDEX, estimator_page(name))})",
                      fmt.esc(meta["kind"]), fmt.esc(meta["idea"]), paper_md, fmt.esc(splits)])

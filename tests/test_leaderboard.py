@@ -699,3 +699,21 @@ def test_new_estimators_declare_their_published_figures():
     assert {(p.criterion, p.value) for p in found["vkdnw_agg"].info.published} == {
         ("kendall", 0.750), ("spearman", 0.919)}
     assert [p.benchmark for p in found["swap"].info.published] == ["nb201-c100"]
+
+
+def test_submitted_metadata_cannot_reach_a_page_as_code():
+    from leaderboard import fmt
+
+    assert fmt.safe_url("https://arxiv.org/abs/2101.08134") == "https://arxiv.org/abs/2101.08134"
+    for bad in ("javascript:alert(1)", "JAVASCRIPT:alert(1)", "data:text/html,x", "", None,
+                "//evil.example", "https://a b"):
+        assert fmt.safe_url(bad) is None, bad
+    assert fmt.safe_url("https://x.org/a(b)<c>") == "https://x.org/a%28b%29%3Cc%3E"
+    link = fmt.paper_link({"title": "<script>x</script>", "url": "javascript:alert(1)"}, "-")
+    assert link == "&lt;script&gt;x&lt;/script&gt;" and "javascript" not in link
+    assert fmt.paper_link(None, "none") == "none"
+    # A BibTeX entry cannot close its code fence (and so cannot reach the page as HTML).
+    block = fmt.fenced("@a{x}\n```\n<script>alert(1)</script>\n````", "bibtex")
+    fence = block.split("bibtex", 1)[0]
+    assert fence == "`" * 5 and block.rstrip().endswith(fence)
+    assert block.count(fence) == 2
