@@ -238,3 +238,10 @@ def test_tasks_on_a_dask_cluster_give_the_same_bytes(tmp_path):
     campaign(b, b / "plan.toml", workers=1).run()
     for est in ("params", "l2_norm"):
         assert scores_bytes(a / "res", est) == scores_bytes(b / "res", est), est
+
+
+def test_a_plan_seed_follows_the_run_rule(tmp_path):
+    with pytest.raises(PlanError, match="seeds repeats 20"):
+        load_plan(write_plan(tmp_path, score_job("params", "[20, 20]")), base=tmp_path)
+    with pytest.raises(PlanError, match="seeds must lie in"):
+        load_plan(write_plan(tmp_path, score_job("params", "[-1]"), "b.toml"), base=tmp_path)

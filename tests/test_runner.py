@@ -525,3 +525,31 @@ def test_all_leaves_out_one_shot_estimators_and_says_what_it_skips(data_dir):
     named = build_run({"estimator": "oneshot_deiso", "split": "nb201-c10-smoke",
                        "data_dir": data_dir, "device": "cpu"})
     assert [e.name for e in named.estimators] == ["oneshot_deiso"] and not named.notes
+
+
+def test_seeds_are_distinct_and_in_range():
+    from harness.run.config import parse_seeds
+
+    assert parse_seeds("20, 2020,202020") == (20, 2020, 202020)
+    for bad, message in (("20,20,20", "repeats 20"), ("99999999999999999999", "0..2\\*\\*63-1"),
+                         ("-1", "0..2\\*\\*63-1"), ("x", "comma list"), (",", "empty")):
+        with pytest.raises(runner.UsageError, match=message):
+            parse_seeds(bad)
+
+
+def test_an_estimator_cannot_catch_its_own_time_limit(cfg):
+    import dataclasses
+
+    victim = load_split(SPLIT).specs()[5]
+
+    def swallow(ctx):
+        try:
+            while ctx.spec == victim:
+                time.sleep(0.01)
+        except Exception:  # what a careless submission might write
+            return -1.0
+        return 1.0
+
+    cfg = dataclasses.replace(cfg, arch_timeout_s=0.2)
+    obj = run([_est("swallow", swallow)], SPLIT, cfg)["swallow"]
+    assert obj["n_errors"] == 1 and obj["errors"][0]["kind"] == "timeout"

@@ -33,7 +33,7 @@ from typing import Any
 
 from harness import api, registry
 from harness.oneshot.config import SupernetConfig, TrainConfig
-from harness.run.config import UsageError
+from harness.run.config import UsageError, parse_seeds
 from harness.run.frontend import check_estimator_options, skip_reason
 from harness.splits import UnknownSplitError, load_split
 
@@ -178,8 +178,10 @@ def _score_jobs(where: str, raw: Mapping[str, Any], first_index: int) -> list[Sc
     if (not isinstance(seeds, list) or not seeds
             or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
         raise PlanError(f"{where}: seeds must be a non-empty list of integers, not {seeds!r}")
-    if len(set(seeds)) != len(seeds):
-        raise PlanError(f"{where}: seeds {seeds} repeat a seed")
+    try:
+        parse_seeds(",".join(map(str, seeds)))  # the one seed rule (distinct, in range)
+    except UsageError as exc:
+        raise PlanError(f"{where}: {str(exc).replace('--seeds', 'seeds')}") from None
     n_batches = _typed(where, "batches", raw.get("batches", 1), int, "an integer >= 1")
     batch_size = _typed(where, "batch_size", raw.get("batch_size", 64), int, "an integer >= 1")
     if n_batches < 1 or batch_size < 1:

@@ -80,14 +80,26 @@ class RunConfig:
 # --------------------------------------------------------------------------------------------
 
 
+#: Seeds seed torch's and numpy's generators: non-negative and below 2**63.
+MAX_SEED = 2**63 - 1
+
+
 def parse_seeds(text: str) -> tuple[int, ...]:
-    """``"20,2020"`` → ``(20, 2020)``."""
+    """``"20,2020"`` → ``(20, 2020)``: distinct integers in ``0..MAX_SEED`` (a repeated seed
+    would count one draw as several in the seed spread)."""
     try:
         seeds = tuple(int(s) for s in str(text).split(",") if s.strip())
     except ValueError:
         raise UsageError(f"--seeds must be a comma list of integers, not {text!r}") from None
     if not seeds:
         raise UsageError("--seeds is empty")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise UsageError(f"--seeds repeats {', '.join(map(str, repeated))}: each seed is one "
+                         "independent draw, so list it once")
+    bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
+    if bad:
+        raise UsageError(f"--seeds must lie in 0..2**63-1, not {bad[0]}")
     return seeds
 
 

@@ -30,8 +30,12 @@ from harness.run.stored import take_over_stored_seeds
 ProgressFn = Callable[[str, int, int, float, int], None]
 
 
-class ArchTimeout(Exception):
-    """Raised inside a scoring call that exceeded the per-architecture limit."""
+class ArchTimeout(BaseException):
+    """Raised inside a scoring call that exceeded the per-architecture limit.
+
+    A ``BaseException`` (as ``KeyboardInterrupt``), so that an estimator's own
+    ``except Exception`` cannot turn the time limit into a score.
+    """
 
 
 class EstimatorBroken(RuntimeError):
