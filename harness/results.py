@@ -97,11 +97,12 @@ class Protocol:
 
 @dataclass
 class Failure:
-    """One failed scoring call: a bad return value, an exception, or the time limit."""
+    """One failed scoring call: a bad return value, an exception, the time limit, or a change
+    of process-wide torch state that the call left behind."""
 
     arch_id: int
     seed: int
-    kind: Literal["value", "raised", "timeout"]
+    kind: Literal["value", "raised", "timeout", "state"]
     message: str
 
 

@@ -553,3 +553,37 @@ def test_an_estimator_cannot_catch_its_own_time_limit(cfg):
     cfg = dataclasses.replace(cfg, arch_timeout_s=0.2)
     obj = run([_est("swallow", swallow)], SPLIT, cfg)["swallow"]
     assert obj["n_errors"] == 1 and obj["errors"][0]["kind"] == "timeout"
+
+
+def test_an_estimator_cannot_leak_into_its_neighbours(cfg):
+    import dataclasses
+
+    import torch
+
+    def _batch_sum(ctx):
+        x, _ = ctx.batch
+        return float(x.double().sum())
+
+    def rude(ctx):
+        x, _ = ctx.batch
+        x.mul_(0.0)  # edits its batch in place
+        torch.set_default_dtype(torch.float64)  # and a process-wide setting
+        return 1.0
+
+    def polite(ctx):
+        assert torch.get_default_dtype() == torch.float32
+        return _batch_sum(ctx)
+
+    ests = [_est("rude", rude, needs_images=True, data_independent=False),
+            _est("polite", polite, needs_images=True, data_independent=False)]
+    cfg = dataclasses.replace(cfg, shard=(0, 25), fail_fast=0)  # 4 cells
+    joint = score_split(ests, SPLIT, cfg)
+    assert torch.get_default_dtype() == torch.float32  # restored
+    rude_recs = list(joint["rude"].records.values())
+    assert rude_recs and all(r.failure == "state" for r in rude_recs)
+    assert "default dtype torch.float32 -> torch.float64" in rude_recs[0].error
+    alone = score_split([ests[1]], SPLIT, dataclasses.replace(cfg, results_dir=cfg.results_dir
+                                                              / "alone"))
+    assert all(r.failure is None for r in joint["polite"].records.values())
+    assert {k: r.score for k, r in joint["polite"].records.items()} == \
+           {k: r.score for k, r in alone["polite"].records.items()}

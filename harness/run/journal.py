@@ -18,8 +18,9 @@ from typing import Any
 from harness import data, results
 from harness.run.environment import NumericEnvironment
 
-#: How a scoring call failed: a bad return value, an exception, or the time limit.
-FAILURE_KINDS: tuple[str, ...] = ("value", "raised", "timeout")
+#: How a scoring call failed: a bad return value, an exception, the time limit, or global
+#: torch state it changed (:func:`harness.run.scoring.global_state`).
+FAILURE_KINDS: tuple[str, ...] = ("value", "raised", "timeout", "state")
 
 
 @dataclass(frozen=True)

@@ -176,8 +176,10 @@ class Session:
         for est in ests:
             n = 1 if est.info.data_independent else self.cfg.n_batches
             for b in range(n):
-                loader = ((lambda b=b: self.batches.get(seed, b)) if est.info.needs_images
-                          else None)
+                # A copy per estimator: one that edits its batch in place cannot change
+                # what the estimators scored beside it see.
+                loader = ((lambda b=b: tuple(t.clone() for t in self.batches.get(seed, b)))
+                          if est.info.needs_images else None)
                 yield est, b, api.ArchContext(
                     spec=spec, space=space.name, dataset=split.dataset,
                     num_classes=space.datasets[split.dataset], input_shape=(3, side, side),
