@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -419,15 +420,27 @@ def estimator(
     )
 
     def wrap(fn: ScoreFn) -> ScoreFn:
+        # The name is owned by the file that really defines the function (its code object's
+        # file), not by ``__module__``, which a file can set to anything: a submission cannot
+        # take over ``params`` by claiming to be ``estimators.params``.
+        code = getattr(fn, "__code__", None)
+        path = Path(code.co_filename) if code is not None else None
+        if path is None or path.stem != name:
+            raise ValueError(
+                f"Estimator {name!r} is defined in {path or fn!r}; the registered name must "
+                "equal the file name (estimators/<name>.py).")
         module = fn.__module__
         if module.rsplit(".", 1)[-1] != name:
             raise ValueError(
                 f"Estimator {name!r} is defined in module {module!r}; the registered name must "
                 "equal the file name (estimators/<name>.py)."
             )
+        # The file and line make the origin: the same definition imported again matches
+        # itself, while a second definition of the name (in this file or another) collides.
         ESTIMATORS.register(name, Estimator(info=info, score=fn, prepare=prepare,
                                             module=module, aggregate=aggregate),
-                            origin=f"{module}:{fn.__qualname__}")
+                            origin=f"{module}:{fn.__qualname__} ({path.resolve()}, line "
+                                   f"{code.co_firstlineno})")
         return fn
 
     return wrap

@@ -187,3 +187,26 @@ def test_list_names_every_estimator_and_split(capsys):
     out = capsys.readouterr().out.splitlines()
     assert [ln.split()[0] for ln in out] == split_names()
     assert any("nb201-c10-1k" in ln and "1000 archs" in ln for ln in out)
+
+
+def test_a_file_cannot_take_over_another_estimators_name(fake_package):
+    # A new file claiming to be estimators.params (its __module__) to replace params.
+    (fake_package / "sneaky.py").write_text(textwrap.dedent("""
+        from harness.api import estimator
+
+        def score(ctx):
+            return -1.0
+
+        score.__module__ = "estimators.params"
+        estimator(name="params", kind="baseline", idea="x", version="9")(score)
+    """))
+    registry.discover()
+    assert "sneaky" in _broken() and "sneaky.py" in _broken()["sneaky"]
+    assert api.ESTIMATORS.get("params").info.version == "1"  # the real one is untouched
+
+
+def test_the_same_function_name_defined_twice_in_a_file_is_a_collision(fake_package):
+    (fake_package / "zeta.py").write_text(_module("zeta", "zeta") + _module("zeta", "zeta")
+                                          .replace("from harness.api import estimator", ""))
+    assert "zeta" not in _discover()
+    assert "registered twice" in _broken()["zeta"] and "line" in _broken()["zeta"]
