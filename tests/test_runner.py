@@ -489,7 +489,7 @@ def test_seeds_held_by_the_results_file_are_taken_over_after_a_bit_exact_probe(
     assert results.read_scores(scores) == recs
 
 
-def test_a_run_never_drops_seeds_a_results_file_holds(cfg):
+def test_a_run_never_drops_seeds_or_other_settings_silently(cfg):
     import dataclasses
 
     est = _est("n_params", _n_params)
@@ -499,11 +499,20 @@ def test_a_run_never_drops_seeds_a_results_file_holds(cfg):
     before = path.read_bytes()
     with pytest.raises(runner.UsageError, match=r"holds seed\(s\) 2020 .*--seeds=20,2020"):
         runner.run([est], SPLIT, dataclasses.replace(cfg, seeds=(20,)))
+    with pytest.raises(runner.UsageError, match=r"other settings \(batch size: file 64, this "
+                                                r"run 32\).*--no-resume"):
+        runner.run([est], SPLIT, dataclasses.replace(two, batch_size=32))
     assert path.read_bytes() == before  # nothing replaced, nothing scored
-    # Another protocol (here: another version) is a stale result, replaced as by any re-run.
+    # --no-resume replaces it, and the old files are moved aside, not deleted.
+    runner.run([est], SPLIT, dataclasses.replace(cfg, seeds=(20,), resume=False))
+    kept = sorted(p.name for p in path.parent.iterdir()
+                  if ".old-" in p.name and not p.name.startswith("."))
+    assert [n.split(".old-")[0] for n in kept] == [f"{SPLIT}.json", f"{SPLIT}.scores.csv.gz"]
+    assert (path.parent / kept[0]).read_bytes() == before
+    # Another version is a stale result, replaced as by any re-run.
     newer = _est("n_params", _n_params)
     object.__setattr__(newer.info, "version", "2")
-    assert runner.run([newer], SPLIT, dataclasses.replace(cfg, seeds=(20,)))["n_params"]
+    assert runner.run([newer], SPLIT, two)["n_params"]
 
 
 def test_all_leaves_out_one_shot_estimators_and_says_what_it_skips(data_dir):

@@ -19,7 +19,7 @@ from harness.run.journal import (
 )
 from harness.run.scoring import ProgressFn, score_split
 from harness.run.session import Session
-from harness.run.stored import check_no_seed_dropped
+from harness.run.stored import check_replacement
 from harness.splits import Split
 
 
@@ -28,10 +28,10 @@ def run_session(session: Session, progress: ProgressFn | None = None
     """Score the session's split, check the contract, write one result per estimator.
 
     Raises:
-        UsageError: before any scoring, when a results file of the same protocol holds seeds
-            this run would drop (:func:`~harness.run.stored.check_no_seed_dropped`).
+        UsageError: before any scoring, when replacing a results file would lose seeds or a
+            result of other settings (:func:`~harness.run.stored.check_replacement`).
     """
-    check_no_seed_dropped(session)
+    check_replacement(session)
     ckpts = score_split(session, progress)
     if session.cfg.curve:
         score_checkpoints(session, progress)
@@ -94,7 +94,7 @@ def merge_shards(estimators: Sequence[api.Estimator], split: Split | str, cfg: R
     aggregation runs here, over the whole split.
     """
     session = Session.create(estimators, split, dataclasses.replace(cfg, shard=None))
-    check_no_seed_dropped(session)
+    check_replacement(session)
     if session.cfg.curve:
         score_checkpoints(session)
     out = {}

@@ -22,7 +22,7 @@ import torch
 from harness import api, results
 from harness.run.config import UsageError
 from harness.run.environment import current_environment, device_name
-from harness.run.journal import Checkpoint, Record
+from harness.run.journal import Checkpoint, Record, move_aside
 from harness.run.session import Session, own_options
 
 #: ``Record.origin`` of a record taken over from the results file.
@@ -62,18 +62,36 @@ def reusable_result(session: Session, est: api.Estimator) -> results.ResultFile 
     return old if same else None
 
 
-def check_no_seed_dropped(session: Session) -> None:
-    """Refuse to replace a results file that holds seeds the session does not score.
+def _differences(old: results.ResultFile, est: api.Estimator, cfg) -> dict[str, tuple]:
+    """Settings in which a results file of the same estimator version differs from a run."""
+    mine = {"batches": cfg.n_batches, "batch size": cfg.batch_size, "weights": cfg.weights,
+            "options": own_options(est, cfg), "device": torch.device(cfg.device).type}
+    theirs = {"batches": old.protocol.n_batches, "batch size": old.protocol.batch_size,
+              "weights": old.protocol.weights.source, "options": old.protocol.options,
+              "device": old.cost.device}
+    return {k: (theirs[k], mine[k]) for k in mine if theirs[k] != mine[k]}
 
-    Only a results file of the same protocol counts (estimator version, split hash, batches,
-    batch size, options, weights): a stale one is replaced as any re-run replaces it. Without
-    this check ``--seeds=20`` (or ``evaluate(..., seeds=(20,))``) after a three-seed run would
-    silently turn a three-seed result into a one-seed one. Called before any scoring.
+
+def check_replacement(session: Session) -> list:
+    """Before any scoring: refuse to replace a results file whose loss the user did not ask for.
+
+    A results file of the *same* estimator version on the same split is what a run replaces.
+    Two replacements would lose something silently, and are refused unless ``--no-resume``
+    asks for them (the old files are then moved aside as ``.old-<time>``, never deleted):
+
+    * the file holds seeds this run does not score (``--seeds=20`` after a three-seed run);
+    * the file was scored with other settings (batches, batch size, options, weights, device).
+
+    A file of another estimator version is stale and is replaced as any re-run replaces it.
+
+    Returns:
+        the files moved aside.
 
     Raises:
-        UsageError: naming the file, the seeds, and the two ways on.
+        UsageError: naming the file, what would be lost, and the ways on.
     """
     cfg, split = session.cfg, session.split
+    moved = []
     for est in session.estimators:
         path = results.results_path(cfg.results_dir, est.name, split.name)
         if not path.is_file():
@@ -82,20 +100,32 @@ def check_no_seed_dropped(session: Session) -> None:
             old = results.load_result(path)
         except (results.ResultsSchemaError, OSError, KeyError, ValueError):
             continue  # unreadable: not a result of this protocol
-        same = (old.estimator.version == est.info.version
-                and old.split.sha256 == split.sha256
-                and old.protocol.n_batches == cfg.n_batches
-                and old.protocol.batch_size == cfg.batch_size
-                and old.protocol.weights.source == cfg.weights
-                and old.protocol.options == own_options(est, cfg))
+        if old.estimator.version != est.info.version or old.split.sha256 != split.sha256:
+            continue
+        diff = _differences(old, est, cfg)
         dropped = sorted(set(old.protocol.seeds) - set(cfg.seeds))
-        if same and dropped:
-            union = ",".join(map(str, sorted(set(old.protocol.seeds) | set(cfg.seeds))))
+        if not diff and not dropped:
+            continue
+        if not cfg.resume:
+            for f in (path, results.scores_path(cfg.results_dir, est.name, split.name)):
+                if f.is_file():
+                    moved.append(move_aside(f))
+            continue
+        if diff:
+            said = "; ".join(f"{k}: file {a!r}, this run {b!r}" for k, (a, b) in diff.items())
             raise UsageError(
-                f"{path} holds seed(s) {', '.join(map(str, dropped))} of {est.name} on "
-                f"{split.name} that this run (--seeds={','.join(map(str, cfg.seeds))}) would "
-                f"drop; nothing was scored. Run --seeds={union} (the stored seeds are taken "
-                "over after a bit-exact probe), or write elsewhere with --results-dir.")
+                f"{path} holds {est.name} on {split.name} scored with other settings ({said}); "
+                "nothing was scored. Re-run with the file's settings, write elsewhere with "
+                "--results-dir, or pass --no-resume to replace it (the old files are moved "
+                "aside as .old-<time>).")
+        union = ",".join(map(str, sorted(set(old.protocol.seeds) | set(cfg.seeds))))
+        raise UsageError(
+            f"{path} holds seed(s) {', '.join(map(str, dropped))} of {est.name} on "
+            f"{split.name} that this run (--seeds={','.join(map(str, cfg.seeds))}) would "
+            f"drop; nothing was scored. Run --seeds={union} (the stored seeds are taken "
+            "over after a bit-exact probe), write elsewhere with --results-dir, or pass "
+            "--no-resume to replace it (the old files are moved aside as .old-<time>).")
+    return moved
 
 
 def take_over_stored_seeds(session: Session, est: api.Estimator, ckpt: Checkpoint,
