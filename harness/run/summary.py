@@ -24,6 +24,22 @@ def _fmt(m: dict, sd: dict, key: str) -> str:
     return f"{m[key]:+.3f}" + (f" ± {sd[key]:.3f}" if sd.get(key) is not None else "")
 
 
+def _with_ci(res: results.ResultFile, key: str) -> str:
+    """The mean over seeds with its bootstrap 95 % interval over architectures."""
+    m = res.metrics.mean if res.metrics else {}
+    if m.get(key) is None:
+        return "—"
+    ci = (res.metrics.bootstrap or {}).get(key) if res.metrics else None
+    return f"{m[key]:+.3f}" + (f" [{ci['lo']:+.3f}, {ci['hi']:+.3f}]" if ci else "")
+
+
+def _seed_sd(res: results.ResultFile) -> str:
+    """The spread of τ over seeds (a different quantity from the interval)."""
+    sd = res.metrics.std.get("kendall") if res.metrics else None
+    n = len(res.protocol.seeds)
+    return "—" if sd is None or n < 2 else f"{sd:.3f} ({n} seeds)"
+
+
 def compare_with_committed(res: results.ResultFile, results_dir: Path) -> str | None:
     """One line comparing a local result with the committed one of the same estimator
     version and split, or ``None`` when there is none (or this run wrote it)."""
@@ -72,18 +88,21 @@ def summary_lines(cfg: RunConfig, cases: Sequence[tuple]) -> list[str]:
             continue
         m = res.metrics.mean if res.metrics else {}
         sd = res.metrics.std if res.metrics else {}
-        rows.append([est.name, split, _fmt(m, sd, "kendall"), _fmt(m, sd, "spearman"),
-                     _fmt(m, sd, "p_top_5"), f"{res.cost.wall_s_per_arch_median:.3f}",
-                     res.n_nonfinite + res.n_errors,
+        rows.append([est.name, split, _with_ci(res, "kendall"), _seed_sd(res),
+                     _with_ci(res, "spearman"), _fmt(m, sd, "p_top_5"),
+                     f"{res.cost.wall_s_per_arch_median:.3f}", res.n_nonfinite + res.n_errors,
                      "ok" if res.contract_ok else "FAILED"])
         line = compare_with_committed(res, cfg.results_dir)
         if line:
             notes.append(f"{est.name} on {split}:" + line)
     if not rows:
         return []
-    table = tabulate(rows, headers=["estimator", "split", "Kendall τ", "Spearman ρ", "P@top5%",
-                                    "s/arch", "failed", "contract"], tablefmt="simple")
-    out = table.splitlines() + notes + [f"results in {cfg.results_dir}"]
+    table = tabulate(rows, headers=["estimator", "split", "Kendall τ [95 % CI]", "τ seed sd",
+                                    "Spearman ρ [95 % CI]", "P@top5% ± seed sd", "s/arch",
+                                    "failed", "contract"], tablefmt="simple")
+    legend = ("[95 % CI]: percentile bootstrap over architectures (how sure the value is on "
+              "this split); seed sd: spread of τ over initialisation seeds")
+    out = table.splitlines() + [legend] + notes + [f"results in {cfg.results_dir}"]
     if cfg.results_dir.resolve() != committed_results_dir().resolve():
         out.append(f"preview them on the leaderboard: python -m leaderboard preview "
                    f"--results-dir {shlex.quote(str(cfg.results_dir))}")
