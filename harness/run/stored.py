@@ -69,6 +69,10 @@ def _differences(old: results.ResultFile, est: api.Estimator, cfg) -> dict[str, 
     theirs = {"batches": old.protocol.n_batches, "batch size": old.protocol.batch_size,
               "weights": old.protocol.weights.source, "options": old.protocol.options,
               "device": old.cost.device}
+    if est.prepare is not None:
+        # A one-shot estimator's options name the supernet checkpoint it evaluates: scoring a
+        # later checkpoint replaces the earlier result (the curve store keeps every point).
+        del mine["options"], theirs["options"]
     return {k: (theirs[k], mine[k]) for k in mine if theirs[k] != mine[k]}
 
 
@@ -80,7 +84,8 @@ def check_replacement(session: Session) -> list:
     asks for them (the old files are then moved aside as ``.old-<time>``, never deleted):
 
     * the file holds seeds this run does not score (``--seeds=20`` after a three-seed run);
-    * the file was scored with other settings (batches, batch size, options, weights, device).
+    * the file was scored with other settings (batches, batch size, options, weights, device;
+      a one-shot estimator's options are left out: they name the checkpoint it evaluates).
 
     A file of another estimator version is stale and is replaced as any re-run replaces it.
 
