@@ -75,7 +75,6 @@ ranks use a 1,000-cell population (the aggregation is over the population scored
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable
 
@@ -86,6 +85,7 @@ from torch import nn
 
 from harness.api import ArchContext, Paper, Population, Published, estimator
 from harness.flops import count_macs
+from harness.toolkit import generator_for, kaiming_normal_fanin_
 
 BATCH_SIZE = 64
 ENTROPY_EPS = 1e-8
@@ -127,42 +127,8 @@ PAPER = Paper(
 
 
 # --------------------------------------------------------------------------------------------
-# Shared helpers (also used by vkdnw and vkdnw_agg)
+# helpers
 # --------------------------------------------------------------------------------------------
-
-
-def generator_for(tag: str, seed: int, batch_index: int) -> torch.Generator:
-    """A CPU generator seeded from a hash of ``(tag, seed, batch_index)``.
-
-    A hash rather than a sum, so that seed 0 / batch 1 and seed 1 / batch 0 differ, and a tag
-    so that two estimators never draw the same numbers by accident.
-    """
-    digest = hashlib.sha256(f"{tag}:{int(seed)}:{int(batch_index)}".encode()).digest()
-    gen = torch.Generator(device="cpu")
-    gen.manual_seed(int.from_bytes(digest[:8], "big") >> 1)
-    return gen
-
-
-def kaiming_normal_fanin_(net: nn.Module, gen: torch.Generator) -> None:
-    """The official ``kaiming_norm_fanin`` initialisation, drawn from ``gen`` on the CPU.
-
-    Conv2d/Linear weights ~ ``N(0, 2 / fan_in)`` (``fan_in`` = weight.shape[1] times the
-    kernel size, as ``nn.init.kaiming_normal_(mode='fan_in', nonlinearity='relu')``), their
-    biases 0; affine BatchNorm2d/GroupNorm weights 1, biases 0. Draws follow
-    ``net.modules()`` order and are copied to the weights' device (device-independent values).
-    """
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                w = m.weight
-                fan_in = w.shape[1] * (w[0][0].numel() if w.dim() > 2 else 1)
-                std = math.sqrt(2.0 / fan_in)
-                w.copy_(torch.randn(w.shape, generator=gen, dtype=w.dtype) * std)
-                if m.bias is not None:
-                    m.bias.zero_()
-            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)) and m.affine:
-                m.weight.fill_(1.0)
-                m.bias.zero_()
 
 
 def cell_modules(net: nn.Module) -> list[nn.Module]:

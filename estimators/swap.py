@@ -51,8 +51,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from estimators.az_nas import generator_for
 from harness.api import ArchContext, Paper, Published, estimator
+from harness.toolkit import generator_for
 
 INPUT_SAMPLES = 16
 

@@ -71,9 +71,11 @@ import torch
 from torch import nn
 from torch.func import functional_call, jacrev, vmap
 
-from estimators.az_nas import BATCH_SIZE, generator_for, kaiming_normal_fanin_
 from harness.api import ArchContext, Paper, estimator
+from harness.toolkit import generator_for, kaiming_normal_fanin_
 
+#: The official VKDNW run scores a batch of 64 standard-Gaussian images (as AZ-NAS's).
+BATCH_SIZE = 64
 PARAMS_GRAD_LEN = 128
 #: The official smoothing constant: ``torch.tensor(0.05, dtype=torch.float16)``.
 ALPHA = float(torch.tensor(0.05, dtype=torch.float16))
