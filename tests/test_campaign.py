@@ -245,3 +245,15 @@ def test_a_plan_seed_follows_the_run_rule(tmp_path):
         load_plan(write_plan(tmp_path, score_job("params", "[20, 20]")), base=tmp_path)
     with pytest.raises(PlanError, match="seeds must lie in"):
         load_plan(write_plan(tmp_path, score_job("params", "[-1]"), "b.toml"), base=tmp_path)
+
+
+def test_a_probe_measures_jobs_without_a_cost(tmp_path):
+    spec = ('[[job]]\ntrain = { sampler = "deiso", epochs = 2, seed = 7, batch_size = 40, '
+            'subset = 100, channels = 4, cells_per_stage = 1 }\n')
+    plan = load_plan(write_plan(tmp_path, spec + score_job("relu")), base=tmp_path)
+    plain = plan_status(plan)
+    assert [r.cost_source for r in plain] == ["unknown", "unknown"]
+    probed = plan_status(plan, probe=2)
+    assert [r.cost_source for r in probed] == ["probe", "probe"]
+    assert all(r.cpu_hours_left > 0 for r in probed)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "res").exists()  # nothing kept

@@ -17,6 +17,7 @@ short probe of a few cells (``probe``), or the estimator's results on other spli
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -28,6 +29,9 @@ import torch
 from harness import data, registry, results
 from harness.campaign.plan import Job, Plan, ScoreJob, TrainJob
 from harness.oneshot import checkpoints as train_ckpts
+from harness.oneshot.images import load_split_images, steps_per_epoch
+from harness.oneshot.sampling import make_sampler
+from harness.oneshot.training import train
 from harness.run.config import RunConfig
 from harness.run.journal import read_checkpoint
 from harness.run.scoring import score_cell
@@ -278,15 +282,36 @@ def probe_cost(job: ScoreJob, plan: Plan, cells: int = 3) -> float:
     return statistics.fmean(times)
 
 
+def probe_train_cost(job: TrainJob, plan: Plan, steps: int = 3) -> float:
+    """Seconds per epoch of a train job, timed over ``steps`` training steps (after one
+    untimed warm-up step) of its supernet, one thread, in a scratch directory."""
+    torch.set_num_threads(1)
+    cfg = job.config
+    images = load_split_images(cfg, None)
+    sampler = make_sampler(cfg.sampler, None)
+
+    def stop_after(n: int):
+        asked = []
+        return lambda: bool(asked.append(1)) or len(asked) > n
+
+    with tempfile.TemporaryDirectory() as scratch:
+        kw = dict(cache_dir=scratch, log=None, images=images, sampler=sampler, resume=False)
+        train(cfg, stop=stop_after(1), **kw)  # warm-up: allocations, kernel selection
+        res = train(cfg, stop=stop_after(steps), **kw)
+    return (res.seconds_per_step or 0.0) * steps_per_epoch(images, cfg.batch_size)
+
+
 def plan_status(plan: Plan, probe: int = 0) -> list[JobStatus]:
-    """Every job's status, in plan order; with ``probe`` > 0, score jobs without a measured
-    cost are probed on that many cells."""
+    """Every job's status, in plan order; with ``probe`` > 0, jobs without a measured cost
+    are probed: score jobs on that many cells, train jobs on that many steps."""
     out = []
     for job in plan.jobs:
         st = job_status(job, plan)
-        if (probe and isinstance(job, ScoreJob) and st.state != "done"
-                and st.cost_source in ("other splits", "unknown")):
-            st.seconds_per_unit = probe_cost(job, plan, probe)
+        if probe and st.state != "done" and st.cost_source in ("other splits", "other runs",
+                                                               "unknown"):
+            st.seconds_per_unit = (probe_cost(job, plan, probe) if isinstance(job, ScoreJob)
+                                   else probe_train_cost(job, plan, probe))
+            st.seconds_left = None
             st.cost_source = "probe"
         out.append(st)
     return out

@@ -225,7 +225,8 @@ def train(cfg: TrainConfig, *, cache_dir: str | os.PathLike, device: torch.devic
                 say(f"[oneshot {cfg.config_hash()}] stopped at epoch {epoch} step {step}; "
                     f"saved {step_path}")
                 result.log = history
-                result.seconds_per_step = t_total / steps_run if steps_run else None
+                spent = t_total + time.perf_counter() - t0  # the stopped epoch's steps too
+                result.seconds_per_step = spent / steps_run if steps_run else None
                 return result
             gstep = epoch * n_steps + step
             cell = sampler.cell_at(cfg.seed, gstep)
