@@ -596,3 +596,29 @@ def test_an_estimator_cannot_leak_into_its_neighbours(cfg):
     assert all(r.failure is None for r in joint["polite"].records.values())
     assert {k: r.score for k, r in joint["polite"].records.items()} == \
            {k: r.score for k, r in alone["polite"].records.items()}
+
+
+def test_a_damaged_checkpoint_is_never_overwritten_and_a_nan_line_is_rescored(cfg):
+    calls = []
+
+    def counting(ctx):
+        calls.append(ctx.spec)
+        return float(len(ctx.spec))
+
+    est = _est("cnt", counting)
+    score_split([est], SPLIT, cfg)
+    ck = results.checkpoint_path(cfg.results_dir, "cnt", SPLIT)
+    lines = ck.read_text().splitlines()
+    # A record that the harness never writes (NaN): skipped on resume and scored again.
+    rec = json.loads(lines[5])
+    lines[5] = lines[5].replace(json.dumps(rec["score"]), "NaN")
+    ck.write_text("\n".join(lines) + "\n")
+    calls.clear()
+    ckpts = score_split([est], SPLIT, cfg)
+    assert len(calls) == 1 and all(np.isfinite(r.score) for r in ckpts["cnt"].records.values())
+    # One damaged byte in the fingerprint line: the run stops and the file stays as it was.
+    damaged = "X" + ck.read_text()[1:]
+    ck.write_text(damaged)
+    with pytest.raises(runner.CheckpointMismatch, match="unreadable"):
+        score_split([est], SPLIT, cfg)
+    assert ck.read_text() == damaged

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -126,8 +127,27 @@ def read_checkpoint(path: Path, fingerprint: dict) -> Records | None:
             rec = Record.from_dict(json.loads(line))
         except (ValueError, TypeError):
             continue
+        if rec.score is not None and not math.isfinite(rec.score):
+            continue  # not written by the harness (it writes no NaN): scored again
         out[(rec.arch_id, rec.seed)] = rec
     return out
+
+
+def header_unreadable(path: Path) -> bool:
+    """Whether the file at ``path`` has content but no readable fingerprint line (a damaged
+    first line): its records cannot be matched to settings, so they are never reused, and the
+    file is never overwritten either."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return True
+    if not lines:
+        return False
+    try:
+        header = json.loads(lines[0])
+    except ValueError:
+        return True
+    return not (isinstance(header, dict) and isinstance(header.get("fingerprint"), dict))
 
 
 def fingerprint_differences(path: Path, fingerprint: dict) -> dict[str, tuple[Any, Any]]:
@@ -214,6 +234,9 @@ class Checkpoint:
         self.moved_aside: Path | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
+            if resume and header_unreadable(path):
+                raise CheckpointMismatch(path, {"fingerprint line": ("unreadable (damaged?)",
+                                                                    "this run's")})
             if resume:
                 diff = fingerprint_differences(path, fingerprint)
                 if diff and not is_finalized(path):
