@@ -24,7 +24,7 @@ COST_TIP = ("median wall-clock seconds per (architecture, seed) and the device t
 
 def bootstrap(res: Result) -> dict | None:
     """The result's ``metrics.bootstrap`` block when it is present and well formed."""
-    boot = res.obj["metrics"].get("bootstrap")
+    boot = res.metrics.get("bootstrap")
     if not isinstance(boot, dict) or not isinstance(boot.get("kendall"), dict):
         return None
     return boot

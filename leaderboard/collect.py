@@ -60,11 +60,18 @@ class Result:
     def skipped(self) -> bool:
         return self.obj["status"] == "skipped"
 
+    @property
+    def metrics(self) -> dict:
+        """``metrics`` of the file; an empty one for a result whose contract failed (its
+        ``metrics`` is null: a valid result, shown with its contract section)."""
+        m = self.obj.get("metrics")
+        return m if isinstance(m, dict) else {"mean": {}, "std": {}, "per_seed": {}}
+
     def mean(self, key: str) -> float | None:
-        return self.obj["metrics"]["mean"].get(key)
+        return self.metrics["mean"].get(key)
 
     def std(self, key: str) -> float | None:
-        return self.obj["metrics"]["std"].get(key)
+        return self.metrics["std"].get(key)
 
     @property
     def n_failed(self) -> int:
@@ -274,6 +281,8 @@ def _check_shapes(obj: dict) -> None:
     """Types the pages rely on beyond what :func:`harness.results.validate` checks."""
     if not isinstance(obj["protocol"]["seeds"], list):
         raise TypeError("protocol.seeds must be a list")
+    if obj["metrics"] is None and not obj["contract_ok"]:
+        return  # a failed contract has no metrics: valid, and reported as such
     for key in ("mean", "std", "per_seed"):
         if not isinstance(obj["metrics"][key], dict):
             raise TypeError(f"metrics.{key} must be an object")

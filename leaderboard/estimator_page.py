@@ -120,7 +120,7 @@ def published_section(site: Site, name: str, results: dict[str, Result]) -> str:
 
 
 def _metrics_table(res: Result) -> str:
-    m = res.obj["metrics"]
+    m = res.metrics
     seeds = [str(s) for s in res.seeds]
     per_seed = m["per_seed"]
     keys = fmt.metric_order(list(m["mean"].keys()))

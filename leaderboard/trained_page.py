@@ -50,7 +50,7 @@ def _init_metric(init: Result | None, key: str, seeds: list[int]) -> float | Non
     mean when it lacks one of them)."""
     if init is None:
         return None
-    per_seed = init.obj["metrics"].get("per_seed", {})
+    per_seed = init.metrics.get("per_seed", {})
     vals = [per_seed.get(str(s), {}).get(key) for s in seeds]
     if vals and all(isinstance(v, (int, float)) for v in vals):
         return float(sum(vals) / len(vals))

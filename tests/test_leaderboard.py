@@ -717,3 +717,21 @@ def test_submitted_metadata_cannot_reach_a_page_as_code():
     fence = block.split("bibtex", 1)[0]
     assert fence == "`" * 5 and block.rstrip().endswith(fence)
     assert block.count(fence) == 2
+
+
+def test_a_failed_contract_is_reported_as_such_not_as_malformed(results_dir, tmp_path):
+    clean = tmp_path / "pr"
+    (clean / "random").mkdir(parents=True)
+    for f in (results_dir / "random").glob(f"{SPLIT}*"):
+        (clean / "random" / f.name).write_bytes(f.read_bytes())
+    obj = json.loads((clean / "random" / f"{SPLIT}.json").read_text())
+    # What the harness writes when the contract fails: no metrics at all.
+    obj.update(contract_ok=False, contract_problems=["2 non-finite score(s)"], metrics=None)
+    (clean / "random" / f"{SPLIT}.json").write_text(json.dumps(obj))
+    text, ok = summarize(clean, split=SPLIT, expect=["random"])
+    assert not ok and "❌ failed" in text and "2 non-finite score(s)" in text
+    assert "malformed" not in text
+    report = build(clean, tmp_path / "docs", make_plots=False)
+    assert not any("malformed" in w for w in report.warnings), report.warnings
+    page = (tmp_path / "docs" / "estimators" / "random.md").read_text()
+    assert "Estimator contract failed" in page and "2 non-finite score(s)" in page
