@@ -55,6 +55,42 @@ def mean_tau_cell(row: Row, splits: list[str]) -> Cell:
                 title=f"mean of τ = {fmt.num(value, 4)} over {', '.join(used)}")
 
 
+def findings(site: Site, splits: list[str]) -> list[str]:
+    """Sentences computed from the results (none written by hand): who is best across the
+    benchmarks among estimators scored on all of them, and where the ``params`` baseline
+    stands against the zero-shot estimators, the paper's headline comparison."""
+    bench = mean_splits(splits)
+    if not bench:
+        return []
+
+    def mean_tau(row: Row) -> float | None:
+        vals = [row.cells[s].mean("kendall") for s in bench if s in row.cells]
+        if len(vals) < len(bench) or any(v is None for v in vals):
+            return None
+        return sum(float(v) for v in vals) / len(vals)
+
+    full = {r.name: (r, t) for r in site.home_rows if (t := mean_tau(r)) is not None}
+    out = []
+    where = (f"the {len(bench)} benchmark splits ({', '.join(bench)})" if len(bench) > 1
+             else f"{bench[0]}")
+    if full:
+        best, (row, tau) = max(full.items(), key=lambda kv: kv[1][1])
+        out.append(f"Of the {len(full)} estimators scored on all of {where}, the best mean "
+                   f"Kendall τ is **{fmt.esc(best)}** ({row.kind}, {fmt.num(tau)}).")
+    zs = {n: t for n, (r, t) in full.items() if r.kind == "zero-shot"}
+    if "params" in full and zs:
+        p_tau = full["params"][1]
+        beaten = sum(t < p_tau for t in zs.values())
+        out.append(f"The parameter count alone (`params`, mean τ {fmt.num(p_tau)}) beats "
+                   f"{beaten} of the {len(zs)} zero-shot estimators scored on all of them.")
+    partial = [r.name for r in site.home_rows if r.name not in full
+               and any(s in r.cells for s in bench)]
+    if partial and full:
+        out.append(f"{len(partial)} more have results on only some of these splits and are "
+                   "left out of this comparison.")
+    return out
+
+
 def home_table_model(site: Site, splits: list[str]) -> Table:
     """The compact home table: one row per estimator (see :func:`render` for the legend)."""
     primary = splits[0] if splits else ""
@@ -170,6 +206,10 @@ def render(site: Site) -> str:
         ranked = [r.cells[primary] for r in site.home_rows if r.rank is not None]
         primary_results = ranked or list(coll.of_split(primary).values())
         n_ranked = sum(r.rank is not None for r in site.home_rows)
+        found = findings(site, splits)
+        if found:
+            out.append("!!! abstract \"Findings (computed from the results at build time)\"\n")
+            out.append("\n".join(f"    - {line}" for line in found) + "\n")
         out.append("## Ranking\n")
         out.append(
             f"Ranked by **mean Kendall τ on [{primary}]({link(PAGE, split_page(primary))})** "

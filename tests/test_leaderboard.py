@@ -735,3 +735,15 @@ def test_a_failed_contract_is_reported_as_such_not_as_malformed(results_dir, tmp
     assert not any("malformed" in w for w in report.warnings), report.warnings
     page = (tmp_path / "docs" / "estimators" / "random.md").read_text()
     assert "Estimator contract failed" in page and "2 non-finite score(s)" in page
+
+
+def test_the_findings_box_is_computed_from_the_results(site, results_dir):
+    project, _ = site
+    home = (project / "docs" / "index.md").read_text()
+    assert "Findings (computed from the results at build time)" in home
+    board = collect(results_dir, use_registry=False)
+    taus = {e: r.mean("kendall") for (e, s), r in board.results.items() if s == SPLIT
+            and r.mean("kendall") is not None}
+    best = max(taus, key=taus.get)
+    assert f"the best mean Kendall τ is **{best}**" in home
+    assert home.index("Findings") < home.index("## Ranking")
