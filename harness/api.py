@@ -27,7 +27,6 @@ scoring that returns a state object (e.g. a trained supernet); it arrives as ``c
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.registration import DuplicateNameError, Registry, UnknownNameError
+from harness.registration import NAME_RE, DuplicateNameError, Registry, UnknownNameError
 
 Kind = Literal["zero-shot", "one-shot", "baseline"]
 KINDS: tuple[str, ...] = ("zero-shot", "one-shot", "baseline")
@@ -366,7 +365,7 @@ class DuplicateEstimatorError(DuplicateNameError):
 ESTIMATORS: Registry[Estimator] = Registry(
     "estimator", unknown_error=UnknownEstimatorError, duplicate_error=DuplicateEstimatorError)
 
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+_NAME_RE = NAME_RE
 
 
 def estimator(

@@ -10,10 +10,15 @@ places.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+
+#: Names the registries accept (estimators, components): lower_snake_case. The leaderboard
+#: checks results files against it too, since a name becomes page paths and navigation.
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class UnknownNameError(KeyError):

@@ -10,12 +10,14 @@ split, only make a rank *provisional*.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness import results as hres
+from harness.registration import NAME_RE
 from harness.splits import load_split
 
 #: Splits shown first (and ranked on, the first one present) in this order; others follow by name.
@@ -266,6 +268,11 @@ def _load_one(path: Path, results_dir: Path) -> tuple[Result | None, str | None]
         _check_shapes(obj)
     except (KeyError, TypeError, AttributeError) as exc:
         return None, f"{shown}: malformed ({type(exc).__name__}: {exc})"
+    if not NAME_RE.match(name):
+        # The name becomes page paths, navigation entries and table cells: only the names the
+        # registry accepts may reach a page (never markup from a crafted folder or file).
+        return None, (f"{fmt_name(name)} in {shown} is not a valid estimator name "
+                      "(lower_snake_case); ignored")
     if path.parent.name != name or path.name != f"{split}.json":
         return None, (f"{shown}: holds results of {name!r} on {split!r}, expected at "
                       f"{name}/{split}.json; ignored")
@@ -275,6 +282,12 @@ def _load_one(path: Path, results_dir: Path) -> tuple[Result | None, str | None]
         return None, f"{shown}: unknown or broken split {split!r} ({exc}); ignored"
     scores = path.parent / str(obj["scores_file"])
     return Result(obj=obj, path=shown, scores=scores if scores.is_file() else None), None
+
+
+def fmt_name(name: str) -> str:
+    """A name for a warning line: escaped, and cut short."""
+    text = html.escape(name[:40] + ("..." if len(name) > 40 else ""))
+    return f"estimator name {text!r}"
 
 
 def _check_shapes(obj: dict) -> None:

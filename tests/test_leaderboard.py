@@ -747,3 +747,17 @@ def test_the_findings_box_is_computed_from_the_results(site, results_dir):
     best = max(taus, key=taus.get)
     assert f"the best mean Kendall τ is **{best}**" in home
     assert home.index("Findings") < home.index("## Ranking")
+
+
+def test_a_crafted_estimator_name_never_reaches_a_page(results_dir, tmp_path):
+    bad = '<img src=x onerror=alert(1)>'
+    res = tmp_path / "res"
+    shutil.copytree(results_dir / "random", res / "random")
+    obj = json.loads((res / "random" / f"{SPLIT}.json").read_text())
+    obj["estimator"]["name"] = bad
+    (res / bad).mkdir()
+    (res / bad / f"{SPLIT}.json").write_text(json.dumps(obj))
+    report = build(res, tmp_path / "docs", make_plots=False)
+    assert any("not a valid estimator name" in w for w in report.warnings)
+    for page in (tmp_path / "docs").rglob("*.md"):
+        assert "<img src=x" not in page.read_text(), page
