@@ -257,3 +257,23 @@ def test_a_probe_measures_jobs_without_a_cost(tmp_path):
     assert [r.cost_source for r in probed] == ["probe", "probe"]
     assert all(r.cpu_hours_left > 0 for r in probed)
     assert not (tmp_path / "runs").exists() and not (tmp_path / "res").exists()  # nothing kept
+
+
+def test_a_failed_task_fails_its_job_and_the_campaign_goes_on(tmp_path, monkeypatch):
+    from harness.campaign import executors
+
+    started = []
+    real = executors.run_task
+
+    def flaky(plan, task, stop, log=None):
+        started.append(task)
+        if task.job == 1:
+            raise RuntimeError("broken on purpose")
+        return real(plan, task, stop, log)
+
+    monkeypatch.setattr(executors, "run_task", flaky)
+    write_plan(tmp_path, score_job("params") + score_job("relu"))
+    report = campaign(tmp_path, tmp_path / "plan.toml", workers=2).run()
+    assert len(report.failed) == 1 and "broken on purpose" in next(iter(report.failed.values()))
+    assert len(report.finished) == 1 and results.results_path(tmp_path / "res", "relu",
+                                                               SPLIT).is_file()

@@ -279,6 +279,9 @@ class Campaign:
             for task, outcome in ended.items():
                 running.discard(task)
                 outcomes[task.job][task] = outcome
+                if outcome not in (FINISHED, STOPPED):  # failed: its other shards would too
+                    tasks_of[task.job] -= {t for t in queue if t.job == task.job}
+                    queue = [t for t in queue if t.job != task.job]
                 if outcomes[task.job].keys() == tasks_of[task.job]:
                     self._job_ended(task.job, outcomes[task.job], report)
             if self.executor.running:
