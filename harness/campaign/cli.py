@@ -111,7 +111,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     executor=executor, memory_mb=memory)
     report = camp.run()
     rows = report.left
-    print(format_status(plan, rows) if rows else "campaign: nothing left to do")
+    print(format_status(plan, plan_status(plan)) if rows else "campaign: nothing left to do")
     for label, why in report.failed.items():
         print(f"failed: {label}: {why}")
     if report.stopped_by:
