@@ -35,8 +35,8 @@ from harness.oneshot.training import train
 from harness.run.config import RunConfig
 from harness.run.journal import read_checkpoint
 from harness.run.scoring import score_cell
-from harness.run.session import Session, own_options
-from harness.run.stored import reusable_result
+from harness.run.session import Session
+from harness.run.stored import protocol_differences, reusable_result
 
 COST_SOURCES = ("journal", "results", "probe", "other splits", "other runs", "unknown")
 
@@ -110,11 +110,7 @@ def _covers(res: results.ResultFile, session: Session, est) -> bool:
     cfg, split = session.cfg, session.split
     return (res.estimator.version == est.info.version
             and res.split.name == split.name and res.split.sha256 == split.sha256
-            and res.protocol.n_batches == cfg.n_batches
-            and res.protocol.batch_size == cfg.batch_size
-            and res.protocol.weights.source == "init"
-            and res.protocol.options == own_options(est, cfg)
-            and res.cost.device == torch.device(cfg.device).type
+            and not protocol_differences(res, est, cfg)
             and set(cfg.seeds) <= set(res.protocol.seeds))
 
 

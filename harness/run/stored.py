@@ -62,17 +62,19 @@ def reusable_result(session: Session, est: api.Estimator) -> results.ResultFile 
     return old if same else None
 
 
-def _differences(old: results.ResultFile, est: api.Estimator, cfg) -> dict[str, tuple]:
-    """Settings in which a results file of the same estimator version differs from a run."""
+def protocol_differences(old: results.ResultFile, est: api.Estimator, cfg, *,
+                         options: bool = True) -> dict[str, tuple]:
+    """Settings in which a results file differs from a run of ``est`` under ``cfg``: batches,
+    batch size, weights, device type and (with ``options``) the estimator's own options.
+
+    The one comparison of "the same protocol" for the replacement rule and campaign status.
+    """
     mine = {"batches": cfg.n_batches, "batch size": cfg.batch_size, "weights": cfg.weights,
-            "options": own_options(est, cfg), "device": torch.device(cfg.device).type}
+            "device": torch.device(cfg.device).type}
     theirs = {"batches": old.protocol.n_batches, "batch size": old.protocol.batch_size,
-              "weights": old.protocol.weights.source, "options": old.protocol.options,
-              "device": old.cost.device}
-    if est.prepare is not None:
-        # A one-shot estimator's options name the supernet checkpoint it evaluates: scoring a
-        # later checkpoint replaces the earlier result (the curve store keeps every point).
-        del mine["options"], theirs["options"]
+              "weights": old.protocol.weights.source, "device": old.cost.device}
+    if options:
+        mine["options"], theirs["options"] = own_options(est, cfg), old.protocol.options
     return {k: (theirs[k], mine[k]) for k in mine if theirs[k] != mine[k]}
 
 
@@ -107,7 +109,9 @@ def check_replacement(session: Session) -> list:
             continue  # unreadable: not a result of this protocol
         if old.estimator.version != est.info.version or old.split.sha256 != split.sha256:
             continue
-        diff = _differences(old, est, cfg)
+        # A one-shot estimator's options name the supernet checkpoint it evaluates: scoring a
+        # later checkpoint replaces the earlier result (the curve store keeps every point).
+        diff = protocol_differences(old, est, cfg, options=est.prepare is None)
         dropped = sorted(set(old.protocol.seeds) - set(cfg.seeds))
         if not diff and not dropped:
             continue
