@@ -169,14 +169,18 @@ def test_ground_truth_is_unreachable_from_the_context(cfg, monkeypatch):
     assert not any("truth" in k or "acc" in k for k in seen[0])
 
 
-def test_checkpoint_resume_skips_done_work_and_survives_a_torn_line(cfg):
-    calls = []
-
+def _counting_est(calls: list) -> api.Estimator:
+    """An estimator scoring the spec's length that records every call in ``calls``."""
     def counting(ctx):
         calls.append(ctx.spec)
         return float(len(ctx.spec))
 
-    est = _est("cnt", counting)
+    return _est("cnt", counting)
+
+
+def test_checkpoint_resume_skips_done_work_and_survives_a_torn_line(cfg):
+    calls: list = []
+    est = _counting_est(calls)
     score_split([est], SPLIT, cfg)
     n = len(load_split(SPLIT))
     assert len(calls) == n
@@ -599,13 +603,8 @@ def test_an_estimator_cannot_leak_into_its_neighbours(cfg):
 
 
 def test_a_damaged_checkpoint_is_never_overwritten_and_a_nan_line_is_rescored(cfg):
-    calls = []
-
-    def counting(ctx):
-        calls.append(ctx.spec)
-        return float(len(ctx.spec))
-
-    est = _est("cnt", counting)
+    calls: list = []
+    est = _counting_est(calls)
     score_split([est], SPLIT, cfg)
     ck = results.checkpoint_path(cfg.results_dir, "cnt", SPLIT)
     lines = ck.read_text().splitlines()
