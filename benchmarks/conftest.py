@@ -4,7 +4,8 @@ Run with ``pytest benchmarks/ -m bench`` (``pyproject.toml`` deselects ``bench``
 ``testpaths`` is ``tests/``, so the default test run never collects these). Options::
 
     --bench-device=cpu|cuda[:k]   default: cuda when torch sees one, else cpu
-    --bench-cells=N               default 50: random_subset(15625, N, seed=CELL_SEED) of nb201-c10
+    --bench-split=NAME            default nb201-c10 (every NAS-Bench-201 cell); any split
+    --bench-cells=N               default 50: random_subset(len(split), N, seed=CELL_SEED)
     --bench-estimators=a,b        default: every registered zero-shot estimator
     --bench-threads=T             torch CPU threads (default 1, as the harness's default)
     --bench-results-dir=DIR       default benchmarks/results
@@ -26,12 +27,11 @@ from typing import Any
 
 import pytest
 
-SPLIT = "nb201-c10"
-N_ARCHS = 15625
-CELL_SEED = 20  # random_subset(N_ARCHS, n_cells, seed=CELL_SEED): fixed forever
+SPLIT = "nb201-c10"  # the default split: all 15,625 NAS-Bench-201 cells, positions = arch ids
+CELL_SEED = 20  # random_subset(len(split), n_cells, seed=CELL_SEED): fixed forever
 SEED = 20  # network initialisation and batch order (the paper's first seed)
 BATCH_SIZE = 64
-FLOORS = ("build", "forward", "forward_backward", "forward_hvp")
+FLOORS = ("build", "forward", "forward_backward", "forward_class_vjps", "forward_hvp")
 
 _REPORT = pytest.StashKey["BenchReport"]()
 _DEVICE = pytest.StashKey[str]()
@@ -41,8 +41,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("estbench-bench", "estbench throughput benchmarks (benchmarks/)")
     g.addoption("--bench-device", default=None,
                 help="cpu or cuda[:k] (default: cuda when available, else cpu)")
+    g.addoption("--bench-split", default=SPLIT,
+                help="the split whose cells are sampled (default: %(default)s)")
     g.addoption("--bench-cells", type=int, default=50,
-                help="NAS-Bench-201 cells in the fixed sample (default: %(default)s)")
+                help="cells in the fixed sample of the split (default: %(default)s)")
     g.addoption("--bench-estimators", default=None,
                 help="comma list of estimators (default: every zero-shot estimator)")
     g.addoption("--bench-threads", type=int, default=1,
@@ -78,9 +80,8 @@ def selected_estimators(config: pytest.Config) -> list[str]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    n_cells = config.getoption("bench_cells")
-    if not 1 <= n_cells <= N_ARCHS:
-        raise pytest.UsageError(f"--bench-cells must be in 1..{N_ARCHS}, not {n_cells}")
+    if config.getoption("bench_cells") < 1:
+        raise pytest.UsageError("--bench-cells must be >= 1")
     if config.getoption("bench_threads") < 1:
         raise pytest.UsageError("--bench-threads must be >= 1")
     config.stash[_DEVICE] = _device(config)
@@ -98,18 +99,20 @@ class BenchEnv:
     """Everything a benchmark needs, built once per session.
 
     Attributes:
-        session: the harness's scoring session on ``nb201-c10`` (all 15,625 cells; positions
-            equal arch ids; seed 20, one batch of 64, the chosen device); its batch cache
+        session: the harness's scoring session on the benchmarked split (``nb201-c10`` unless
+            ``--bench-split``; seed 20, one batch of 64, the chosen device); its batch cache
             already holds the one batch on the device. ``cfg``, ``split``, ``space`` and
             ``batch_cache`` are its parts.
-        arch_ids: the sampled cells, ascending.
-        specs: their arch strings, in the same order.
+        positions: the sampled cells' positions in the split, ascending.
+        arch_ids: their benchmark arch ids, in the same order.
+        specs: their architecture specs, in the same order.
         estimators: the benchmarked estimators, in the order given.
     """
 
     session: Any
+    positions: list[int]
     arch_ids: list[int]
-    specs: list[str]
+    specs: list[Any]
     estimators: list[Any]
 
     @property
@@ -153,11 +156,18 @@ def bench_env(request: pytest.FixtureRequest) -> BenchEnv:
                     device=config.stash[_DEVICE], data_dir=data_dir,
                     threads=config.getoption("bench_threads"), determinism_checks=0)
     set_threads(cfg.threads, cfg.device)
-    split = load_split(SPLIT)
+    try:
+        split = load_split(config.getoption("bench_split"))
+    except (KeyError, ValueError, FileNotFoundError) as exc:
+        raise pytest.UsageError(f"--bench-split: {exc.args[0] if exc.args else exc}") from None
+    if n_cells > len(split):
+        raise pytest.UsageError(f"--bench-cells must be at most {len(split)} on {split.name}, "
+                                f"not {n_cells}")
     positions = random_subset(len(split), n_cells, seed=CELL_SEED)
     ests = [registry.get(n) for n in selected_estimators(config)]
     session = Session.create(ests, split, cfg)
-    env = BenchEnv(session=session, arch_ids=[split.arch_ids[p] for p in positions],
+    env = BenchEnv(session=session, positions=[int(p) for p in positions],
+                   arch_ids=[int(split.arch_ids[p]) for p in positions],
                    specs=[session.specs[p] for p in positions], estimators=ests)
     env.batch_cache.get(SEED, 0)  # decode and transfer outside every timed loop
     if env.on_cuda:
@@ -188,14 +198,16 @@ def _meta(env: BenchEnv) -> dict:
         "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "harness_commit": git_commit(),
-        "split": SPLIT,
+        "split": env.split.name,
+        "positions": env.positions,
         "cells": len(env.arch_ids),
-        "cell_sample": f"harness.splits.generate.random_subset({N_ARCHS}, {len(env.arch_ids)}, "
-                       f"seed={CELL_SEED})",
+        "cell_sample": f"harness.splits.generate.random_subset({len(env.split)}, "
+                       f"{len(env.arch_ids)}, seed={CELL_SEED})",
         "arch_ids": env.arch_ids,
         "seed": SEED,
         "batch_size": BATCH_SIZE,
         "n_batches": 1,
+        "num_classes": env.space.datasets[env.split.dataset],
     }
 
 
@@ -226,8 +238,11 @@ class BenchReport:
         """All measurements plus the derived ratios (``None`` where a part did not run).
 
         ``ratio_to_floor`` compares mean seconds per cell (equivalently, sweep totals over the
-        same cells) with the forward floor, or the forward+backward floor for estimators that
-        ran a backward pass (``torch.autograd.backward``/``grad``) in their warm-up call.
+        same cells) with the floor of the passes the estimator's warm-up call ran: the
+        forward+hvp floor after a create-graph backward, the forward + class-VJPs floor after
+        at least ``C - 1`` backward calls (one per class but the last, as VKDNW), the
+        forward+backward floor after any other backward (``torch.autograd.backward``/``grad``),
+        else the forward floor.
         """
         def ratio(a: float | None, b: float | None) -> float | None:
             return a / b if a is not None and b else None
@@ -236,6 +251,8 @@ class BenchReport:
         alone = {}
         for name, st in self.alone.items():
             which = ("forward_hvp" if st.get("uses_second_derivative")
+                     else "forward_class_vjps"
+                     if st.get("backward_calls", 0) >= self.meta.get("num_classes", 10) - 1
                      else "forward_backward" if st.get("uses_backward") else "forward")
             alone[name] = dict(st, floor=which,
                                ratio_to_floor=ratio(st["per_cell_mean_s"], floor_mean.get(which)),
@@ -260,7 +277,8 @@ class BenchReport:
             return "—" if v is None else format(v, fmt)
 
         m = summary
-        head = (f"{m.get('cells', '?')} NB201 cells ({m.get('cell_sample', '')}), seed "
+        head = (f"{m.get('cells', '?')} cells of {m.get('split')} "
+                f"({m.get('cell_sample', '')}), seed "
                 f"{m.get('seed')}, batch {m.get('batch_size')}, {m.get('device')} "
                 f"({m.get('device_name')}), {m.get('threads')} thread(s), torch "
                 f"{m.get('torch')}, commit {m.get('harness_commit')}, {m.get('date')}")

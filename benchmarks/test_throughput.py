@@ -1,4 +1,4 @@
-"""Throughput of the zero-shot estimators on a fixed sample of NAS-Bench-201 cells.
+"""Throughput of the zero-shot estimators on a fixed sample of cells of one split.
 
 Every test sweeps the same cells once (``benchmark.pedantic(rounds=1, iterations=1)``: the
 sweep is the unit), after one untimed warm-up call on the first cell, and times each cell with
@@ -6,12 +6,13 @@ sweep is the unit), after one untimed warm-up call on the first cell, and times 
 
 * **floors** — what any estimator that builds the network pays at least: ``build`` (construct,
   seeded init, move to the device), ``forward`` (build + one ``torch.no_grad`` forward of the
-  batch), ``forward_backward`` (build + one cross-entropy forward and backward) and
-  ``forward_hvp`` (build, forward, the weight gradient with its graph and one backward through
-  it: what a Hessian-gradient product such as GraSP's cannot avoid);
+  batch), ``forward_backward`` (build + one cross-entropy forward and backward),
+  ``forward_class_vjps`` (build + an eval-mode forward + one vector-Jacobian product to the
+  input per class but the last: VKDNW's per-image Jacobian) and ``forward_hvp`` (build,
+  forward, the weight gradient with its graph and one backward through it: what a
+  Hessian-gradient product such as GraSP's cannot avoid);
 * **alone** — each estimator through the harness (``harness.run.score_cell`` with ``[est]``),
-  exactly
-  what one architecture costs in a run scored with that estimator only;
+  exactly what one architecture costs in a run scored with that estimator only;
 * **joint** — all benchmarked estimators in one ``score_cell`` call, sharing the network
   builds, the batch and the passes of :mod:`harness.passes`.
 
@@ -160,8 +161,7 @@ def _harness_cell_fn(env: BenchEnv, ests: list) -> CellFn:
     states = session.states(SEED)
 
     def one(i: int) -> dict:
-        # nb201-c10 holds every cell in id order: the position is the arch id.
-        return score_cell(session, ests, env.arch_ids[i], SEED, states)
+        return score_cell(session, ests, env.positions[i], SEED, states)
 
     return one
 
@@ -183,6 +183,16 @@ def _floor_cell_fn(env: BenchEnv, floor: str) -> CellFn:
         elif floor == "forward_backward":
             net.zero_grad(set_to_none=True)
             api.cross_entropy(net(x), y).backward()
+        elif floor == "forward_class_vjps":
+            # VKDNW's passes: a forward in eval mode and one vector-Jacobian product per class
+            # but the last, here to the input (VKDNW stops at its first 128 parameter tensors,
+            # which sit at the start of the network). Looped: a batched VJP
+            # (``is_grads_batched``) measured slower on the CPU and gives the same bits.
+            net.eval()
+            xg = x.detach().requires_grad_(True)
+            out = net(xg)
+            for c in range(out.shape[1] - 1):
+                torch.autograd.grad(out[:, c].sum(), xg, retain_graph=True)
         elif floor == "forward_hvp":
             # What a Hessian-gradient product (GraSP) cannot avoid: the forward, the gradient
             # with its graph, and the backward through that graph.
@@ -220,6 +230,7 @@ def test_estimator_alone(benchmark, bench_env: BenchEnv, bench_report: BenchRepo
         one(0)  # warm-up, untimed; also tells whether the estimator runs a backward pass
     stats = benchmark.pedantic(_sweep, args=(bench_env, one), rounds=1, iterations=1)
     stats["uses_backward"] = calls[0] > 0
+    stats["backward_calls"] = calls[0]
     stats["uses_second_derivative"] = calls[1] > 0
     benchmark.extra_info.update(stats)
     bench_report.alone[estimator_name] = stats

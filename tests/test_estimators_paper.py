@@ -347,13 +347,14 @@ def test_synflow_of_a_network_that_ignores_its_input_is_zero():
 # --------------------------------------------------------------------------------------------
 
 
-def nb201_ctx(arch: str, batch, seed: int = 0, shared=None, planned=()) -> api.ArchContext:
+def nb201_ctx(arch: str, batch, seed: int = 0, shared=None, planned=(),
+              sharing=None) -> api.ArchContext:
     return api.ArchContext(
         spec=arch, space="nb201", dataset="cifar10", num_classes=10, input_shape=(3, 32, 32),
         seed=seed, device=torch.device("cpu"),
         builder=lambda s: nb201.build_network(arch, 10, s),
         batch_loader=(lambda: batch) if batch is not None else None, shared=shared,
-        planned=planned,
+        planned=planned, sharing=sharing,
     )
 
 
@@ -379,15 +380,16 @@ def test_relu_counts_nb201_operations(cell):
 
 
 def _score_all(arch, batch, order, shared=None, seed=0):
-    """Score ``order`` as the runner does: alone (a fresh store and only the estimator's own
-    declared passes each) when ``shared`` is None, else jointly on ``shared`` with the union
-    of every estimator's declared passes."""
+    """Score ``order`` as the runner does: alone (a fresh store, only the estimator's own
+    declared passes, and no sharing, so passes may free their graphs) when ``shared`` is None,
+    else jointly on ``shared`` with the union of every estimator's declared passes."""
     joint_uses = {k for name in order for k in _info(name).uses}
     scores = {}
     for name in order:
         ctx = nb201_ctx(arch, batch if name not in DATA_FREE else None, seed=seed,
                         shared=shared if shared is not None else {},
-                        planned=joint_uses if shared is not None else _info(name).uses)
+                        planned=joint_uses if shared is not None else _info(name).uses,
+                        sharing=shared is not None)
         scores[name] = PAPER_SET[name].score(ctx)
     return scores
 

@@ -239,6 +239,16 @@ def test_joint_scores_equal_separate_scores_and_share(cfg):
            {k: r.score for k, r in alone["b"].records.items()}
 
 
+def test_contexts_say_whether_their_passes_are_shared(cfg):
+    """Alone, a pass may free its graph (GraSP's Hessian backward does); jointly, not."""
+    a, b = _est("a", _n_params), _est("b", _n_params)
+    session = Session.create([a, b], SPLIT, cfg)
+    assert [c.sharing for _, _, c in session.contexts([a, b], 0, 20, {})] == [True, True]
+    assert [c.sharing for _, _, c in session.contexts([a], 0, 20, {})] == [False]
+    assert [c.sharing for _, _, c in session.contexts([a, b], 0, 20, {}, share=False)] == \
+        [False, False]
+
+
 def test_shards_partition_the_split():
     parts = [runner.shard_positions(10, (i, 3)) for i in range(3)]
     assert sorted(sum(parts, [])) == list(range(10))

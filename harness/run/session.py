@@ -187,4 +187,5 @@ class Session:
                     state=states.get(est.name),
                     shared=shared_by_batch.setdefault(b, {}) if share else {},
                     planned=joint_uses if share else est.info.uses,
+                    sharing=share and len(ests) > 1,
                 )
