@@ -11,8 +11,9 @@ Run with ``pytest benchmarks/ -m bench`` (``pyproject.toml`` deselects ``bench``
     --bench-results-dir=DIR       default benchmarks/results
 
 At the end of the session the measurements of every test that ran are written to
-``DIR/<device>-<date>.json`` and ``.md`` (a ``-2``, ``-3``... suffix keeps earlier files of the
-same day) and the Markdown table is printed in the terminal summary.
+``DIR/<device>[-<split>]-<date>.json`` and ``.md`` (the split named unless it is the default;
+a ``-2``, ``-3``... suffix keeps earlier files of the same day) and the Markdown table is
+printed in the terminal summary.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ CELL_SEED = 20  # random_subset(len(split), n_cells, seed=CELL_SEED): fixed fore
 SEED = 20  # network initialisation and batch order (the paper's first seed)
 BATCH_SIZE = 64
 FLOORS = ("build", "forward", "forward_backward", "forward_class_vjps", "forward_hvp")
+FLOOR_LABELS = {"build": "build", "forward": "forward", "forward_backward": "forward+backward",
+                "forward_class_vjps": "forward+(C-1) VJPs", "forward_hvp": "forward+hvp"}
 
 _REPORT = pytest.StashKey["BenchReport"]()
 _DEVICE = pytest.StashKey[str]()
@@ -216,7 +219,7 @@ class BenchReport:
     """Collects each test's sweep statistics and writes the session's summary.
 
     Attributes:
-        results_dir: where ``<device>-<date>.json`` / ``.md`` go.
+        results_dir: where ``<device>[-<split>]-<date>.json`` / ``.md`` go.
         meta: run-wide facts (device, torch, cells...), set by the ``bench_env`` fixture.
         floors: floor name → statistics.
         alone: estimator → statistics of the estimator scored alone.
@@ -296,9 +299,9 @@ class BenchReport:
 
         for name in FLOORS:
             if name in m["floors"]:
-                row(f"floor: {name.replace('_', '+')}", m["floors"][name], None, "")
+                row(f"floor: {FLOOR_LABELS[name]}", m["floors"][name], None, "")
         for name, st in sorted(m["estimators"].items()):
-            row(name, st, st["ratio_to_floor"], st["floor"].replace("_", "+"))
+            row(name, st, st["ratio_to_floor"], FLOOR_LABELS[st["floor"]])
         if m["joint"] is not None:
             j = m["joint"]
             row(f"joint ({len(j['estimators'])} estimators)", j,
@@ -318,11 +321,13 @@ class BenchReport:
         s = self.summary()
         self.results_dir.mkdir(parents=True, exist_ok=True)
         dev = str(s.get("device", "unknown")).replace(":", "")
-        stem = f"{dev}-{_dt.date.today().isoformat()}"
+        if s.get("split", SPLIT) != SPLIT:  # the default split's files keep their old names
+            dev = f"{dev}-{s['split']}"
+        base = stem = f"{dev}-{_dt.date.today().isoformat()}"
         k = 1
         while (self.results_dir / f"{stem}.json").exists():
             k += 1
-            stem = f"{dev}-{_dt.date.today().isoformat()}-{k}"
+            stem = f"{base}-{k}"
         path = self.results_dir / f"{stem}.json"
         path.write_text(json.dumps(s, indent=1, allow_nan=False) + "\n")
         path.with_suffix(".md").write_text(self.markdown(s))

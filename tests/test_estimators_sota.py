@@ -493,3 +493,27 @@ def test_every_sota_estimator_scores_a_real_network(split_name, smallest_network
         assert all(math.isfinite(v) for v in values), (name, split_name, value)
         if isinstance(value, dict):
             assert set(value) == set(est.info.components)
+
+
+@pytest.mark.parametrize("split_name", SMOKE_SPLITS)
+def test_vkdnw_fast_jacobian_equals_the_official_path_on_every_space(split_name,
+                                                                      smallest_networks):
+    """The estimator's per-class backward passes (:func:`vkdnw.selected_jacobian`) against
+    the official ``vmap(jacrev(functional_call))`` (kept as the slow reference), on a real
+    network of each space, initialised and put in eval mode as the estimator does. 3 images
+    keep the reference's per-image Jacobians affordable; the code path is the runs'."""
+    nets, _ = smallest_networks
+    split, space, spec = nets[split_name]
+    gen = torch.Generator().manual_seed(0)
+    net = space.build(spec, split.dataset, 20)
+    az_nas.kaiming_normal_fanin_(net, gen)
+    net.eval()
+    x = torch.randn((3, 3, 32, 32), generator=gen)
+    fast, logits = vkdnw.selected_jacobian(net, x)
+    ref = vkdnw.selected_jacobian_functional(net, x)
+    assert fast.shape == ref.shape == (3, 10, min(vkdnw.PARAMS_GRAD_LEN,
+                                                  len(list(net.parameters()))))
+    scale = float(ref.abs().max())
+    assert scale > 0
+    np.testing.assert_allclose(fast.numpy(), ref.numpy(), rtol=1e-4, atol=1e-5 * scale)
+    np.testing.assert_allclose(logits.numpy(), net(x).detach().numpy(), rtol=1e-5, atol=1e-6)
