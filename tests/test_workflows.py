@@ -134,15 +134,23 @@ def test_submission_workflow():
         assert "permissions" not in job, "jobs must not widen the read-only permissions"
     assert not any("secrets" in e for e in EXPR.findall(raw)), \
         "the submission workflow runs untrusted code: no secrets"
-    checkout = steps(wf)[0]
-    assert checkout["uses"].startswith("actions/checkout@")
-    assert checkout["with"]["fetch-depth"] == 0
-    assert checkout["with"]["persist-credentials"] is False
+    # The trusted harness is the base branch's; the pull request is checked out beside it and
+    # only its estimator files are copied over (harness/submission.py), before any install.
+    base, pr = steps(wf)[0], steps(wf)[1]
+    assert base["uses"].startswith("actions/checkout@") and pr["uses"] == base["uses"]
+    assert base["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
+    assert "path" not in base["with"]
+    assert pr["with"]["ref"] == "${{ github.event.pull_request.head.sha }}"
+    assert pr["with"]["path"] == ".pull-request" and pr["with"]["fetch-depth"] == 0
+    assert base["with"]["persist-credentials"] is False is pr["with"]["persist-credentials"]
     text = "\n".join(scripts(wf))
-    assert re.search(r"git diff --name-only .*\"origin/\$\{BASE_REF\}\.\.\.HEAD\" -- "
-                     r"'estimators/\*\.py'", text)
     detect = next(s for s in steps(wf) if s.get("id") == "detect")
-    assert detect["env"]["BASE_REF"] == "${{ github.base_ref }}"
+    assert re.search(r"python -m harness\.submission --repo \.pull-request .*--copy-to "
+                     r"estimators --github-output \"\$GITHUB_OUTPUT\"", detect["run"])
+    order = steps(wf)
+    install = next(i for i, s in enumerate(order) if "pip install" in s.get("run", ""))
+    assert order.index(detect) < install  # nothing of the pull request's is installed
+    assert any("rm -rf .pull-request" in s for s in scripts(wf))
     assert re.search(r"pytest harness/ .*--estimator=\"\$NAMES\"", text.replace("\n", " "))
     assert "--results-dir=pr-results" in text
     env = {k: v for job in wf["jobs"].values() for k, v in job.get("env", {}).items()}
