@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import json
 import re
@@ -27,7 +28,7 @@ from typing import Any, Literal
 from harness import schema
 from harness.data import atomic_write_bytes
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
 GENERATED_BY = "estbench harness (pytest harness/ --estimator=...); do not edit"
 
@@ -224,6 +225,7 @@ class ResultFile:
     cost: Cost
     environment: RunEnvironment
     scores_file: str
+    scores_sha256: str
     prepared: dict[str, Any] | None = None
     curve: Curve | None = None
 
@@ -328,11 +330,15 @@ ScoreRow = tuple[int, int, float | None]
 
 def write_scores(path: Path, rows: list[ScoreRow],
                  components: dict[tuple[int, int], dict[str, float | None]] | None = None,
-                 component_names: tuple[str, ...] = ()) -> None:
+                 component_names: tuple[str, ...] = ()) -> str:
     """Write ``(arch_id, seed, score)`` rows as a deterministic gzip CSV (``repr`` floats, so
     the exact doubles round-trip; failed scores as empty cells). A population-level
     estimator's component scores follow as one column each, so that its aggregate can be
-    recomputed from this file alone."""
+    recomputed from this file alone.
+
+    Returns:
+        The SHA-256 (hex) of the bytes written, for the results file's ``scores_sha256``.
+    """
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["arch_id", "seed", "score", *component_names])
@@ -345,12 +351,26 @@ def write_scores(path: Path, rows: list[ScoreRow],
         w.writerow([arch_id, seed, cell(score), *(cell(comp.get(c)) for c in component_names)])
     raw = buf.getvalue().encode()
 
-    def write(fh):
-        # mtime=0 and no file name: identical scores give identical bytes.
-        with gzip.GzipFile(filename="", mode="wb", fileobj=fh, mtime=0) as gz:
-            gz.write(raw)
+    packed = io.BytesIO()
+    # mtime=0 and no file name: identical scores give identical bytes.
+    with gzip.GzipFile(filename="", mode="wb", fileobj=packed, mtime=0) as gz:
+        gz.write(raw)
+    data = packed.getvalue()
+    atomic_write_bytes(path, lambda fh: fh.write(data))
+    return hashlib.sha256(data).hexdigest()
 
-    atomic_write_bytes(path, write)
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 (hex) of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def scores_match(result: ResultFile, path: Path) -> bool:
+    """Whether ``path`` is the scores file ``result`` was written with (its SHA-256)."""
+    try:
+        return file_sha256(path) == result.scores_sha256
+    except OSError:
+        return False
 
 
 def read_scores(path: Path) -> list[ScoreRow]:

@@ -1,5 +1,8 @@
 """Rewriting results files of an older schema in the current one, without re-scoring.
 
+Schema 2 → 3: the file records the SHA-256 of its scores file (``scores_sha256``), read from
+the scores file beside it; a file whose scores file is missing cannot be upgraded.
+
 Schema 1 → 2: the numeric environment becomes a structure (it was a formatted string), every
 failure carries its kind (it was told apart by message prefix; this is the one place that still
 reads such messages, and only in schema-1 files), estimators list their components, and a
@@ -60,6 +63,18 @@ def upgrade_v1(obj: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def upgrade_v2(obj: dict[str, Any], results_path: Path) -> dict[str, Any]:
+    """The schema-3 form of a schema-2 results object at ``results_path``.
+
+    Raises:
+        FileNotFoundError: the scores file it names is not beside it.
+    """
+    out = json.loads(json.dumps(obj))
+    out["schema_version"] = 3
+    out["scores_sha256"] = results.file_sha256(results_path.with_name(out["scores_file"]))
+    return out
+
+
 def refresh_metrics(obj: dict[str, Any], scores_file: Path,
                     data_dir: str | None) -> tuple[dict[str, Any], str | None]:
     """``obj`` with its metrics recomputed from ``scores_file``; ``(obj, problem)`` where
@@ -117,11 +132,18 @@ def upgrade_dir(results_dir: str | Path, data_dir: str | None = None) -> Iterato
     for path in sorted(Path(results_dir).glob("*/*.json")):
         obj = json.loads(path.read_text())
         version = obj.get("schema_version")
-        if version not in (1, results.SCHEMA_VERSION):
+        if version not in (1, 2, results.SCHEMA_VERSION):
             yield f"{path}: schema_version {version!r} unknown, left alone"
             continue
         new = upgrade_v1(obj) if version == 1 else obj
-        said = f"upgraded 1 -> {results.SCHEMA_VERSION}" if version == 1 else "current"
+        if version in (1, 2):
+            try:
+                new = upgrade_v2(new, path)
+            except OSError as exc:
+                yield f"{path}: NOT upgraded (its scores file cannot be read: {exc})"
+                continue
+        said = (f"upgraded {version} -> {results.SCHEMA_VERSION}"
+                if version != results.SCHEMA_VERSION else "current")
         if data_dir is not None and new["metrics"] is not None and \
                 new["metrics"].get("bootstrap") is None:
             new, problem = refresh_metrics(new, path.with_name(new["scores_file"]), data_dir)

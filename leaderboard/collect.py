@@ -35,12 +35,15 @@ class Result:
     Attributes:
         obj: the parsed, schema-checked JSON object.
         path: the file, relative to the results directory (for messages).
-        scores: the scores file beside it (``None`` if absent).
+        scores: the scores file beside it (``None`` if absent or not the one recorded).
+        scores_mismatch: a scores file is there, but not the one the harness recorded
+            (``scores_sha256``).
     """
 
     obj: dict
     path: Path
     scores: Path | None
+    scores_mismatch: bool = False
 
     @property
     def estimator(self) -> str:
@@ -244,7 +247,11 @@ def collect(results_dir: Path, use_registry: bool = True) -> Collection:
         assert res is not None
         key = (res.estimator, res.split)
         coll.results[key] = res
-        if res.scores is None and not res.skipped:
+        if res.scores_mismatch:
+            coll.warnings.append(f"{res.path}: its scores file {res.obj['scores_file']} does "
+                                 "not match the SHA-256 the harness recorded (edited or "
+                                 "replaced); plots for it are skipped")
+        elif res.scores is None and not res.skipped:
             coll.warnings.append(f"{res.path}: its scores file {res.obj['scores_file']} is "
                                  "missing; plots for it are skipped")
     return coll
@@ -281,6 +288,9 @@ def _load_one(path: Path, results_dir: Path) -> tuple[Result | None, str | None]
     except Exception as exc:
         return None, f"{shown}: unknown or broken split {split!r} ({exc}); ignored"
     scores = path.parent / str(obj["scores_file"])
+    if scores.is_file() and hres.file_sha256(scores) != obj["scores_sha256"]:
+        # Not the file the harness wrote with this result: its plots would show other scores.
+        return Result(obj=obj, path=shown, scores=None, scores_mismatch=True), None
     return Result(obj=obj, path=shown, scores=scores if scores.is_file() else None), None
 
 

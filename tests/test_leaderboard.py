@@ -761,3 +761,17 @@ def test_a_crafted_estimator_name_never_reaches_a_page(results_dir, tmp_path):
     assert any("not a valid estimator name" in w for w in report.warnings)
     for page in (tmp_path / "docs").rglob("*.md"):
         assert "<img src=x" not in page.read_text(), page
+
+
+def test_a_scores_file_that_is_not_the_recorded_one_is_not_plotted(tmp_path_factory, data_dir):
+    out = tmp_path_factory.mktemp("edited")
+    shutil.copytree(shared_demo_results(demo_base(tmp_path_factory), data_dir), out,
+                    dirs_exist_ok=True)
+    scores = out / "random" / f"{SPLIT}.scores.csv.gz"
+    rows = hres.read_scores(scores)
+    hres.write_scores(scores, [(a, s, -v if v is not None else v) for a, s, v in rows])
+    coll = collect(out, use_registry=False)
+    assert coll.results[("random", SPLIT)].scores is None
+    assert coll.results[("params", SPLIT)].scores is not None
+    assert any(f"random/{SPLIT}.json" in w and "does not match the SHA-256" in w
+               for w in coll.warnings), coll.warnings

@@ -58,3 +58,33 @@ def test_a_results_file_with_nan_or_infinity_is_rejected(tmp_path):
     bad.write_text(json.dumps(obj))
     with pytest.raises(results.ResultsSchemaError, match="non-finite"):
         results.load_result(bad)
+
+
+def test_upgrade_from_schema_2_records_the_scores_files_sha256(tmp_path):
+    from harness.results_upgrade import upgrade_dir
+
+    src = next(p for p in COMMITTED if "results-trained" not in str(p))
+    obj = json.loads(src.read_text())
+    folder = tmp_path / src.parent.name
+    folder.mkdir()
+    (folder / obj["scores_file"]).write_bytes((src.parent / obj["scores_file"]).read_bytes())
+    old = {k: v for k, v in obj.items() if k != "scores_sha256"}
+    old["schema_version"] = 2
+    (folder / src.name).write_text(json.dumps(old))
+    lonely = tmp_path / "lonely"
+    lonely.mkdir()
+    (lonely / src.name).write_text(json.dumps(dict(old, estimator=dict(old["estimator"],
+                                                                       name="lonely"))))
+    lines = list(upgrade_dir(tmp_path))
+    assert any("upgraded 2 -> 3" in line for line in lines)
+    assert any("lonely" in line and "NOT upgraded" in line for line in lines)
+    sha = results.file_sha256(folder / obj["scores_file"])
+    assert json.loads((folder / src.name).read_text()) == dict(
+        old, schema_version=results.SCHEMA_VERSION, scores_sha256=sha)
+    assert json.loads((lonely / src.name).read_text())["schema_version"] == 2
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=[str(p.relative_to(ROOT)) for p in COMMITTED])
+def test_every_committed_scores_file_is_the_one_recorded(path):
+    parsed = results.load_result(path)
+    assert results.scores_match(parsed, path.with_name(parsed.scores_file))

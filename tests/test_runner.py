@@ -407,6 +407,38 @@ def test_population_level_estimator_aggregates_after_scoring_and_stores_componen
     assert res.estimator.components == ["a", "b"]
 
 
+def test_a_population_level_estimators_stored_seeds_are_taken_over_by_their_components(cfg):
+    import dataclasses
+
+    calls: list[int] = []
+    info = api.EstimatorInfo(name="pop", kind="zero-shot", idea="t", paper=None, version="1",
+                             needs_images=False, data_independent=True, components=("a", "b"))
+
+    def score(ctx):
+        calls.append(ctx.seed)
+        return {"a": float(len(ctx.spec)), "b": float(ctx.spec.count("conv")) + ctx.seed}
+
+    def agg(pop: api.Population):
+        return pop.components["a"] + pop.components["b"]
+
+    est = api.Estimator(info=info, score=score, module="tests.pop", aggregate=agg)
+    run([est], SPLIT, cfg)
+    for ck in results.checkpoint_paths(cfg.results_dir, "pop", SPLIT):
+        ck.unlink()
+    calls.clear()
+    two = dataclasses.replace(cfg, seeds=(20, 2020))
+    out = run([est], SPLIT, two)["pop"]
+    n = len(load_split(SPLIT))
+    assert calls.count(20) <= 3 + two.determinism_checks and calls.count(2020) >= n
+    assert out["contract_ok"]
+    fresh = dataclasses.replace(two, results_dir=cfg.results_dir.parent / "fresh")
+    run([est], SPLIT, fresh)
+    assert results.read_scores_with_components(
+        results.scores_path(cfg.results_dir, "pop", SPLIT)) == \
+        results.read_scores_with_components(results.scores_path(fresh.results_dir, "pop",
+                                                                 SPLIT))
+
+
 def test_merge_names_the_seeds_the_shards_hold(cfg):
     import dataclasses
 
@@ -457,7 +489,6 @@ def _seeded_params(calls):
 def test_seeds_held_by_the_results_file_are_taken_over_after_a_bit_exact_probe(
         cfg, tmp_path):
     import dataclasses
-    import gzip
 
     from harness.run.stored import STORED_ORIGIN
 
@@ -486,21 +517,99 @@ def test_seeds_held_by_the_results_file_are_taken_over_after_a_bit_exact_probe(
     run([est], SPLIT, fresh)
     assert results.read_scores(results.scores_path(fresh.results_dir, "sd", SPLIT)) == recs
 
-    # A stored score that the probe contradicts: that seed is scored again in full ...
-    for ck_path in results.checkpoint_paths(cfg.results_dir, "sd", SPLIT):
-        ck_path.unlink()
+    # A scores file that is not the one recorded (edited by hand): nothing in it is trusted,
+    # both seeds are scored again in full.
+    def forget_journals():
+        for ck_path in results.checkpoint_paths(cfg.results_dir, "sd", SPLIT):
+            ck_path.unlink()
+
+    forget_journals()
     scores = results.scores_path(cfg.results_dir, "sd", SPLIT)
-    text = gzip.decompress(scores.read_bytes()).decode().splitlines()
-    probe = f"{load_split(SPLIT).arch_ids[0]},20,"  # the first cell is always probed
-    i = next(k for k, line in enumerate(text) if line.startswith(probe))
-    a, s, v = text[i].split(",")
-    text[i] = ",".join([a, s, repr(float(v) + 1.0)])
-    scores.write_bytes(gzip.compress(("\n".join(text) + "\n").encode()))
+    pristine = scores.read_bytes()
+    edited = _shift_stored_score(scores, load_split(SPLIT).arch_ids[0], 20, 1.0)
     calls.clear()
     run([est], SPLIT, two)
-    # ... while seed 2020, which the file now also holds, passes its probe and is taken over.
+    assert calls.count(20) >= n and calls.count(2020) >= n
+    assert results.read_scores(scores) == recs
+
+    # A recorded scores file that a probe contradicts (scores of another code, same version):
+    # that seed is scored again in full ...
+    forget_journals()
+    scores.write_bytes(edited)
+    _record_scores_file(cfg.results_dir, "sd")
+    calls.clear()
+    run([est], SPLIT, two)
+    # ... while seed 2020, which the file also holds, passes its probe and is taken over.
     assert calls.count(20) >= n and calls.count(2020) <= 3 + two.determinism_checks
     assert results.read_scores(scores) == recs
+    assert scores.read_bytes() == pristine
+
+
+def _shift_stored_score(scores, arch_id: int, seed: int, delta: float) -> bytes:
+    """Add ``delta`` to one stored score (the file then no longer matches its record)."""
+    import gzip
+
+    text = gzip.decompress(scores.read_bytes()).decode().splitlines()
+    i = next(k for k, line in enumerate(text) if line.startswith(f"{arch_id},{seed},"))
+    a, s, v = text[i].split(",")
+    text[i] = ",".join([a, s, repr(float(v) + delta)])
+    scores.write_bytes(gzip.compress(("\n".join(text) + "\n").encode()))
+    return scores.read_bytes()
+
+
+def _record_scores_file(results_dir, est: str, environment: dict | None = None) -> None:
+    """Rewrite the results file as if the harness had written the scores file beside it (and,
+    with ``environment``, as if every score came from that numeric environment)."""
+    path = results.results_path(results_dir, est, SPLIT)
+    obj = json.loads(path.read_text())
+    obj["scores_sha256"] = results.file_sha256(path.with_name(obj["scores_file"]))
+    if environment is not None:
+        n = sum(e["n_scores"] for e in obj["determinism"]["environments"])
+        obj["determinism"]["environments"] = [{"environment": environment, "n_scores": n}]
+    results.write_json(path, obj)
+
+
+@pytest.mark.parametrize("shift, taken_over", [(1e-9, True), (0.5, False)])
+def test_stored_seeds_of_another_cpu_kind_are_taken_over_within_the_tolerance(
+        cfg, shift, taken_over):
+    """On another CPU kind the probes differ in the last bits: the seed is taken over, with
+    every stored score and its environment, when each probe is within CROSS_ENV_RTOL."""
+    import dataclasses
+
+    from harness.run.stored import CROSS_ENV_RTOL, STORED_ORIGIN
+
+    calls: list[int] = []
+    est = _est("sd", _seeded_params(calls))
+    run([est], SPLIT, cfg)
+    for ck in results.checkpoint_paths(cfg.results_dir, "sd", SPLIT):
+        ck.unlink()
+    split = load_split(SPLIT)
+    scores = results.scores_path(cfg.results_dir, "sd", SPLIT)
+    first = dict(((a, s), v) for a, s, v in results.read_scores(scores))[(split.arch_ids[0], 20)]
+    assert abs(shift) / abs(first) < CROSS_ENV_RTOL or not taken_over
+    _shift_stored_score(scores, split.arch_ids[0], 20, shift * abs(first))
+    other = dict(current_environment("cpu").to_dict(), capability="AVX2", flags_digest="0" * 10)
+    _record_scores_file(cfg.results_dir, "sd", environment=other)
+    stored = results.read_scores(scores)
+
+    calls.clear()
+    two = dataclasses.replace(cfg, seeds=(20, 2020))
+    out = run([est], SPLIT, two)["sd"]
+    n = len(split)
+    now = {(a, s): v for a, s, v in results.read_scores(scores)}
+    if taken_over:
+        assert calls.count(20) <= 3 + two.determinism_checks
+        assert [(a, s, v) for a, s, v in stored] == [(a, 20, now[(a, 20)]) for a, _, _ in stored]
+        envs = {tuple(sorted((e["environment"] or {}).items())): e["n_scores"]
+                for e in out["determinism"]["environments"]}
+        assert envs[tuple(sorted(other.items()))] == n  # seed 20 keeps its environment
+        assert out["contract_ok"]  # differences across environments are not problems
+        ck = runner.read_checkpoint(results.checkpoint_path(cfg.results_dir, "sd", SPLIT),
+                                    Session.create([est], SPLIT, two).fingerprint(est))
+        assert sum(r.origin == STORED_ORIGIN for r in ck.values()) == n
+    else:
+        assert calls.count(20) >= n
+        assert now[(split.arch_ids[0], 20)] == first
 
 
 def test_a_run_never_drops_seeds_or_other_settings_silently(cfg):

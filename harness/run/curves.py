@@ -272,6 +272,8 @@ def stored_checkpoint_scores(session: Session, est: api.Estimator, seed: int, st
         return None
     try:
         old = results.load_result(path)
+        if not results.scores_match(old, path.with_name(old.scores_file)):
+            return None  # not the scores file the result was written with
         rows = results.read_scores(path.with_name(old.scores_file))
     except (results.ResultsSchemaError, OSError, KeyError, ValueError):
         return None

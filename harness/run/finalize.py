@@ -237,11 +237,12 @@ def finalize(session: Session, est: api.Estimator, records: Records,
             cudnn={"benchmark": torch.backends.cudnn.benchmark,
                    "deterministic": torch.backends.cudnn.deterministic} if on_cuda else None),
         scores_file=results.scores_path(cfg.results_dir, est.name, split.name).name,
-        prepared=prepared, curve=curve)
+        scores_sha256="", prepared=prepared, curve=curve)
     rows = [(a, s, v) for s in cfg.seeds for a, v in zip(ids, final[s])]
     comps = ({(a, s): records[(a, s)].components for s in cfg.seeds for a in ids}
              if est.info.population_level else None)
-    results.write_scores(results.scores_path(cfg.results_dir, est.name, split.name), rows,
-                         comps, est.info.components)
+    result.scores_sha256 = results.write_scores(
+        results.scores_path(cfg.results_dir, est.name, split.name), rows, comps,
+        est.info.components)
     results.write_result(results.results_path(cfg.results_dir, est.name, split.name), result)
     return result

@@ -41,7 +41,7 @@ class Record:
         components: a population-level estimator's component scores (``None`` for a failed
             component); ``score`` is then ``None`` until the aggregation runs.
         origin: ``None`` when scored by this harness run; ``"stored result"`` when taken over
-            from the results file after a bit-exact probe (:mod:`harness.run.stored`): such
+            from the results file after its probe (:mod:`harness.run.stored`): such
             a record has no timing of its own.
     """
 
