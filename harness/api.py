@@ -364,6 +364,13 @@ class Estimator:
     def name(self) -> str:
         return self.info.name
 
+    @property
+    def source_file(self) -> Path | None:
+        """The file that defines the scoring function (``None`` for a function without code,
+        such as a builtin)."""
+        code = getattr(self.score, "__code__", None)
+        return Path(code.co_filename) if code is not None else None
+
 
 class UnknownEstimatorError(UnknownNameError):
     """An estimator name that no module registers."""

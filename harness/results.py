@@ -58,6 +58,7 @@ class EstimatorMeta:
     idea: str
     paper: PaperMeta | None
     components: list[str] = field(default_factory=list)
+    source_sha256: str | None = None
 
 
 @dataclass

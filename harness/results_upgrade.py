@@ -1,7 +1,9 @@
 """Rewriting results files of an older schema in the current one, without re-scoring.
 
 Schema 2 → 3: the file records the SHA-256 of its scores file (``scores_sha256``), read from
-the scores file beside it; a file whose scores file is missing cannot be upgraded.
+the scores file beside it (a file whose scores file is missing cannot be upgraded), and of the
+estimator's source file when it was scored (``estimator.source_sha256``; unknown, so null, for
+upgraded files).
 
 Schema 1 → 2: the numeric environment becomes a structure (it was a formatted string), every
 failure carries its kind (it was told apart by message prefix; this is the one place that still
@@ -72,6 +74,8 @@ def upgrade_v2(obj: dict[str, Any], results_path: Path) -> dict[str, Any]:
     out = json.loads(json.dumps(obj))
     out["schema_version"] = 3
     out["scores_sha256"] = results.file_sha256(results_path.with_name(out["scores_file"]))
+    # The estimator file may have changed since the file was scored: its hash is unknown.
+    out["estimator"].setdefault("source_sha256", None)
     return out
 
 

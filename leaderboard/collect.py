@@ -346,6 +346,20 @@ def result_issues(res: Result, registry: dict[str, Current] | None) -> list[str]
     return issues
 
 
+#: The submissions' folder, read for their files' hashes only (never imported here).
+ESTIMATOR_DIR = Path(__file__).resolve().parents[1] / "estimators"
+
+
+def source_changed(res: Result, estimator_dir: Path = ESTIMATOR_DIR) -> bool:
+    """Whether ``estimators/<name>.py`` differs from the file that scored ``res`` (False when
+    the result predates the record or the file is gone; the registry check reports that)."""
+    recorded = res.obj["estimator"].get("source_sha256")
+    path = estimator_dir / f"{res.estimator}.py"
+    if recorded is None or not path.is_file():
+        return False
+    return hres.file_sha256(path) != recorded
+
+
 def result_notes(res: Result) -> list[str]:
     """Shortfalls that keep a result ranked but *provisional* (fewer seeds than the protocol).
 

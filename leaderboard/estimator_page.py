@@ -6,7 +6,7 @@ import json
 
 from leaderboard import fmt
 from leaderboard.cells import ci_text, cost_cell
-from leaderboard.collect import Result, Row, result_issues, result_notes
+from leaderboard.collect import Result, Row, result_issues, result_notes, source_changed
 from leaderboard.site import Site, estimator_page, link, split_page
 
 PLOT_CAPTIONS = {
@@ -69,6 +69,10 @@ def _summary(site: Site, name: str, results: dict[str, Result], page: str) -> st
         status = "skipped" if res.skipped else (
             "⚠ " + fmt.esc("; ".join(issues)) if issues else
             "✓ provisional: " + fmt.esc("; ".join(notes)) if notes else "✓ complete")
+        if not res.skipped and source_changed(res):
+            # Same version, other file: scores should not have changed (else the version would
+            # be bumped), but a reader may want to know.
+            status += " · estimator file changed since it was scored"
         rows.append([
             f"[{split}](#{split})", fmt.pm(res.mean("kendall"), res.std("kendall")),
             fmt.num(res.mean("spearman")), fmt.num(res.mean("p_top_5")),

@@ -775,3 +775,17 @@ def test_a_scores_file_that_is_not_the_recorded_one_is_not_plotted(tmp_path_fact
     assert coll.results[("params", SPLIT)].scores is not None
     assert any(f"random/{SPLIT}.json" in w and "does not match the SHA-256" in w
                for w in coll.warnings), coll.warnings
+
+
+def test_a_result_whose_estimator_file_changed_since_is_marked(tmp_path, results_dir):
+    from leaderboard.collect import source_changed
+
+    res = collect(results_dir, use_registry=False).results[("random", SPLIT)]
+    src = tmp_path / "random.py"
+    src.write_text("# the file that scored it\n")
+    res.obj["estimator"]["source_sha256"] = hres.file_sha256(src)
+    assert not source_changed(res, tmp_path)
+    src.write_text("# edited since\n")
+    assert source_changed(res, tmp_path)
+    res.obj["estimator"]["source_sha256"] = None  # not recorded: nothing to say
+    assert not source_changed(res, tmp_path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,6 +57,9 @@ def test_end_to_end_results_file_has_every_field(cfg):
     assert obj["split"]["sha256"] == load_split(SPLIT).sha256
     for key in ("wall_s_per_arch_median", "wall_s_per_arch_p90", "peak_rss_mb"):
         assert obj["cost"][key] >= 0
+    # Provenance: the scores file and the file defining the estimator (here, this test file).
+    assert obj["scores_sha256"] == results.file_sha256(path.with_name(obj["scores_file"]))
+    assert obj["estimator"]["source_sha256"] == results.file_sha256(Path(__file__))
 
 
 def test_raising_estimator_is_recorded_and_fails_the_contract(cfg):

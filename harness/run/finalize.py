@@ -131,12 +131,21 @@ def _bias(session: Session, per_seed_scores: dict[int, np.ndarray], truth: np.nd
     }
 
 
+def source_sha256(est: api.Estimator) -> str | None:
+    """SHA-256 of the estimator's source file as it is now (``None`` where there is none)."""
+    path = est.source_file
+    try:
+        return results.file_sha256(path) if path is not None else None
+    except OSError:
+        return None
+
+
 def _meta(est: api.Estimator, split: Split) -> tuple[results.EstimatorMeta, results.SplitMeta]:
     info = est.info
     paper = None if info.paper is None else results.PaperMeta(
         info.paper.title, info.paper.url, info.paper.bibtex)
     return (results.EstimatorMeta(info.name, info.version, info.kind, info.idea, paper,
-                                  list(info.components)),
+                                  list(info.components), source_sha256(est)),
             results.SplitMeta(split.name, split.version, split.sha256, split.benchmark,
                               split.dataset, len(split), split.truth_column,
                               split.truth_aggregate))
