@@ -1,9 +1,10 @@
-"""Command line: ``python -m leaderboard {build,summary,demo,export}``.
+"""Command line: ``python -m leaderboard {build,check,summary,demo,export,preview}``.
 
 Examples::
 
     python -m leaderboard build                          # leaderboard/results -> docs/
     mkdocs build --strict                                # docs/ -> site/
+    python -m leaderboard check                          # exit 1 if docs/ lags the results
     python -m leaderboard summary pr-results --expect my_estimator >> "$GITHUB_STEP_SUMMARY"
     python -m leaderboard demo --results-dir /tmp/demo   # small real results to preview with
     python -m leaderboard export --format latex > table.tex   # the home table for a paper
@@ -33,6 +34,24 @@ def _cmd_build(args: argparse.Namespace) -> int:
           f"{args.docs_dir} in {time.perf_counter() - t0:.1f} s; {len(report.warnings)} "
           "warning(s)", file=sys.stderr)
     return 1 if (args.strict and report.warnings) else 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from leaderboard.check import check
+
+    trained = (Path(args.trained_dir) if args.trained_dir is not None
+               else Path(args.results_dir).parent / "results-trained")
+    drift = check(Path(args.results_dir), Path(args.docs_dir), trained_dir=trained,
+                  data_dir=args.data_dir)
+    if drift:
+        print(f"error: python -m leaderboard build would change {args.docs_dir}/; rebuild "
+              "and commit:", file=sys.stderr)
+        for line in drift.lines():
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    print(f"leaderboard: {args.docs_dir}/ is what the committed results build "
+          f"({len(drift.warnings)} warning(s))", file=sys.stderr)
+    return 0
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
@@ -115,6 +134,18 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--strict", action="store_true",
                    help="exit 1 if any results file could not be used (pages are still built)")
     b.set_defaults(func=_cmd_build)
+
+    c = sub.add_parser("check", help="exit 1 if building the results would change docs/ "
+                                     "(builds into a temporary copy; plots compared by presence)")
+    c.add_argument("--results-dir", default="leaderboard/results",
+                   help="results directory (default: %(default)s)")
+    c.add_argument("--docs-dir", default="docs", help="MkDocs docs_dir (default: %(default)s)")
+    c.add_argument("--data-dir", default=None,
+                   help="benchmark data for ground truth (default: $ESTBENCH_DATA)")
+    c.add_argument("--trained-dir", default=None,
+                   help="results on trained supernet weights (default: results-trained beside "
+                        "--results-dir)")
+    c.set_defaults(func=_cmd_check)
 
     s = sub.add_parser("summary", help="Markdown summary of a results directory (for CI); "
                                        "exits 1 if a contract failed or a result is missing")

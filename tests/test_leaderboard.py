@@ -789,3 +789,28 @@ def test_a_result_whose_estimator_file_changed_since_is_marked(tmp_path, results
     assert source_changed(res, tmp_path)
     res.obj["estimator"]["source_sha256"] = None  # not recorded: nothing to say
     assert not source_changed(res, tmp_path)
+
+
+def test_check_says_whether_docs_are_what_the_results_build(tmp_path, results_dir, data_dir):
+    from leaderboard.check import check, compare_trees
+
+    project = tmp_path / "site"
+    stage_site_project(project)
+    docs = project / "docs"
+    res = tmp_path / "res"
+    shutil.copytree(results_dir, res)
+    build(res, docs, data_dir=data_dir)
+    before = {p: p.read_bytes() for p in docs.rglob("*") if p.is_file()}
+    assert not check(res, docs, data_dir=data_dir)
+    assert {p: p.read_bytes() for p in docs.rglob("*") if p.is_file()} == before  # untouched
+    shutil.rmtree(res / "params")  # results changed, site not rebuilt
+    drift = check(res, docs, data_dir=data_dir)
+    assert drift and "index.md" in drift.changed and "estimators/params.md" in drift.removed
+    assert any(p.endswith(".svg") for p in drift.removed)
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for root, svg, md in ((a, "<svg>1</svg>", "x"), (b, "<svg>2</svg>", "y")):
+        (root / "img").mkdir(parents=True)
+        (root / "img" / "p.svg").write_text(svg)  # plot bytes follow matplotlib: not compared
+        (root / "page.md").write_text(md)
+    assert compare_trees(a, b).lines() == ["changed: page.md"]
