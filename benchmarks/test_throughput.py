@@ -22,6 +22,8 @@ sweep is the unit), after one untimed warm-up call on the first cell, and times 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import resource
 import time
 from collections.abc import Callable, Iterator
@@ -38,7 +40,15 @@ CellFn = Callable[[int], dict | None]  # cell index -> harness Records by estima
 
 
 def _reset_rss_peak() -> bool:
-    """Reset the kernel's peak-RSS counter (Linux ``clear_refs``); False where unsupported."""
+    """Reset the kernel's peak-RSS counter (Linux ``clear_refs``); False where unsupported.
+
+    Freed heap is handed back to the kernel first (glibc's ``malloc_trim``): otherwise pages an
+    earlier sweep used stay resident, and every later sweep's "peak" is at least theirs.
+    """
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc: the peak may include an earlier sweep's pages
     try:
         Path("/proc/self/clear_refs").write_text("5")
         return True
