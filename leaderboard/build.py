@@ -7,8 +7,9 @@ Generated (and, on each build, removed and rewritten):
 * ``docs/splits/index.md`` and ``docs/splits/<split>.md`` — one page per benchmark split;
 * ``docs/img/estimators/<name>/<split>-{scatter,curves,complexity}.svg``,
   ``docs/img/splits/<split>-{truth,cost}.svg`` and ``docs/img/home/tau-heatmap.svg`` — plots;
-* ``docs/downloads/leaderboard.csv`` and ``docs/downloads/<split>.csv`` — the home and split
-  tables as CSV (the same cells as ``python -m leaderboard export --format csv``).
+* ``docs/downloads/leaderboard.csv`` and ``docs/downloads/<split>.csv`` — the results as
+  numeric data, one row per (estimator, split) (the same bytes as ``python -m leaderboard
+  export --format csv``; :mod:`leaderboard.data_export`).
 
 Every other file under ``docs/`` is hand-written and left alone (a Markdown file in a generated
 folder is only removed if it carries the generated-file header). The same results give the
@@ -26,10 +27,10 @@ import numpy as np
 from harness.splits import load_split
 from leaderboard import analysis, estimator_page, home, plots, split_page, trained_page
 from leaderboard.collect import Collection, collect, rank_rows
+from leaderboard.data_export import data_records, to_data_csv
 from leaderboard.site import Site
 from leaderboard.site import estimator_page as estimator_page_path
 from leaderboard.site import split_page as split_page_path
-from leaderboard.tables import to_csv
 
 GENERATED_DIRS = ("estimators", "splits")
 GENERATED_IMG_DIRS = ("img/estimators", "img/splits", "img/home")
@@ -240,11 +241,11 @@ def build(results_dir: Path = Path("leaderboard/results"), docs_dir: Path = Path
     _write(docs_dir, home.PAGE, home.render(site), report)
     # The tables as CSV, linked from the pages (always written: the links are unconditional).
     if primary:
-        _write(docs_dir, home.CSV, to_csv(home.home_table_model(site, coll.splits())), report,
+        _write(docs_dir, home.CSV, to_data_csv(data_records(coll, coll.splits())), report,
                report.downloads)
     for split in coll.splits():
         _write(docs_dir, split_page.csv_path(split),
-               to_csv(split_page.estimators_table_model(site, split)), report, report.downloads)
+               to_data_csv(data_records(coll, [split])), report, report.downloads)
     trained = trained_page.collect_trained(trained_dir)
     if trained:
         label = Path(trained_dir).as_posix() if trained_dir is not None else ""

@@ -1,5 +1,6 @@
-"""``python -m leaderboard export``: the home table, or a split's table, as CSV, LaTeX or
-Markdown — built by the same code as the site's tables, so it holds the same cells."""
+"""``python -m leaderboard export``: the home table, or a split's table, as LaTeX or Markdown —
+built by the same code as the site's tables, so it holds the same cells — or the same results
+as numeric data (CSV, one row per estimator and split: :mod:`leaderboard.data_export`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from leaderboard import home, split_page, tables
 from leaderboard.collect import collect, rank_rows
+from leaderboard.data_export import data_records, to_data_csv
 from leaderboard.site import Site
 
 
@@ -17,7 +19,8 @@ class ExportError(ValueError):
 def export_table(results_dir: Path, fmt_name: str, split: str | None = None,
                  use_registry: bool = True, caption: str | None = None,
                  warnings: list[str] | None = None) -> str:
-    """The table the site shows, in ``fmt_name`` (one of :data:`leaderboard.tables.FORMATS`).
+    """The table the site shows, in ``fmt_name`` (one of :data:`leaderboard.tables.FORMATS`);
+    for ``csv``, the same results as numbers (:func:`leaderboard.data_export.to_data_csv`).
 
     Args:
         results_dir: the results directory (as for ``build``).
@@ -41,12 +44,14 @@ def export_table(results_dir: Path, fmt_name: str, split: str | None = None,
     primary = coll.primary_split()
     if primary is None:
         raise ExportError(f"no usable results in {results_dir}")
+    if split is not None and split not in coll.splits():
+        raise ExportError(f"no results on split {split!r} in {results_dir} (splits with "
+                          f"results: {', '.join(coll.splits())})")
+    if fmt_name == "csv":
+        return to_data_csv(data_records(coll, [split] if split else coll.splits()))
     if split is None:
         site.home_rows = rank_rows(coll, coll.splits(), primary)
         table = home.home_table_model(site, coll.splits())
-    elif split in coll.splits():
-        table = split_page.estimators_table_model(site, split)
     else:
-        raise ExportError(f"no results on split {split!r} in {results_dir} (splits with "
-                          f"results: {', '.join(coll.splits())})")
+        table = split_page.estimators_table_model(site, split)
     return tables.render(table, fmt_name, caption if fmt_name == "latex" else None)

@@ -219,9 +219,11 @@ def render(site: Site) -> str:
             "contract with no failed scores. Click a column header to sort; hover over a "
             "value or a mark for details.\n")
         out.append(home_table(site, splits))
-        out.append(f"[Download this table (CSV)]({link(PAGE, CSV)}) · the same table for a "
-                   "paper: `python -m leaderboard export --format latex` (or `csv`, "
-                   "`markdown`; `--split NAME` for a split's full table).\n")
+        out.append(f"[Download the results as data (CSV)]({link(PAGE, CSV)}): one row per "
+                   "estimator and split, τ with its seed std and 95 % interval, the other "
+                   "criteria, seeds and cost as numbers · this table for a paper: `python -m "
+                   "leaderboard export --format latex` (or `markdown`; `--split NAME` for a "
+                   "split's full table).\n")
         out.append(legend(site, splits))
         if site.home_images.get("heatmap"):
             out.append("## τ across benchmarks\n")

@@ -109,7 +109,7 @@ def _estimators_table(site: Site, split: str, page: str) -> str:
              "the ranked ones, unranked. ↓ = lower is better. Status: "
              f"{status_legend()}. Group = rank group on this split "
              f"({site.ref('metrics', page, 'how it is computed')}). "
-             f"[Download this table (CSV)]({link(page, csv_path(split))}).\n")
+             f"[Download its results as data (CSV)]({link(page, csv_path(split))}).\n")
     table = to_site(estimators_table_model(site, split), page)
     out = f'{intro}\n<div class="lb-board" markdown>\n\n{table}\n</div>\n'
     img = site.split_images.get(split, {}).get("cost")

@@ -525,28 +525,37 @@ def test_pareto_front():
     assert [p["name"] for p in pareto_front(pts)] == ["cheap", "better"]
 
 
-def test_csv_download_matches_export(site, results_dir, tmp_path):
-    """The site's CSV, the export and the site's table hold the same cells."""
+def test_csv_download_is_the_export_as_numeric_data(site, results_dir, tmp_path):
+    """The site's CSV files are the export's bytes: one row per (estimator, split), numbers in
+    their own columns, the same values and ranks as the pages."""
+    import csv as _csv
+
+    from leaderboard.data_export import COLUMNS
     from leaderboard.export import export_table
 
     docs = site[0] / "docs"
     home = (docs / "index.md").read_text()
-    assert "[Download this table (CSV)](downloads/leaderboard.csv)" in home
+    assert "[Download the results as data (CSV)](downloads/leaderboard.csv)" in home
     exported = export_table(results_dir, "csv")
     assert exported == (docs / "downloads" / "leaderboard.csv").read_text()
-    lines = exported.splitlines()
-    assert lines[0] == f"#,Estimator,Kind,Status,{SPLIT},Mean τ,Group,s/arch"
-    params = load_json(results_dir / "params" / f"{SPLIT}.json")["metrics"]["mean"]["kendall"]
-    assert lines[1].startswith(f"1,params,baseline,◐,{params:.3f},{params:.3f},1,")
-    # The visible text of every site cell equals the CSV cell.
-    _, rows = _board_rows(home)
-    visible = [[re.sub(r"\[([^]]+)\]\([^)]+\)", r"\1", re.sub(r"<[^>]+>", "", c))
-                .replace("&#x27;", "'") for c in r] for r in rows]
-    import csv as _csv
-    assert visible == list(_csv.reader(lines[1:]))
+    rows = list(_csv.DictReader(exported.splitlines()))
+    assert tuple(rows[0]) == COLUMNS
+    by_name = {(r["estimator"], r["split"]): r for r in rows}
+    obj = load_json(results_dir / "params" / f"{SPLIT}.json")
+    params = by_name[("params", SPLIT)]
+    assert float(params["kendall"]) == obj["metrics"]["mean"]["kendall"]  # every digit
+    boot = obj["metrics"]["bootstrap"]["kendall"]
+    assert (float(params["kendall_ci_low"]), float(params["kendall_ci_high"])) == \
+        (boot["lo"], boot["hi"])
+    assert params["rank"] == "1" and params["status"] == "provisional"
+    assert params["n_seeds"] == "1" and params["seeds"] == "20"
+    assert float(params["score_s_per_arch"]) == obj["cost"]["wall_s_per_arch_median"]
+    assert params["training_s_per_arch"] == ""  # a zero-shot row has no training
+    random_ = by_name[("random", SPLIT)]
+    assert random_["n_seeds"] == "3" and float(random_["kendall_seed_std"]) >= 0
     split_csv = (docs / "downloads" / f"{SPLIT}.csv").read_text()
     assert split_csv == export_table(results_dir, "csv", split=SPLIT)
-    assert f"[Download this table (CSV)](../downloads/{SPLIT}.csv)" in \
+    assert f"[Download its results as data (CSV)](../downloads/{SPLIT}.csv)" in \
         (docs / "splits" / f"{SPLIT}.md").read_text()
 
 
@@ -561,8 +570,8 @@ def test_export_markdown_and_cli(boot_results, tmp_path, capsys):
     assert cli(["export", "--format", "csv", "--split", SPLIT, "--results-dir",
                 str(boot_results), "--no-registry", "-o", str(target)]) == 0
     head = target.read_text().splitlines()[0]
-    assert head.startswith("#,Estimator,Kind,Status,Kendall τ,95 % CI,Group,Spearman ρ")
-    assert "nDCG@5 %" in head
+    assert head.startswith("estimator,kind,split,rank,status,status_reasons,kendall,")
+    assert "ndcg_5" in head and "kendall_ci_low" in head
     assert cli(["export", "--format", "csv", "--split", "nb101-1k", "--results-dir",
                 str(boot_results), "--no-registry"]) == 1
     assert "no results on split 'nb101-1k'" in capsys.readouterr().err
