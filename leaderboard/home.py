@@ -113,7 +113,13 @@ def home_table_model(site: Site, splits: list[str]) -> Table:
                                    "bootstrap cannot tell apart share a group")),
         Column(Cell("s/arch", title=f"{COST_TIP}; on {primary}")),
     ]
-    table = Table(cols)
+    table = Table(cols, legend=(
+        f"Split columns: Kendall τ between score and true accuracy, mean over seeds. Mean τ: "
+        f"mean over the benchmarks, one split each (k/n: only k of the n have a τ). Group: rank "
+        f"group on {primary} (a paired bootstrap of the τ difference cannot separate members; "
+        f"— = not computed). s/arch: median seconds per architecture and seed on {primary}; "
+        f"joint† = scored with other estimators, shared passes charged to one. Status: "
+        f"{status_legend()}. n/a: the estimator does not apply; —: no result."))
     for row in site.home_rows:
         cells = [Cell(str(row.rank) if row.rank is not None else fmt.MISSING),
                  Cell(row.name + (" ★" if row.name in site.local else ""),

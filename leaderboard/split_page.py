@@ -59,7 +59,14 @@ def estimators_table_model(site: Site, split: str) -> Table:
             Column(Cell("Group", title="rank group on this split (paired bootstrap)"))]
     cols += [Column(Cell(title)) for _, title in COLUMNS]
     cols += [Column(Cell("Seeds")), Column(Cell("s/arch"))]
-    table = Table(cols)
+    table = Table(cols, legend=(
+        f"Kendall τ: mean ± std over seeds on {split}; 95 % CI: percentile bootstrap over the "
+        "split's architectures. Group: rank group (paired bootstrap). P@K: share of the "
+        "estimator's top K % that are in the true top K %; BR@K / WR@K (lower is better): "
+        "best / worst true rank among its top K %, divided by the split size; nDCG@K with "
+        "linear gain (see the metrics "
+        "page). s/arch: median seconds per architecture and seed; joint† = scored with other "
+        f"estimators. Status: {status_legend()}."))
     for row in rows:
         res = row.cells.get(split)
         cells = [Cell(str(row.rank) if row.rank is not None else fmt.MISSING),

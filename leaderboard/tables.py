@@ -54,10 +54,13 @@ class Column:
 
 @dataclass
 class Table:
-    """Columns and rows of cells (each row has one cell per column)."""
+    """Columns and rows of cells (each row has one cell per column), and a plain-text legend
+    that a standalone rendering (LaTeX, Markdown) prints under the table; the site explains
+    its tables in the page text instead."""
 
     columns: list[Column]
     rows: list[list[Cell]] = field(default_factory=list)
+    legend: str = ""
 
     def headers_plain(self) -> list[str]:
         return [c.header.plain for c in self.columns]
@@ -100,9 +103,10 @@ def to_markdown(table: Table) -> str:
         return text.replace("|", "\\|")
 
     rows = [[md(c) for c in r] for r in table.rows_plain()] or [[fmt.MISSING] * len(table.columns)]
-    return tabulate(rows, headers=[md(h) for h in table.headers_plain()], tablefmt="pipe",
+    text = tabulate(rows, headers=[md(h) for h in table.headers_plain()], tablefmt="pipe",
                     disable_numparse=True,
                     colalign=[c.align for c in table.columns]) + "\n"
+    return text + (f"\n{table.legend}\n" if table.legend else "")
 
 
 # Characters of the site's cells that pdflatex cannot typeset from UTF-8 without extra
@@ -144,6 +148,9 @@ def to_latex(table: Table, caption: str | None = None) -> str:
              " & ".join(latex_escape(h) for h in table.headers_plain()) + r" \\", "\\hline"]
     lines += [" & ".join(latex_escape(c) for c in row) + r" \\" for row in table.rows_plain()]
     lines += ["\\hline", "\\end{tabular}"]
+    if table.legend:
+        # Under the tabular, as wide as the text: what the marks and columns mean.
+        lines += ["", "\\par\\smallskip", f"{{\\footnotesize {latex_escape(table.legend)}\\par}}"]
     if caption is None:
         return "\n".join(lines) + "\n"
     return "\n".join(["\\begin{table}[ht]", "\\centering", "\\small", *lines,

@@ -587,7 +587,11 @@ def test_export_latex_structure(boot_results):
 
     tex = export_table(boot_results, "latex", use_registry=False)
     lines = tex.splitlines()
-    assert lines[0] == "\\begin{tabular}{rllcrrrr}" and lines[-1] == "\\end{tabular}"
+    end = lines.index("\\end{tabular}")
+    assert lines[0] == "\\begin{tabular}{rllcrrrr}"
+    # The legend follows the tabular: what the marks and columns mean.
+    legend = "\n".join(lines[end + 1:])
+    assert "\\footnotesize" in legend and "Mean $\\tau$" in legend and "($\\surd$)" in legend
     rows = [ln for ln in lines if ln.endswith("\\\\")]
     assert len(rows) == 3  # header + params + random
     for row in rows:  # every row has one cell per column, no stray unescaped specials
