@@ -19,27 +19,13 @@ returns NaN. This implementation returns instead the score of a fully correlated
 network ranks below every non-degenerate one and the score stays finite.
 """
 
-import math
-
-import numpy as np
-
 from harness.api import ArchContext, estimator
 from harness.papers import ZERO_COST_PROXIES as PAPER
 from harness.passes import input_jacobian
+from harness.toolkit import JACOV_K as K
+from harness.toolkit import eigen_score, fully_correlated_score, jacobian_covariance_score
 
-K = 1e-5
-
-
-def eigen_score(eigenvalues: np.ndarray) -> float:
-    """Jacobian-covariance score of a correlation matrix's eigenvalues (shared with
-    ``vkdnw_agg``, whose jacov component is this score on its own initialisation)."""
-    shifted = eigenvalues + K
-    return float(-np.sum(np.log(shifted) + 1.0 / shifted))
-
-
-def fully_correlated_score(n: int) -> float:
-    """The score of ``n`` perfectly correlated Jacobians (correlation matrix of all ones)."""
-    return -((n - 1) * (math.log(K) + 1.0 / K) + math.log(n + K) + 1.0 / (n + K))
+__all__ = ["K", "eigen_score", "fully_correlated_score", "score"]
 
 
 @estimator(
@@ -50,13 +36,6 @@ def fully_correlated_score(n: int) -> float:
     version="1",
 )
 def score(ctx: ArchContext) -> float:
-    # d(sum of logits)/d(images) on the forward pass shared with the other gradient proxies.
-    jac = input_jacobian(ctx)
-    rows = jac.reshape(jac.shape[0], -1).cpu().double().numpy()
-    n = rows.shape[0]
-    if n < 2:
-        return eigen_score(np.ones(1))  # the correlation of one row with itself is 1
-    if np.any(rows.max(axis=1) == rows.min(axis=1)):
-        return fully_correlated_score(n)
-    corr = np.corrcoef(rows)
-    return eigen_score(np.linalg.eigvalsh(corr))
+    # d(sum of logits)/d(images) on the forward pass shared with the other gradient proxies;
+    # the score itself is harness.toolkit.jacobian_covariance_score (vkdnw_agg uses it too).
+    return jacobian_covariance_score(input_jacobian(ctx))

@@ -71,7 +71,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, jacrev, vmap
 
-from harness.api import ArchContext, Paper, estimator
+from harness.api import ArchContext, estimator
+from harness.papers import VKDNW
 from harness.toolkit import generator_for, kaiming_normal_fanin_
 
 #: The official VKDNW run scores a batch of 64 standard-Gaussian images (as AZ-NAS's).
@@ -86,19 +87,7 @@ ENTROPY_SCALE = 2.0 * math.log(len(QUANTILES))
 SHARED_KEY = "vkdnw.single/v1"
 
 
-PAPER = Paper(
-    title="Training-free Neural Architecture Search through Variance of Knowledge of Deep "
-          "Network Weights",
-    url="https://arxiv.org/abs/2502.04975",
-    bibtex="""@inproceedings{tybl2025vkdnw,
-  title={Training-free Neural Architecture Search through Variance of Knowledge of Deep
-         Network Weights},
-  author={Tybl, Ond{\\v{r}}ej and Neumann, Luk{\\'a}{\\v{s}}},
-  booktitle={Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern
-             Recognition (CVPR)},
-  year={2025}
-}""",
-)
+PAPER = VKDNW
 
 
 def covariance_factor(logits: torch.Tensor, alpha: float = ALPHA) -> torch.Tensor:

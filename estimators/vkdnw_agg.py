@@ -7,8 +7,9 @@ Tybl & Neumann, CVPR 2025 (see :mod:`estimators.vkdnw`), the paper's ``VKDNW_agg
 
 Components per architecture (``score``):
 
-* ``vkdnw`` (V): ``VKDNW_single`` exactly as the ``vkdnw`` estimator (shared pass: the same
-  value, computed once when both run);
+* ``vkdnw`` (V): ``VKDNW_single`` exactly as the ``vkdnw`` estimator: read with
+  ``ctx.estimate("vkdnw")``, the harness's shared pass for another estimator's value (computed
+  once when both run; this file imports no other submission);
 * ``jacov`` (J): the Jacobian-covariance score of the VKDNW repository
   (``compute_jacov_score.py``): ``-sum(log(λ + 1e-5) + 1/(λ + 1e-5))`` over the eigenvalues of
   the correlation matrix of the per-image input gradients of the summed logits, on the **real**
@@ -19,7 +20,7 @@ Components per architecture (``score``):
   the official code gets NaN) scores like ``jacob_cov``'s fully correlated batch, the lowest
   value of the formula;
 * ``expressivity`` (E), ``trainability`` (T), ``complexity`` (F = FLOPs): the AZ-NAS
-  components, exactly as the ``az_nas`` estimator computes them (shared pass).
+  components, exactly as the ``az_nas`` estimator computes them (``ctx.estimate("az_nas")``).
 
 Aggregation (``aggregate``, once per seed over the split's population), as the official
 ``vkdnw_comb_rank``::
@@ -48,9 +49,9 @@ import numpy as np
 import torch
 from scipy import stats
 
-from estimators import az_nas, vkdnw
-from estimators.jacob_cov import eigen_score, fully_correlated_score
 from harness.api import ArchContext, Population, Published, estimator
+from harness.papers import VKDNW
+from harness.toolkit import generator_for, jacobian_covariance_score, kaiming_normal_fanin_
 
 COMPONENTS = ("vkdnw", "jacov", "expressivity", "trainability", "complexity")
 JACOV_KEY = "vkdnw_agg.jacov_kaiming/v1"
@@ -72,18 +73,12 @@ def jacov_kaiming(ctx: ArchContext) -> float:
 
 def _jacov_kaiming(ctx: ArchContext) -> float:
     net = ctx.build()  # training mode, as the official compute_jacov_score
-    az_nas.kaiming_normal_fanin_(net, az_nas.generator_for("jacov", ctx.seed, ctx.batch_index))
+    kaiming_normal_fanin_(net, generator_for("jacov", ctx.seed, ctx.batch_index))
     images, _ = ctx.batch
     x = images.detach().clone().requires_grad_(True)
     out = net(x)
     (jac,) = torch.autograd.grad(out, x, grad_outputs=torch.ones_like(out))
-    rows = jac.reshape(jac.shape[0], -1).double().cpu().numpy()
-    n = rows.shape[0]
-    if n < 2:
-        return eigen_score(np.ones(1))
-    if np.any(rows.max(axis=1) == rows.min(axis=1)):
-        return fully_correlated_score(n)
-    return eigen_score(np.linalg.eigvalsh(np.corrcoef(rows)))
+    return jacobian_covariance_score(jac)
 
 
 def _lowest_nan(values: np.ndarray) -> np.ndarray:
@@ -109,7 +104,7 @@ def aggregate(pop: Population) -> np.ndarray:
     kind="zero-shot",
     idea="Sum of log ranks of VKDNW_single, Jacobian covariance, AZ-NAS expressivity and "
          "trainability, and FLOPs over the population.",
-    paper=vkdnw.PAPER,
+    paper=VKDNW,
     published=PUBLISHED,
     version="1",
     needs_images=True,
@@ -118,9 +113,9 @@ def aggregate(pop: Population) -> np.ndarray:
     aggregate=aggregate,
 )
 def score(ctx: ArchContext) -> dict[str, float]:
-    az = az_nas.components_of(ctx)
+    az = ctx.estimate("az_nas")
     return {
-        "vkdnw": vkdnw.single_score(*vkdnw.entropy_and_layers(ctx)),
+        "vkdnw": float(ctx.estimate("vkdnw")),
         "jacov": float(jacov_kaiming(ctx)),
         "expressivity": az["expressivity"],
         "trainability": az["trainability"],

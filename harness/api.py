@@ -198,6 +198,7 @@ class ArchContext:
         shared: dict | None = None,
         planned: Sequence[str] = (),
         sharing: bool | None = None,
+        resolve: Callable[[str], Estimator] | None = None,
     ):
         self.spec = spec
         self.space = space
@@ -218,6 +219,9 @@ class ArchContext:
         self._planned = frozenset(planned)
         # Unless told, a context handed a store of its own is assumed to share it.
         self._sharing = shared is not None if sharing is None else sharing
+        # How ``estimate`` finds another estimator by name (the harness passes its registry,
+        # which imports every submission; by default, those registered so far).
+        self._resolve = resolve
 
     def build(self, seed: int | None = None) -> nn.Module:
         """A freshly built network on ``device``, initialised from ``seed`` (default: the run's).
@@ -261,6 +265,26 @@ class ArchContext:
         same either way; only the work differs.
         """
         return key in self._planned
+
+    def estimate(self, name: str) -> Any:
+        """What the zero-shot estimator ``name`` gives this context: its score, or a
+        population-level estimator's components (a dict), memoised like a shared pass.
+
+        A submission that builds on another's values (VKDNW_agg on AZ-NAS and VKDNW) reads
+        them here instead of importing the other's file: the values are the other estimator's
+        own, computed once per context and shared with it when both run, and a broken file
+        fails only the estimators that read it, at scoring time, with its own error.
+
+        Raises:
+            UnknownEstimatorError: no estimator of that name (with close names).
+            ValueError: ``name`` needs a prepared state or options (a one-shot estimator).
+        """
+        est = (self._resolve or ESTIMATORS.get)(name)
+        if est.prepare is not None or est.info.options:
+            raise ValueError(f"estimator {name!r} needs a prepared state or options: only a "
+                             "zero-shot estimator without options can be read as a shared pass")
+        value = self.shared(f"estimate:{name}/v{est.info.version}", lambda: est.score(self))
+        return dict(value) if isinstance(value, dict) else value
 
     @property
     def sharing(self) -> bool:

@@ -31,3 +31,17 @@ NING2021 = Paper(
   year={2021}
 }""",
 )
+
+VKDNW = Paper(
+    title="Training-free Neural Architecture Search through Variance of Knowledge of Deep "
+          "Network Weights",
+    url="https://arxiv.org/abs/2502.04975",
+    bibtex="""@inproceedings{tybl2025vkdnw,
+  title={Training-free Neural Architecture Search through Variance of Knowledge of Deep
+         Network Weights},
+  author={Tybl, Ond{\\v{r}}ej and Neumann, Luk{\\'a}{\\v{s}}},
+  booktitle={Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern
+             Recognition (CVPR)},
+  year={2025}
+}""",
+)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -45,3 +46,38 @@ def kaiming_normal_fanin_(net: nn.Module, gen: torch.Generator) -> None:
             elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)) and m.affine:
                 m.weight.fill_(1.0)
                 m.bias.zero_()
+
+
+#: The shift of the Jacobian-covariance score (Mellor et al., 2020; zero-cost-nas reference).
+JACOV_K = 1e-5
+
+
+def eigen_score(eigenvalues: np.ndarray) -> float:
+    """Jacobian-covariance score of a correlation matrix's eigenvalues:
+    ``-sum(ln(λ + k) + 1 / (λ + k))``."""
+    shifted = eigenvalues + JACOV_K
+    return float(-np.sum(np.log(shifted) + 1.0 / shifted))
+
+
+def fully_correlated_score(n: int) -> float:
+    """The score of ``n`` perfectly correlated Jacobians (correlation matrix of all ones): the
+    lowest the formula reaches for ``n`` images."""
+    k = JACOV_K
+    return -((n - 1) * (math.log(k) + 1.0 / k) + math.log(n + k) + 1.0 / (n + k))
+
+
+def jacobian_covariance_score(jac: torch.Tensor) -> float:
+    """The Jacobian-covariance score of per-image input Jacobians (batch first).
+
+    ``numpy.corrcoef`` of the flattened rows (float64), its ``eigvalsh`` spectrum, then
+    :func:`eigen_score`. One image scores as a correlation of 1 with itself; a batch with a
+    constant row (undefined correlation, NaN in the reference) scores as fully correlated.
+    Used by ``jacob_cov`` and by ``vkdnw_agg``'s ``jacov`` component.
+    """
+    rows = jac.reshape(jac.shape[0], -1).cpu().double().numpy()
+    n = rows.shape[0]
+    if n < 2:
+        return eigen_score(np.ones(1))
+    if np.any(rows.max(axis=1) == rows.min(axis=1)):
+        return fully_correlated_score(n)
+    return eigen_score(np.linalg.eigvalsh(np.corrcoef(rows)))

@@ -210,3 +210,50 @@ def test_the_same_function_name_defined_twice_in_a_file_is_a_collision(fake_pack
                                           .replace("from harness.api import estimator", ""))
     assert "zeta" not in _discover()
     assert "registered twice" in _broken()["zeta"] and "line" in _broken()["zeta"]
+
+
+def test_no_estimator_imports_another():
+    """Submissions share code through the harness (``harness.toolkit``, ``harness.passes``,
+    ``harness.papers``) and values through ``ctx.estimate``: one broken file cannot take
+    others down at import (issue #42)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "estimators"
+    offenders = []
+    for path in sorted(root.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == \
+                    "estimators":
+                offenders.append(f"{path.name}: from {node.module} import ...")
+            elif isinstance(node, ast.Import):
+                offenders += [f"{path.name}: import {a.name}" for a in node.names
+                              if a.name.split(".")[0] == "estimators"]
+    assert offenders == []
+
+
+def test_estimate_reads_another_estimators_value_once_and_names_unknown_ones():
+    import pytest as _pytest
+    import torch
+
+    from harness import api
+
+    calls = []
+    info = api.EstimatorInfo(name="counted", kind="zero-shot", idea="t", paper=None,
+                             version="3", needs_images=False, data_independent=True)
+    counted = api.Estimator(info=info, score=lambda ctx: calls.append(1) or 2.5)
+    table = {"counted": counted}
+
+    def resolve(name):
+        if name not in table:
+            raise api.UnknownEstimatorError(f"Unknown estimator {name!r}")
+        return table[name]
+
+    ctx = api.ArchContext(spec="s", space="x", dataset="d", num_classes=2,
+                          input_shape=(1, 1, 1), seed=0, device=torch.device("cpu"),
+                          builder=lambda s: torch.nn.Identity(), batch_loader=None,
+                          shared={}, resolve=resolve)
+    assert ctx.estimate("counted") == ctx.estimate("counted") == 2.5
+    assert calls == [1] and ctx.has_shared("estimate:counted/v3")
+    with _pytest.raises(api.UnknownEstimatorError, match="nope"):
+        ctx.estimate("nope")

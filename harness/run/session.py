@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from harness import api, data, results
+from harness import api, data, registry, results
 from harness.run.config import RunConfig
 from harness.run.frontend import weights_source
 from harness.spaces import SearchSpace, get_space
@@ -187,5 +187,5 @@ class Session:
                     state=states.get(est.name),
                     shared=shared_by_batch.setdefault(b, {}) if share else {},
                     planned=joint_uses if share else est.info.uses,
-                    sharing=share and len(ests) > 1,
+                    sharing=share and len(ests) > 1, resolve=registry.get,
                 )
