@@ -257,3 +257,27 @@ def test_estimate_reads_another_estimators_value_once_and_names_unknown_ones():
     assert calls == [1] and ctx.has_shared("estimate:counted/v3")
     with _pytest.raises(api.UnknownEstimatorError, match="nope"):
         ctx.estimate("nope")
+
+
+def test_spaces_share_the_registrys_rules():
+    """Search spaces register on the same Registry as estimators: an unknown name gets close
+    suggestions, and a second factory for a name is refused naming both places."""
+    import pytest as _pytest
+
+    from harness.spaces import (
+        SPACES,
+        DuplicateSpaceError,
+        UnknownSpaceError,
+        get_space,
+        register_space,
+        space_names,
+    )
+
+    assert {"nb101", "nb201", "nb301", "nds_resnet", "nds_resnexta"} <= set(space_names())
+    with _pytest.raises(UnknownSpaceError, match="Did you mean 'nb201'") as err:
+        get_space("nb20")
+    assert isinstance(err.value, KeyError)
+    with _pytest.raises(DuplicateSpaceError, match=r"harness\.spaces\.nb101:_space and "):
+        register_space("nb101", lambda: None)
+    assert get_space("nb201") is get_space("nb201")  # built once
+    assert SPACES.origin("nb201") == "harness.spaces:_nb201"

@@ -14,6 +14,7 @@ from typing import Any
 from torch import nn
 
 from harness import data
+from harness.registration import DuplicateNameError, Registry, UnknownNameError
 
 Spec = Any  # a hashable, JSON-serialisable description of one architecture
 
@@ -77,30 +78,50 @@ def _nb201() -> SearchSpace:
     )
 
 
-_FACTORIES: dict[str, Callable[[], SearchSpace]] = {"nb201": _nb201}
-_CACHE: dict[str, SearchSpace] = {}
+class UnknownSpaceError(UnknownNameError):
+    """A search-space name nothing is registered under (the message lists close matches)."""
+
+
+class DuplicateSpaceError(DuplicateNameError):
+    """Two modules register the same search-space name."""
+
+
+#: Every benchmark's space factory, on the same :class:`~harness.registration.Registry` as the
+#: estimators (one rule for names: collisions name both places, unknown names get
+#: suggestions). A factory runs once, on first use (:data:`_BUILT`).
+SPACES: Registry[Callable[[], SearchSpace]] = Registry(
+    "search space", unknown_error=UnknownSpaceError, duplicate_error=DuplicateSpaceError)
+_BUILT: dict[str, SearchSpace] = {}
 
 
 def register_space(name: str, factory: Callable[[], SearchSpace]) -> None:
-    """Register a benchmark's space factory (used by the other benchmark modules)."""
-    if name in _FACTORIES and _FACTORIES[name] is not factory:
-        raise ValueError(f"Search space {name!r} is already registered")
-    _FACTORIES[name] = factory
+    """Register a benchmark's space factory (each benchmark module calls this at import).
+
+    Raises:
+        DuplicateSpaceError: another factory already registered ``name``.
+    """
+    SPACES.register(name, factory, origin=f"{factory.__module__}:{factory.__qualname__}")
+
+
+register_space("nb201", _nb201)
 
 
 def get_space(name: str) -> SearchSpace:
-    """The search space registered as ``name``."""
+    """The search space registered as ``name``.
+
+    Raises:
+        UnknownSpaceError: no space of that name (a ``KeyError``; close names suggested).
+    """
     _load_optional_spaces()
-    if name not in _FACTORIES:
-        raise KeyError(f"Unknown search space {name!r}; known: {sorted(_FACTORIES)}")
-    if name not in _CACHE:
-        _CACHE[name] = _FACTORIES[name]()
-    return _CACHE[name]
+    factory = SPACES.get(name)
+    if name not in _BUILT:
+        _BUILT[name] = factory()
+    return _BUILT[name]
 
 
 def space_names() -> Sequence[str]:
     _load_optional_spaces()
-    return sorted(_FACTORIES)
+    return SPACES.names()
 
 
 def _load_optional_spaces() -> None:
