@@ -91,6 +91,60 @@ def findings(site: Site, splits: list[str]) -> list[str]:
     return out
 
 
+def cross_benchmark_rows(site: Site, splits: list[str]) -> tuple[list[tuple[Row, float]],
+                                                                  list[Row]]:
+    """Rows with a usable τ on every benchmark split (:func:`mean_splits`), best mean τ first,
+    and the rows with results on only some of them (by name).
+
+    A row takes part when each of those splits holds a result without issues (current
+    version, contract kept, no failed scores); its mean τ is the plain mean over the splits.
+    """
+    bench = mean_splits(splits)
+    complete, partial = [], []
+    for row in site.home_rows:
+        usable = [s for s in bench if s in row.cells
+                  and row.cells[s].mean("kendall") is not None
+                  and not any(i.startswith(f"{s}: ") or i.endswith(f"on {s}")
+                              for i in row.issues)]
+        if len(usable) == len(bench):
+            tau = sum(float(row.cells[s].mean("kendall")) for s in bench) / len(bench)
+            complete.append((row, tau))
+        elif any(s in row.cells for s in bench):
+            partial.append(row)
+    complete.sort(key=lambda rt: (-rt[1], rt[0].name))
+    return complete, sorted(partial, key=lambda r: r.name)
+
+
+def cross_benchmark_table_model(site: Site, splits: list[str]) -> Table:
+    """Estimators scored on every benchmark, ranked by mean τ over the benchmarks."""
+    bench = mean_splits(splits)
+    primary = splits[0]
+    complete, _ = cross_benchmark_rows(site, splits)
+    cols = [Column(Cell("#", title="rank by mean Kendall τ over the benchmarks")),
+            Column(Cell("Estimator"), "left"), Column(Cell("Kind"), "left"),
+            Column(Cell("Mean τ", title="mean of τ over " + ", ".join(bench))),
+            Column(Cell("Worst τ", title="the lowest τ of the benchmarks: how far the "
+                                         "estimator can be trusted on an unseen space"))]
+    cols += [Column(Cell(s, title=f"Kendall τ on {s}, mean over seeds; hover for its CI",
+                         href=split_page(s))) for s in bench]
+    cols.append(Column(Cell("s/arch", title=f"{COST_TIP}; on {primary}")))
+    table = Table(cols, legend=(
+        "Mean τ: Kendall τ averaged over one split per benchmark; only estimators with a "
+        "usable result on every one take part. Worst τ: the lowest of them."))
+    rank, last = 0, None
+    for i, (row, tau) in enumerate(complete):
+        if tau != last:
+            rank, last = i + 1, tau
+        taus = [float(row.cells[s].mean("kendall")) for s in bench]
+        res = row.cells.get(primary)
+        table.rows.append(
+            [Cell(str(rank)), Cell(row.name, href=estimator_page(row.name)), Cell(row.kind),
+             Cell(fmt.num(tau), title=f"mean τ = {fmt.num(tau, 4)}"), Cell(fmt.num(min(taus)))]
+            + [tau_cell(row.cells[s]) for s in bench]
+            + [cost_model(res) if res is not None else missing_cell(row, primary)])
+    return table
+
+
 def home_table_model(site: Site, splits: list[str]) -> Table:
     """The compact home table: one row per estimator (see :func:`render` for the legend)."""
     primary = splits[0] if splits else ""
@@ -188,6 +242,31 @@ def _warning_item(warning: str) -> str:
     return fmt.esc(warning)
 
 
+def cross_benchmark_section(site: Site, splits: list[str]) -> str:
+    """The paper's question first: which estimators rank well on every benchmark (empty with
+    fewer than two benchmarks)."""
+    bench = mean_splits(splits)
+    if len(bench) < 2:
+        return ""
+    complete, partial = cross_benchmark_rows(site, splits)
+    out = ["## Across the benchmarks\n",
+           f"Estimators with a usable result on all {len(bench)} benchmarks "
+           f"({', '.join(bench)}), ranked by their mean Kendall τ; *Worst τ* is the lowest of "
+           "them. An estimator that ranks well on one space and poorly on another is not a "
+           "safe choice for a new one.\n"]
+    if complete:
+        out.append(to_site(cross_benchmark_table_model(site, splits), PAGE))
+    else:
+        out.append("_No estimator has a usable result on every benchmark yet._\n")
+    if partial:
+        names = ", ".join(
+            f"[{fmt.esc(r.name)}]({link(PAGE, estimator_page(r.name))}) "
+            f"({sum(s in r.cells for s in bench)}/{len(bench)})" for r in partial)
+        out.append(f"Not on all of them yet (left out of this ranking; see the ranking on "
+                   f"{bench[0]} below): {names}.\n")
+    return "\n".join(out)
+
+
 def render(site: Site) -> str:
     """Markdown of ``docs/index.md``."""
     coll = site.coll
@@ -216,6 +295,7 @@ def render(site: Site) -> str:
         if found:
             out.append("!!! abstract \"Findings (computed from the results at build time)\"\n")
             out.append("\n".join(f"    - {line}" for line in found) + "\n")
+        out.append(cross_benchmark_section(site, splits))
         out.append("## Ranking\n")
         out.append(
             f"Ranked by **mean Kendall τ on [{primary}]({link(PAGE, split_page(primary))})** "

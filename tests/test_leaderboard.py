@@ -827,3 +827,34 @@ def test_check_says_whether_docs_are_what_the_results_build(tmp_path, results_di
         (root / "img" / "p.svg").write_text(svg)  # plot bytes follow matplotlib: not compared
         (root / "page.md").write_text(md)
     assert compare_trees(a, b).lines() == ["changed: page.md"]
+
+
+def test_home_leads_with_the_ranking_across_benchmarks(tmp_path, results_dir):
+    """Only estimators with a usable result on every benchmark are ranked across them (by mean
+    τ); the others are listed apart with how many benchmarks they cover."""
+    from leaderboard import home
+    from leaderboard.site import Site
+
+    res = tmp_path / "res"
+    shutil.copytree(results_dir, res)
+    other = load_split("nb101-smoke")
+    obj = json.loads((res / "random" / f"{SPLIT}.json").read_text())
+    obj["split"].update(name=other.name, sha256=other.sha256, benchmark=other.benchmark,
+                        dataset=other.dataset, n_archs=len(other))
+    obj["metrics"]["mean"]["kendall"] = -0.25
+    (res / "random" / "nb101-smoke.json").write_text(json.dumps(obj))
+    coll = collect(res, use_registry=False)
+    site = Site(coll=coll, results_label="res")
+    site.home_rows = rank_rows(coll, coll.splits(), coll.primary_split())
+    complete, partial = home.cross_benchmark_rows(site, coll.splits())
+    tau_smoke = load_json(res / "random" / f"{SPLIT}.json")["metrics"]["mean"]["kendall"]
+    assert [(r.name, t) for r, t in complete] == [("random", (tau_smoke - 0.25) / 2)]
+    assert [r.name for r in partial] == ["params"]
+    text = home.cross_benchmark_section(site, coll.splits())
+    assert text.startswith("## Across the benchmarks") and "(1/2)" in text
+    assert home.render(site).index("## Across the benchmarks") < \
+        home.render(site).index("## Ranking")
+    table = home.cross_benchmark_table_model(site, coll.splits())
+    assert [c.header.text for c in table.columns][:5] == ["#", "Estimator", "Kind", "Mean τ",
+                                                          "Worst τ"]
+    assert table.rows[0][4].text == f"{-0.25:.3f}"
