@@ -133,6 +133,21 @@ def test_determinism_check_tells_other_environments_from_this_one(cfg):
     assert len(det.problems) == 1 and f"arch {one[0]} " in det.problems[0]
 
 
+def test_a_prepare_that_overruns_its_limit_stops_the_run_naming_it(cfg):
+    import dataclasses
+
+    def slow_prepare(pctx):
+        time.sleep(5)
+        return None
+
+    est = _est("slowprep", _n_params, prepare=slow_prepare)
+    limited = dataclasses.replace(cfg, prepare_timeout_s=0.2)
+    with pytest.raises(runner.PrepareTimeout, match=r"'slowprep', seed 20: prepare\(\) "
+                                                    r"exceeded the prepare\(\) limit"):
+        Session.create([est], SPLIT, limited).states(20)
+    assert runner.RunConfig().prepare_timeout_s == 0.0  # no limit unless asked
+
+
 def test_hang_becomes_a_recorded_timeout(cfg):
     import dataclasses
 

@@ -35,11 +35,12 @@ from harness.run.journal import (
 )
 from harness.run.pipeline import MergeError, merge_shards, report, run, run_session
 from harness.run.scoring import EstimatorBroken, score_cell, score_split
-from harness.run.session import WEIGHTS_KEY, Session, shard_positions
+from harness.run.session import WEIGHTS_KEY, PrepareTimeout, Session, shard_positions
 
 __all__ = [
     "PAPER_SEEDS", "WEIGHTS_KEY", "Checkpoint", "CheckpointMismatch", "EstimatorBroken",
-    "IncompleteRun", "MergeError", "NumericEnvironment", "Record", "RunConfig", "Session",
+    "IncompleteRun", "MergeError", "NumericEnvironment", "PrepareTimeout", "Record",
+    "RunConfig", "Session",
     "UsageError", "check_determinism", "current_environment", "finalize", "merge_shards",
     "parse_options", "read_checkpoint", "report", "run", "run_session", "score_cell",
     "score_split", "shard_positions", "skip_reason",

@@ -42,6 +42,8 @@ class RunConfig:
         results_dir: where results and checkpoints go.
         resume: reuse a compatible checkpoint instead of re-scoring.
         arch_timeout_s: per-architecture time limit; exceeding it is a recorded failure.
+        prepare_timeout_s: time limit of each ``prepare()`` call (0: none); exceeding it stops
+            the run with the estimator named.
         determinism_checks: architectures re-scored alone to verify bitwise reproducibility.
         threads: torch CPU threads (1 = reproducible and best for parallel workers).
         shard: ``(i, n)`` to score only positions ``p`` of the split with ``p % n == i``.
@@ -65,6 +67,7 @@ class RunConfig:
     results_dir: Path = COMMITTED_RESULTS_DIR
     resume: bool = True
     arch_timeout_s: float = 600.0
+    prepare_timeout_s: float = 0.0
     determinism_checks: int = 3
     threads: int | None = 1
     shard: tuple[int, int] | None = None
@@ -223,6 +226,9 @@ OPTIONS: tuple[Option, ...] = (
            default=True, action="toggle"),
     Option("arch-timeout", "seconds per (architecture, seed) before it is recorded as a "
            "failure", default=600.0, type=float, validate=_non_negative("arch-timeout")),
+    Option("prepare-timeout", "seconds each prepare() (a one-shot estimator's supernet "
+           "training or loading) may take before the run stops naming it (0: no limit)",
+           default=0.0, type=float, validate=_non_negative("prepare-timeout")),
     Option("fail-fast", "stop when an estimator fails on each of its first N architectures "
            "(0: never stop)", default=3, type=int, validate=_non_negative("fail-fast")),
     Option("threads", "torch CPU threads per process (run -n 2 or two shards to use two "

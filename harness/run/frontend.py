@@ -219,7 +219,7 @@ def build_run(values: Mapping[str, Any]) -> Run:
         data_dir=data_dir,
         results_dir=results_dir_for(get("results_dir"), weights),
         resume=get("resume"),
-        arch_timeout_s=get("arch_timeout"),
+        arch_timeout_s=get("arch_timeout"), prepare_timeout_s=get("prepare_timeout"),
         determinism_checks=get("determinism_checks"),
         threads=get("threads"),
         shard=parse_shard(get("shard")),

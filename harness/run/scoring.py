@@ -10,8 +10,6 @@ broken rather than unlucky, and the run stops with its first error (:class:`Esti
 from __future__ import annotations
 
 import math
-import signal
-import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -23,6 +21,7 @@ import torch
 from harness import api
 from harness.run.environment import current_environment, set_threads
 from harness.run.journal import Checkpoint, Record, other_checkpoint_records
+from harness.run.limits import ArchTimeout, call_with_timeout
 from harness.run.session import Session
 from harness.run.stored import take_over_stored_seeds
 
@@ -30,34 +29,10 @@ from harness.run.stored import take_over_stored_seeds
 ProgressFn = Callable[[str, int, int, float, int], None]
 
 
-class ArchTimeout(BaseException):
-    """Raised inside a scoring call that exceeded the per-architecture limit.
-
-    A ``BaseException`` (as ``KeyboardInterrupt``), so that an estimator's own
-    ``except Exception`` cannot turn the time limit into a score.
-    """
-
-
 class EstimatorBroken(RuntimeError):
     """An estimator failed on each of its first architectures; the run stopped."""
 
 
-def call_with_timeout(fn: Callable[[], Any], timeout: float) -> Any:
-    """Run ``fn`` with a SIGALRM-based time limit (main thread only; otherwise no limit)."""
-    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-    if not timeout or timeout <= 0 or not usable:
-        return fn()
-
-    def on_alarm(signum, frame):
-        raise ArchTimeout(f"exceeded the per-architecture limit of {timeout:g} s")
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
-    try:
-        return fn()
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def global_state() -> dict[str, Any]:

@@ -18,6 +18,7 @@ import torch
 from harness import api, data, registry, results
 from harness.run.config import RunConfig
 from harness.run.frontend import weights_source
+from harness.run.limits import ArchTimeout, call_with_timeout
 from harness.spaces import SearchSpace, get_space
 from harness.splits import Split, load_split
 
@@ -63,6 +64,10 @@ def own_options(est: api.Estimator, cfg: RunConfig) -> dict[str, Any]:
     if cfg.weights != "init":
         keys |= set(weights_source(cfg.weights).info.options)
     return {k: v for k, v in sorted(cfg.options.items()) if k in keys}
+
+
+class PrepareTimeout(RuntimeError):
+    """An estimator's ``prepare()`` exceeded ``--prepare-timeout``."""
 
 
 @dataclass
@@ -133,6 +138,21 @@ class Session:
             device=torch.device(self.cfg.device), data_dir=self.cfg.data_dir,
             cache_dir=str(self.cfg.cache_dir), options=dict(self.cfg.options))
 
+    def _prepare(self, est: api.Estimator, pctx: api.PrepareContext) -> Any:
+        """``est.prepare(pctx)`` under ``--prepare-timeout``.
+
+        Raises:
+            PrepareTimeout: naming the estimator and the limit (the run stops: without the
+                prepared state nothing of that estimator can be scored).
+        """
+        try:
+            return call_with_timeout(lambda: est.prepare(pctx), self.cfg.prepare_timeout_s,
+                                     "the prepare() limit (--prepare-timeout)")
+        except ArchTimeout as exc:
+            raise PrepareTimeout(f"estimator {est.name!r}, seed {pctx.seed}: prepare() {exc}; "
+                                 "raise --prepare-timeout (0: no limit) or prepare its state "
+                                 "beforehand") from None
+
     def states(self, seed: int) -> dict[str, Any]:
         """Prepared states of seed ``seed``, by estimator name (and :data:`WEIGHTS_KEY`);
         each ``prepare`` runs once per seed and session."""
@@ -141,7 +161,7 @@ class Session:
             states: dict[str, Any] = {}
             for est in self.estimators:
                 if est.prepare is not None:
-                    states[est.name] = est.prepare(pctx)
+                    states[est.name] = self._prepare(est, pctx)
                     self.prepare_count += 1
             if self.cfg.weights != "init":
                 states[WEIGHTS_KEY] = weights_source(self.cfg.weights).prepare(pctx)
