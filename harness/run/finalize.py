@@ -97,7 +97,8 @@ def _cost(cfg: RunConfig, records: Records, ids: Sequence[int],
     if taken:
         said = ", ".join(f"{n} of seed {s}" for s, n in taken.items())
         note += (f"; {said} (architecture, seed) scores were taken over from the stored result "
-                 "after three cells of each seed re-scored to the same bits, so the timings "
+                 "after three cells of each seed re-scored to the same bits (within 10 % for "
+                 "scores from another CPU kind, which keep their environment), so the timings "
                  f"are of the other {len(timed)}")
     on_cuda = torch.device(cfg.device).type == "cuda"
     return results.Cost(
