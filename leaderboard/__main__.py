@@ -24,10 +24,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from leaderboard.build import build
 
     t0 = time.perf_counter()
-    trained = (Path(args.trained_dir) if args.trained_dir is not None
-               else Path(args.results_dir).parent / "results-trained")
     report = build(Path(args.results_dir), Path(args.docs_dir), data_dir=args.data_dir,
-                   make_plots=not args.no_plots, trained_dir=trained)
+                   make_plots=not args.no_plots, trained_dir=_trained_dir(args))
     for w in report.warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(f"leaderboard: wrote {len(report.pages)} pages and {len(report.images)} plots under "
@@ -39,9 +37,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from leaderboard.check import check
 
-    trained = (Path(args.trained_dir) if args.trained_dir is not None
-               else Path(args.results_dir).parent / "results-trained")
-    drift = check(Path(args.results_dir), Path(args.docs_dir), trained_dir=trained,
+    drift = check(Path(args.results_dir), Path(args.docs_dir), trained_dir=_trained_dir(args),
                   data_dir=args.data_dir)
     if drift:
         print(f"error: python -m leaderboard build would change {args.docs_dir}/; rebuild "
@@ -116,20 +112,30 @@ def _cmd_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _site_arguments(p: argparse.ArgumentParser) -> None:
+    """The options ``build`` and ``check`` share: what is built, from what, where."""
+    p.add_argument("--results-dir", default="leaderboard/results",
+                   help="results directory (default: %(default)s)")
+    p.add_argument("--docs-dir", default="docs", help="MkDocs docs_dir (default: %(default)s)")
+    p.add_argument("--data-dir", default=None,
+                   help="benchmark data for ground truth (default: $ESTBENCH_DATA)")
+    p.add_argument("--trained-dir", default=None,
+                   help="results on trained supernet weights, one folder per source (default: "
+                        "results-trained beside --results-dir); shown on trained-weights.md")
+
+
+def _trained_dir(args: argparse.Namespace) -> Path:
+    return (Path(args.trained_dir) if args.trained_dir is not None
+            else Path(args.results_dir).parent / "results-trained")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m leaderboard", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("build", help="results -> Markdown pages and plots under docs/")
-    b.add_argument("--results-dir", default="leaderboard/results",
-                   help="results directory (default: %(default)s)")
-    b.add_argument("--docs-dir", default="docs", help="MkDocs docs_dir (default: %(default)s)")
-    b.add_argument("--data-dir", default=None,
-                   help="benchmark data for ground truth (default: $ESTBENCH_DATA)")
-    b.add_argument("--trained-dir", default=None,
-                   help="results on trained supernet weights, one folder per source (default: "
-                        "results-trained beside --results-dir); shown on trained-weights.md")
+    _site_arguments(b)
     b.add_argument("--no-plots", action="store_true", help="skip the plots (faster preview)")
     b.add_argument("--strict", action="store_true",
                    help="exit 1 if any results file could not be used (pages are still built)")
@@ -137,14 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
     c = sub.add_parser("check", help="exit 1 if building the results would change docs/ "
                                      "(builds into a temporary copy; plots compared by presence)")
-    c.add_argument("--results-dir", default="leaderboard/results",
-                   help="results directory (default: %(default)s)")
-    c.add_argument("--docs-dir", default="docs", help="MkDocs docs_dir (default: %(default)s)")
-    c.add_argument("--data-dir", default=None,
-                   help="benchmark data for ground truth (default: $ESTBENCH_DATA)")
-    c.add_argument("--trained-dir", default=None,
-                   help="results on trained supernet weights (default: results-trained beside "
-                        "--results-dir)")
+    _site_arguments(c)
     c.set_defaults(func=_cmd_check)
 
     s = sub.add_parser("summary", help="Markdown summary of a results directory (for CI); "
