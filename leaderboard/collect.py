@@ -199,6 +199,7 @@ def display_path(path: Path, results_dir: Path) -> Path:
 def load_registry() -> tuple[dict[str, Current] | None, str | None]:
     """The registered estimators now, or ``(None, reason)`` when the registry cannot load."""
     try:
+        # lazy: the registry imports torch and every submission; the site builds without it
         from harness import registry
         from harness.run import skip_reason
         from harness.splits import split_names

@@ -636,6 +636,18 @@ def test_preview_places_local_results_and_keeps_the_board_honest(results_dir, tm
     (mine / "params" / "nb201-c10-1k.json").write_text(json.dumps(other))
     out = preview(mine, tmp_path / "out", committed, make_plots=False)
     assert out.merged == [("params", SPLIT)]
+    # Its place among the committed results of the split, with τ's interval; the smoke split
+    # has 100 cells, so the rank is indicative.
+    (placed,) = out.placements
+    params = json.loads((mine / "params" / f"{SPLIT}.json").read_text())
+    rand = json.loads((committed / "random" / f"{SPLIT}.json").read_text())
+    tau, other = params["metrics"]["mean"]["kendall"], rand["metrics"]["mean"]["kendall"]
+    assert (placed.tau, placed.n_ranked, placed.n_archs) == (tau, 2, 100)
+    assert placed.rank == (1 if tau >= other else 2)
+    boot = params["metrics"]["bootstrap"]["kendall"]
+    assert placed.ci == (boot["lo"], boot["hi"])
+    assert placed.indicative and "indicative: 100 cells" in placed.line()
+    assert f"rank {placed.rank} of 2 on {SPLIT}" in placed.line()
     assert [(e, s) for e, s, _ in out.off_board] == [("params", "nb201-c10-1k")]
     home = (out.docs_dir / "index.md").read_text()
     header, rows = _board_rows(home)
