@@ -30,7 +30,7 @@ ESTIMATORS_INDEX = "estimators/index.md"
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("spearman", "Spearman ρ"), ("pearson", "Pearson r"),
     ("p_top_5", "P@top 5 %"), ("p_top_10", "P@top 10 %"), ("br_5", "BR@5 % ↓"),
-    ("wr_5", "WR@5 % ↓"), ("ndcg_5", "nDCG@5 %"),
+    ("wr_5", "WR@5 % ↓"), ("ndcg_exp_5", "nDCG@5 %"),
 )
 
 
