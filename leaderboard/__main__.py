@@ -107,13 +107,14 @@ def _cmd_preview(args: argparse.Namespace) -> int:
     for w in out.warnings:
         print(f"warning: {w}", file=sys.stderr)
     for placement in out.placements:
-        print(f"placed {placement.estimator} on {placement.split} (marked ★)")
+        if (placement.estimator, placement.split) in out.merged:
+            print(f"placed {placement.estimator} on {placement.split} (marked ★)")
         print(f"  {placement.line()}")
     for est, split, tau in out.off_board:
         print(f"{est} on {split}: τ {tau if tau is None else f'{tau:.3f}'} -- {split} is not "
               "on the leaderboard; score nb201-c10-1k to be ranked")
-    if not out.merged:
-        print("none of your results is on a leaderboard split: nothing to place")
+    if not out.placements:
+        print("none of your results is on a split with committed results: nothing to place")
     print(f"preview in {out.docs_dir}/index.md; browse it with: mkdocs serve -f "
           f"{Path(args.out) / 'mkdocs.yml'}")
     return 0

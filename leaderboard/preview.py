@@ -81,9 +81,10 @@ class Preview:
 
     Attributes:
         docs_dir: the built docs directory (``mkdocs serve -f`` it, or open the Markdown).
-        merged: ``(estimator, split)`` of your results placed on the board.
+        merged: ``(estimator, split)`` of your results placed on the board (a column of it).
         off_board: ``(estimator, split, tau)`` of your results on splits the board lacks.
-        placements: the rank of each merged result among the committed ones of its split.
+        placements: the rank of each of your results among the committed ones of its split:
+            the merged ones, and those on an indicative split (the smoke split).
         warnings: the build's warnings.
     """
 
@@ -124,10 +125,14 @@ def preview(user_dir: Path, out_dir: Path, committed_dir: Path = Path("leaderboa
     board_splits = set(board.splits())
     mine = collect(Path(user_dir), use_registry=False)
     out = Preview(docs_dir=docs_dir, warnings=list(mine.warnings))
+    indicative = set(board.indicative_splits())
     for (est, split), res in sorted(mine.results.items()):
         if split in board_splits:
             _copy_result(Path(user_dir), merged_dir, est, split, res.obj["scores_file"])
             out.merged.append((est, split))
+            out.placements.append(place(board, est, res))
+        elif split in indicative:
+            # Ranked among the committed smoke results, but not a column of the board.
             out.placements.append(place(board, est, res))
         else:
             out.off_board.append((est, split, res.mean("kendall")))
