@@ -12,8 +12,8 @@ __all__ = ["evaluate"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: ``import harness`` stays cheap (no torch) for the command-line tools.
     if name == "evaluate":
+        # lazy: `import harness` stays cheap (no torch) for the command-line tools
         from harness.notebook import evaluate
 
         return evaluate

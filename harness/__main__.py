@@ -14,6 +14,10 @@
     committed split (benchmark, size, description).
 ``python -m harness campaign status|run|state [PLAN] ...``
     time-budgeted, resumable campaigns from a TOML plan (see ``docs/distributed.md``).
+``python -m harness reproduce [--results-dir DIR] [--estimator A,B] [--split S,T]``
+    re-score the first, middle and last cell of each results file with today's code and
+    compare with the stored scores (bit for bit in the same numeric environment); exit 1 on a
+    difference. A refactor or speed-up proves with it that no score changed.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def _merge(argv: list[str]) -> int:
+    # lazy: each subcommand loads only its own stack (torch and the estimators take seconds)
     from harness.run import config as run_config
 
     ap = argparse.ArgumentParser(
@@ -36,6 +42,7 @@ def _merge(argv: list[str]) -> int:
     ap.add_argument("--shards", type=int, required=True, help="how many shards (N of i/N)")
     args = ap.parse_args(argv)
 
+    # lazy: each subcommand loads only its own stack (torch and the estimators take seconds)
     from harness import data
     from harness.run import merge_shards, report
     from harness.run.frontend import build_run
@@ -53,6 +60,7 @@ def _merge(argv: list[str]) -> int:
 
 
 def _schema(argv: list[str]) -> int:
+    # lazy: each subcommand loads only its own stack (torch and the estimators take seconds)
     from harness import results
 
     ap = argparse.ArgumentParser(prog="python -m harness schema",
@@ -65,6 +73,7 @@ def _schema(argv: list[str]) -> int:
         same = results.SCHEMA_FILE.is_file() and results.SCHEMA_FILE.read_text() == text
         print(f"{results.SCHEMA_FILE}: {'up to date' if same else 'STALE: regenerate it'}")
         return 0 if same else 1
+    # lazy: each subcommand loads only its own stack (torch and the estimators take seconds)
     from harness.data import atomic_write_bytes
 
     atomic_write_bytes(results.SCHEMA_FILE, lambda fh: fh.write(text.encode()))
@@ -81,6 +90,7 @@ def _results(argv: list[str]) -> int:
     up.add_argument("dirs", nargs="+", help="results directories")
     up.add_argument("--data-dir", default=None, help="for fields that need ground truth")
     args = ap.parse_args(argv)
+    # lazy: each subcommand loads only its own stack (torch and the estimators take seconds)
     from harness import data
     from harness.results_upgrade import upgrade_dir
 
@@ -95,6 +105,7 @@ def _results(argv: list[str]) -> int:
 
 
 def _data(argv: list[str]) -> int:
+    # lazy: each subcommand loads only its own stack (torch and the estimators take seconds)
     from harness.datatools.cli import main as data_main
 
     return data_main(argv)
@@ -105,6 +116,7 @@ def _list(argv: list[str]) -> int:
                                  description="List the registered estimators or the splits.")
     ap.add_argument("what", choices=("estimators", "splits"))
     args = ap.parse_args(argv)
+    # lazy: each subcommand loads only its own stack (torch and the estimators take seconds)
     from harness import registry
     from harness.splits import load_split, split_names
 
@@ -126,14 +138,47 @@ def _list(argv: list[str]) -> int:
     return 0
 
 
+def _reproduce(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m harness reproduce",
+        description="Re-score a few cells of each results file and compare with the stored "
+                    "scores (exit 1 on a difference).")
+    ap.add_argument("--results-dir", default="leaderboard/results")
+    ap.add_argument("--estimator", default="", help="comma-separated names (default: all)")
+    ap.add_argument("--split", default="", help="comma-separated split names (default: all)")
+    ap.add_argument("--cells", type=int, default=3, choices=(1, 2, 3),
+                    help="cells per result: first, middle, last (default 3)")
+    ap.add_argument("--data-dir", default=None)
+    args = ap.parse_args(argv)
+    # lazy: each subcommand loads only its own stack (torch and the estimators take seconds)
+    from harness import data
+    from harness.run.reproduce import reproduce_dir
+
+    bad = 0
+    try:
+        for rep in reproduce_dir(Path(args.results_dir),
+                                 estimators=[e for e in args.estimator.split(",") if e],
+                                 splits=[s for s in args.split.split(",") if s],
+                                 data_dir=args.data_dir, n_cells=args.cells):
+            print(rep.line(), flush=True)
+            bad += not rep.ok
+    except data.DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if bad:
+        print(f"{bad} result(s) do not reproduce", file=sys.stderr)
+    return 1 if bad else 0
+
+
 def _campaign(argv: list[str]) -> int:
+    # lazy: each subcommand loads only its own stack (torch and the estimators take seconds)
     from harness.campaign.cli import main as campaign_main
 
     return campaign_main(argv)
 
 
 COMMANDS = {"merge": _merge, "schema": _schema, "results": _results, "data": _data,
-            "list": _list, "campaign": _campaign}
+            "list": _list, "campaign": _campaign, "reproduce": _reproduce}
 
 
 def main(argv: list[str] | None = None) -> int:

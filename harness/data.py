@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 ENV_VAR = "ESTBENCH_DATA"
 CACHE_ENV_VAR = "ESTBENCH_CACHE"
@@ -290,8 +291,6 @@ class Cifar10:
 
     def decode(self, indices: np.ndarray) -> np.ndarray:
         """Decode the given images to a uint8 array of shape (n, 32, 32, 3)."""
-        from PIL import Image
-
         if self._all is not None:
             return self._all[indices]
         out = np.empty((len(indices), 32, 32, 3), dtype=np.uint8)
@@ -331,6 +330,7 @@ def verified_digest(path: Path) -> str:
 
 def normalize(images: np.ndarray):
     """uint8 NHWC images → float32 NCHW tensor normalised with the CIFAR-10 mean/std."""
+    # lazy: harness.data is read by the site, which must build without torch
     import torch
 
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
@@ -376,6 +376,7 @@ def cifar10_batch(
         split: ``"train"`` (the default for zero-shot estimators) or ``"test"``.
         data_dir: the data directory (default ``$ESTBENCH_DATA``).
     """
+    # lazy: harness.data is read by the site, which must build without torch
     import torch
 
     ds = _cifar(split, resolve_data_dir(data_dir))

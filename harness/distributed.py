@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import inspect
 import socket
 import sys
 import threading
@@ -43,6 +44,7 @@ from typing import Any
 from harness import data, registry, results, run
 from harness.run import config as run_config
 from harness.run.frontend import build_run
+from harness.splits import load_split
 
 # ``registry.discover`` imports the estimator modules and is not safe to run concurrently in two
 # threads of one worker process (both would see each other's registrations).
@@ -109,8 +111,6 @@ def _store_checkpoints(report: ShardReport, split: str, results_dir: Path) -> No
 
 def _check_gpu_resources(client: Any, gpu_fraction: float) -> None:
     """Fail early if workers are connected but none could ever run a GPU task."""
-    import inspect
-
     info = client.scheduler_info
     # Recent versions list only a few workers unless asked for all (n_workers=-1).
     takes_n = "n_workers" in inspect.signature(info).parameters
@@ -163,6 +163,7 @@ def run_distributed(
         ValueError: on ``n_shards < 1``, an estimator that does not apply to the split, or a
             GPU fraction that no connected worker can satisfy.
     """
+    # lazy: Dask is optional (the `distributed` extra)
     from distributed import as_completed, get_client
 
     if n_shards < 1:
@@ -170,8 +171,6 @@ def run_distributed(
     if gpu_fraction is not None and not 0 < gpu_fraction <= 1:
         raise ValueError(f"gpu_fraction must be in (0, 1], got {gpu_fraction}")
     ests = _resolve(estimators)
-    from harness.splits import load_split
-
     split_obj = load_split(split)  # fail on the client, not on every worker
     reasons = [r for r in (run.skip_reason(e, split_obj) for e in ests) if r]
     if reasons:
@@ -229,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the process exit status."""
     args = _parse_args(argv)
     try:
+        # lazy: Dask is optional (the `distributed` extra)
         from distributed import Client, LocalCluster
     except ImportError:
         print("error: Dask is not installed; pip install 'estbench[distributed]'",

@@ -15,10 +15,15 @@ Conventions (documented in ``docs/metrics.md``):
   ``params``) is neither rewarded nor punished by the order of the split file.
 * **True rank** ``r`` is 1 for the best architecture and ``N`` for the worst (ties: average).
   BR@K = E[min r over predicted top-K] / N, WR@K = E[max r] / N; lower is better for both.
-* **nDCG@K** (as VKDNW reports it, after scikit-learn's ``ndcg_score``): gain = the true
-  accuracy itself, discount ``1/log2(1 + position)``, normalised by the DCG of the true order;
-  tied scores share the mean gain of their tie group (the expected DCG under random
-  tie-breaking).
+* **nDCG@K**, two gains, both with discount ``1/log2(1 + position)``, normalised by the DCG of
+  the true order; tied scores share the mean gain of their tie group (the expected DCG under
+  random tie-breaking):
+
+  - ``ndcg_exp_K``: exponential gain ``2^acc − 1`` (accuracy in %), the information-retrieval
+    form of the VKDNW paper's nDCG; each accuracy point doubles the gain, so the metric asks
+    whether the predicted top holds the *best* architectures;
+  - ``ndcg_K``: linear gain (the accuracy itself), what VKDNW's released analysis code computes
+    with scikit-learn's ``ndcg_score``; compressed towards 1 (a random ranking scores ~0.99).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy import stats
+from scipy.special import gammaln
 
 PRECISION_PERCENTS: tuple[float, ...] = (0.1, 0.5, 1, 5, 10, 50)
 BR_PERCENTS: tuple[float, ...] = (0.1, 0.5, 1, 5, 10, 20)
@@ -148,8 +154,6 @@ def _expected_extreme(scores: np.ndarray, ranks: np.ndarray, k: int, want_min: b
 
 
 def _log_comb(n: np.ndarray, r: int) -> np.ndarray:
-    from scipy.special import gammaln
-
     n = np.asarray(n, dtype=np.float64)
     return gammaln(n + 1) - gammaln(r + 1) - gammaln(n - r + 1)
 
@@ -194,59 +198,69 @@ def _discounts(k: int) -> np.ndarray:
     return 1.0 / np.log2(np.arange(2, k + 2, dtype=np.float64))
 
 
-def ndcg_at_k(scores, truth, k: int) -> float | None:
+def ndcg_at_k(scores, truth, k: int, gain: str = "linear") -> float | None:
     """nDCG@k: discounted cumulative gain of the predicted top-``k``, relative to the ideal.
 
-    DCG@k = Σ_{p=1..k} gain(p) / log2(p + 1), where gain(p) is the true accuracy of the
-    architecture the scores put at position ``p`` (linear gain, as VKDNW computes it with
-    scikit-learn's ``ndcg_score``); the ideal DCG@k orders by the truth itself. Architectures
-    with tied scores share the mean gain of their tie group over the positions the group
-    occupies, which is the expected DCG under a random tie-break (scikit-learn's default).
+    DCG@k = Σ_{p=1..k} g(p) / log2(p + 1), where g(p) is the gain of the architecture the
+    scores put at position ``p``: its true accuracy (``gain="linear"``, as VKDNW's analysis code
+    computes it with scikit-learn's ``ndcg_score``) or ``2^accuracy − 1`` (``gain="exp"``, the
+    exponential gain of information retrieval, accuracy in %). The ideal DCG@k orders by the
+    truth itself. Architectures with tied scores share the mean gain of their tie group over the
+    positions the group occupies, which is the expected DCG under a random tie-break
+    (scikit-learn's default).
 
     Args:
         scores: predicted scores (higher = better).
-        truth: true accuracies; must be non-negative (they are the gains).
+        truth: true accuracies in %; must be non-negative (they make the gains).
         k: number of top positions, ``1 <= k <= N``.
+        gain: ``"linear"`` or ``"exp"``.
 
     Returns:
-        nDCG@k in [0, 1], or ``None`` when the ideal DCG is 0 (every truth is 0).
+        nDCG@k in [0, 1], or ``None`` when the ideal DCG is 0 (every gain is 0).
 
     Raises:
-        ValueError: on ``k`` out of range or negative truth.
+        ValueError: on ``k`` out of range, negative truth or an unknown gain.
     """
     s, t = _pair(scores, truth)
     if not 1 <= k <= len(s):
         raise ValueError(f"k={k} out of range for n={len(s)}")
     if np.any(t < 0):
-        raise ValueError("nDCG needs non-negative truth (it is the gain)")
+        raise ValueError("nDCG needs non-negative truth (it makes the gain)")
+    if gain == "exp":
+        # Accuracies are at most 100 %, so 2^acc stays far inside float64 (2^100 ≈ 1.3e30).
+        g = np.exp2(t) - 1.0
+    elif gain == "linear":
+        g = t
+    else:
+        raise ValueError(f"gain must be 'linear' or 'exp', not {gain!r}")
     disc = _discounts(k)
-    ideal = float(np.dot(np.sort(t)[::-1][:k], disc))
+    ideal = float(np.dot(np.sort(g)[::-1][:k], disc))
     if ideal <= 0:
         return None
     # Tie groups of the scores, best first; each spans positions [start, start + size).
     uniq, inverse = np.unique(-s, return_inverse=True)
     sizes = np.bincount(inverse, minlength=len(uniq))
-    mean_gain = np.bincount(inverse, weights=t, minlength=len(uniq)) / sizes
+    mean_gain = np.bincount(inverse, weights=g, minlength=len(uniq)) / sizes
     cum = np.concatenate(([0.0], np.cumsum(disc)))
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     lo, hi = np.minimum(starts, k), np.minimum(starts + sizes, k)
     return float(np.dot(mean_gain, cum[hi] - cum[lo]) / ideal)
 
 
-def ndcg_at_top(scores, truth, percent: float) -> float | None:
+def ndcg_at_top(scores, truth, percent: float, gain: str = "linear") -> float | None:
     """nDCG@K with K = ``percent`` % of the split (``None`` when K < 1 architecture)."""
     s, t = _pair(scores, truth)
     k = k_of(percent, len(s))
     if k < 1:
         return None
-    return ndcg_at_k(s, t, k)
+    return ndcg_at_k(s, t, k, gain)
 
 
 def all_metrics(scores, truth) -> dict[str, float | None]:
     """Every metric above, keyed ``pearson``, ``kendall``, ``spearman``, ``p_top_5``,
-    ``p_bottom_5``, ``br_5``, ``wr_5``, ``kendall_top_5``, ``ndcg_5``, ... (percent in the key
-    with ``.`` written as ``_``, e.g. ``p_top_0_5``). The nDCG keys are left out when some
-    truth is negative (a gain cannot be)."""
+    ``p_bottom_5``, ``br_5``, ``wr_5``, ``kendall_top_5``, ``ndcg_5``, ``ndcg_exp_5``, ...
+    (percent in the key with ``.`` written as ``_``, e.g. ``p_top_0_5``). The nDCG keys are left
+    out when some truth is negative (a gain cannot be)."""
     out: dict[str, float | None] = {
         "pearson": pearson(scores, truth),
         "kendall": kendall_tau(scores, truth),
@@ -264,6 +278,7 @@ def all_metrics(scores, truth) -> dict[str, float | None]:
     if np.all(np.asarray(truth, dtype=np.float64) >= 0):  # gains must be non-negative
         for p in NDCG_PERCENTS:
             out[f"ndcg_{pct_key(p)}"] = ndcg_at_top(scores, truth, p)
+            out[f"ndcg_exp_{pct_key(p)}"] = ndcg_at_top(scores, truth, p, gain="exp")
     return out
 
 

@@ -20,7 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from harness import results
+from harness.run import run
+from harness.run.frontend import build_run
 
 
 @dataclass(frozen=True)
@@ -73,10 +77,6 @@ def evaluate(estimator: str, split: str = "nb201-c10-smoke", *,
     Raises:
         harness.run.UsageError: on an unknown name, a bad option or missing data.
     """
-    import pandas as pd
-
-    from harness.run import run
-    from harness.run.frontend import build_run
 
     values = {"estimator": estimator, "split": split, "seeds": ",".join(map(str, seeds)),
               "batch_size": batch_size, "batches": batches, "device": device,

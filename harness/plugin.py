@@ -49,6 +49,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(
             "--estimator scores estimators only with the harness's tests: run "
             "pytest harness/ --estimator=... (the project's own tests are pytest tests/)")
+    # lazy: loaded in every pytest session; torch only when --estimator runs
     from harness import registry
     from harness.run.frontend import build_run
 
@@ -113,6 +114,7 @@ class Engine:
             tr.flush()
 
     def _progress(self):
+        # lazy: loaded in every pytest session; torch only when --estimator runs
         from harness.run.progress import Progress
 
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -120,11 +122,13 @@ class Engine:
         return Progress(self._write, tty)
 
     def result_for(self, est, split_name: str):
+        # lazy: loaded in every pytest session; torch only when --estimator runs
         from harness.run import Session, run_session, score_split, skip_reason
 
         key = (est.name, split_name)
         if key in self.results or key in self.shard_done:
             return self.results.get(key)
+        # lazy: loaded in every pytest session; torch only when --estimator runs
         from harness.splits import load_split
 
         split = load_split(split_name)
@@ -154,6 +158,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     cases = config.stash.get(_CASES, None)
     if not cases or hasattr(config, "workerinput"):
         return
+    # lazy: loaded in every pytest session; torch only when --estimator runs
     from harness.run.summary import shard_hint, summary_lines
 
     engine = config.stash[_ENGINE]

@@ -10,10 +10,11 @@ failure carries its kind (it was told apart by message prefix; this is the one p
 reads such messages, and only in schema-1 files), estimators list their components, and a
 missing ``protocol.weights`` means random initialisation. Scores are never touched.
 
-Metrics added since a file was written (nDCG, the bootstrap intervals and samples) are computed
-from its committed scores file and the split's ground truth (``--data-dir``), exactly as
-finalize computes them; every metric the file already holds must come out bit for bit equal, or
-the file is left alone and the mismatch reported.
+Metrics added since a file was written (nDCG in either gain, the bootstrap intervals and
+samples) are computed from its committed scores file and the split's ground truth
+(``--data-dir``), exactly as finalize computes them; every metric the file already holds must
+come out equal (bit for bit for rank-based ones), or the file is left alone and the mismatch
+reported. Stored values, the bootstrap included, are kept as they are.
 """
 
 from __future__ import annotations
@@ -24,8 +25,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness import results, schema
+import numpy as np
+
+from harness import metrics, results, schema
 from harness.run.environment import NumericEnvironment
+from harness.run.finalize import seed_metrics
+from harness.splits import load_split
 
 
 def _env(key: str | None) -> dict | None:
@@ -83,10 +88,6 @@ def refresh_metrics(obj: dict[str, Any], scores_file: Path,
                     data_dir: str | None) -> tuple[dict[str, Any], str | None]:
     """``obj`` with its metrics recomputed from ``scores_file``; ``(obj, problem)`` where
     ``problem`` names a stored metric that the recomputation does not reproduce exactly."""
-    import numpy as np
-
-    from harness.run.finalize import seed_metrics
-    from harness.splits import load_split
 
     if obj["metrics"] is None:
         return obj, None
@@ -123,8 +124,22 @@ def refresh_metrics(obj: dict[str, Any], scores_file: Path,
     merged = {
         "per_seed": {s: {**new["per_seed"][s], **m} for s, m in old["per_seed"].items()},
         "mean": {**new["mean"], **old["mean"]}, "std": {**new["std"], **old["std"]},
-        "bootstrap": new["bootstrap"]}
+        "bootstrap": old.get("bootstrap") or new["bootstrap"]}
     return {**obj, "metrics": merged}, None
+
+
+def lacks_metrics(obj: dict[str, Any]) -> bool:
+    """Whether a results object lacks a metric that finalize computes today (the bootstrap, or
+    a criterion added since, such as the exponential-gain nDCG)."""
+    m = obj.get("metrics")
+    if m is None:
+        return False
+    if m.get("bootstrap") is None:
+        return True
+    expected = set(metrics.all_metrics(np.arange(3.0), np.arange(1.0, 4.0)))
+    if not any(k.startswith("ndcg") for k in m["mean"]):  # negative truth: no nDCG at all
+        expected = {k for k in expected if not k.startswith("ndcg")}
+    return bool(expected - set(m["mean"]))
 
 
 def upgrade_dir(results_dir: str | Path, data_dir: str | None = None) -> Iterator[str]:
@@ -148,8 +163,7 @@ def upgrade_dir(results_dir: str | Path, data_dir: str | None = None) -> Iterato
                 continue
         said = (f"upgraded {version} -> {results.SCHEMA_VERSION}"
                 if version != results.SCHEMA_VERSION else "current")
-        if data_dir is not None and new["metrics"] is not None and \
-                new["metrics"].get("bootstrap") is None:
+        if data_dir is not None and lacks_metrics(new):
             new, problem = refresh_metrics(new, path.with_name(new["scores_file"]), data_dir)
             if problem:
                 yield f"{path}: NOT refreshed ({problem})"

@@ -21,6 +21,7 @@ from pathlib import Path
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
+    # lazy: each subcommand loads only its own modules (the site build needs no torch)
     from leaderboard.build import build
 
     t0 = time.perf_counter()
@@ -35,6 +36,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    # lazy: each subcommand loads only its own modules (the site build needs no torch)
     from leaderboard.check import check
 
     drift = check(Path(args.results_dir), Path(args.docs_dir), trained_dir=_trained_dir(args),
@@ -51,6 +53,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
+    # lazy: each subcommand loads only its own modules (the site build needs no torch)
     from leaderboard.summary import summarize
 
     expect = [n.strip() for n in (args.expect or "").split(",") if n.strip()]
@@ -61,6 +64,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    # lazy: each subcommand loads only its own modules (the site build needs no torch)
     from leaderboard.demo import make_demo_results
 
     paths = make_demo_results(Path(args.results_dir), data_dir=args.data_dir)
@@ -70,6 +74,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    # lazy: each subcommand loads only its own modules (the site build needs no torch)
     from leaderboard.export import ExportError, export_table
 
     warnings: list[str] = []
@@ -90,6 +95,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
+    # lazy: each subcommand loads only its own modules (the site build needs no torch)
     from leaderboard.preview import preview
 
     try:
@@ -100,13 +106,15 @@ def _cmd_preview(args: argparse.Namespace) -> int:
         return 2
     for w in out.warnings:
         print(f"warning: {w}", file=sys.stderr)
-    for est, split in out.merged:
-        print(f"placed {est} on {split} (marked ★)")
+    for placement in out.placements:
+        if (placement.estimator, placement.split) in out.merged:
+            print(f"placed {placement.estimator} on {placement.split} (marked ★)")
+        print(f"  {placement.line()}")
     for est, split, tau in out.off_board:
         print(f"{est} on {split}: τ {tau if tau is None else f'{tau:.3f}'} -- {split} is not "
               "on the leaderboard; score nb201-c10-1k to be ranked")
-    if not out.merged:
-        print("none of your results is on a leaderboard split: nothing to place")
+    if not out.placements:
+        print("none of your results is on a split with committed results: nothing to place")
     print(f"preview in {out.docs_dir}/index.md; browse it with: mkdocs serve -f "
           f"{Path(args.out) / 'mkdocs.yml'}")
     return 0

@@ -26,6 +26,9 @@ PREFERRED_SPLITS: tuple[str, ...] = (
 )
 #: Fewer seeds than this make a result incomplete (the paper's protocol uses 3).
 MIN_SEEDS = 3
+#: Splits with fewer architectures are indicative: not a board column (see
+#: :meth:`Collection.splits`), only a place for ``leaderboard preview`` to rank a result.
+BOARD_MIN_ARCHS = 1000
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,19 @@ class Collection:
         return sorted({e for e, _ in self.results})
 
     def splits(self) -> list[str]:
-        return order_splits({s for _, s in self.results})
+        """The board's splits: every split with a result, except the indicative ones (fewer
+        than :data:`BOARD_MIN_ARCHS` architectures, e.g. the 100-cell smoke split, committed
+        for ``leaderboard preview``) while any larger split has a result."""
+        names = {s for _, s in self.results}
+        board = names - set(self.indicative_splits())
+        return order_splits(board or names)
+
+    def indicative_splits(self) -> list[str]:
+        """Splits too small to rank on (their results place a preview, indicatively); empty
+        when no larger split has a result (a demo or test board of smoke results only)."""
+        size = {s: int(r.obj["split"].get("n_archs") or 0) for (_e, s), r in self.results.items()}
+        small = {s for s, n in size.items() if n < BOARD_MIN_ARCHS}
+        return order_splits(small) if len(small) < len(size.keys()) else []
 
     def primary_split(self) -> str | None:
         """The split the home table is ranked on: the first of :func:`splits`."""
@@ -169,7 +184,7 @@ class Collection:
     def estimator_meta(self, name: str) -> dict:
         """The ``estimator`` block of the estimator's results (primary split's, if present)."""
         mine = self.of_estimator(name)
-        for split in self.splits():
+        for split in [*self.splits(), *self.indicative_splits()]:
             if split in mine:
                 return mine[split].obj["estimator"]
         raise KeyError(name)
@@ -199,6 +214,7 @@ def display_path(path: Path, results_dir: Path) -> Path:
 def load_registry() -> tuple[dict[str, Current] | None, str | None]:
     """The registered estimators now, or ``(None, reason)`` when the registry cannot load."""
     try:
+        # lazy: the registry imports torch and every submission; the site builds without it
         from harness import registry
         from harness.run import skip_reason
         from harness.splits import split_names

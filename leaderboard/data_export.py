@@ -22,13 +22,14 @@ COLUMNS = (
     "estimator", "kind", "split", "rank", "status", "status_reasons",
     "kendall", "kendall_seed_std", "kendall_ci_low", "kendall_ci_high",
     "spearman", "spearman_ci_low", "spearman_ci_high", "pearson",
-    "p_top_5", "p_top_10", "br_5", "wr_5", "ndcg_5",
+    "p_top_5", "p_top_10", "br_5", "wr_5", "ndcg_exp_5", "ndcg_5",
     "n_seeds", "seeds", "n_archs",
     "score_s_per_arch", "training_s_per_arch", "total_s_per_arch", "cost_mode", "cost_device",
     "estimator_version",
 )
 
-CRITERIA = ("spearman", "pearson", "p_top_5", "p_top_10", "br_5", "wr_5", "ndcg_5")
+CRITERIA = ("spearman", "pearson", "p_top_5", "p_top_10", "br_5", "wr_5", "ndcg_exp_5",
+            "ndcg_5")
 
 
 def _status(complete: bool, notes: Sequence[str], issues: Sequence[str]) -> tuple[str, str]:

@@ -11,6 +11,8 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+from leaderboard.build import GENERATED_ASSET_DIRS, MARKER
+
 DEMO_SPLIT = "nb201-c10-smoke"
 
 
@@ -21,6 +23,7 @@ def make_demo_results(results_dir: Path, data_dir: str | None = None,
     Returns:
         The results JSON files written.
     """
+    # lazy: scoring the demo needs the harness (torch); the site's other commands must not
     from harness import registry, results, run
 
     cfg = run.RunConfig(seeds=run.PAPER_SEEDS, data_dir=data_dir,
@@ -38,6 +41,7 @@ def shared_demo_results(base: Path, data_dir: str | None = None) -> Path:
     folder); the first worker scores, the others wait on a file lock and reuse the results.
     Treat the returned directory as read-only.
     """
+    # lazy: scoring the demo needs the harness (torch); the site's other commands must not
     from filelock import FileLock  # a dependency of torch
 
     target = Path(base) / "estbench-demo-results"
@@ -59,8 +63,6 @@ def stage_site_project(dest: Path, root: Path | None = None) -> Path:
     Returns:
         The staged ``mkdocs.yml``.
     """
-    from leaderboard.build import GENERATED_ASSET_DIRS, MARKER
-
     root = Path(root) if root else Path(__file__).resolve().parent.parent
     dest = Path(dest)
     (dest / "leaderboard").mkdir(parents=True, exist_ok=True)

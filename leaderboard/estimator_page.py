@@ -350,7 +350,7 @@ def render(site: Site, name: str) -> str:
     page = estimator_page(name)
     results = site.coll.of_estimator(name)
     meta = site.coll.estimator_meta(name)
-    out = [fmt.generated_header(name, site.results_label), f"# {name}\n"]
+    out = [fmt.generated_header(name, site.results_label, hide=("navigation",)), f"# {name}\n"]
     out.append(f"*{fmt.esc(meta['idea'])}*\n")
     out.append(_metadata(site, name, page))
     out.append("## Summary\n")

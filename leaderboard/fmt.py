@@ -132,15 +132,16 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]],
 # metric labels and order
 # --------------------------------------------------------------------------------------------
 
-_PCT = re.compile(r"^(p_top|p_bottom|kendall_top|br|wr|ndcg)_(\d+(?:_\d+)?)$")
-_FAMILY_ORDER = ("p_top", "p_bottom", "kendall_top", "br", "wr", "ndcg")
+_PCT = re.compile(r"^(p_top|p_bottom|kendall_top|br|wr|ndcg_exp|ndcg)_(\d+(?:_\d+)?)$")
+_FAMILY_ORDER = ("p_top", "p_bottom", "kendall_top", "br", "wr", "ndcg_exp", "ndcg")
 _FAMILY_LABEL = {
     "p_top": "P@top {p} %",
     "p_bottom": "P@bottom {p} %",
     "kendall_top": "Kendall τ in predicted top {p} %",
     "br": "BR@{p} %",
     "wr": "WR@{p} %",
-    "ndcg": "nDCG@{p} %",
+    "ndcg_exp": "nDCG@{p} % (gain 2^acc − 1)",
+    "ndcg": "nDCG@{p} % (linear gain)",
 }
 _PLAIN = {"pearson": "Pearson r", "kendall": "Kendall τ", "spearman": "Spearman ρ"}
 LOWER_IS_BETTER = ("br", "wr")

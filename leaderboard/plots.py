@@ -19,6 +19,7 @@ import re  # noqa: E402
 
 import numpy as np  # noqa: E402
 from matplotlib import rc_context  # noqa: E402
+from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure  # noqa: E402
 
 RC = {
@@ -205,8 +206,6 @@ def tau_heatmap(names: Sequence[str], splits: Sequence[str], values: np.ndarray,
         values: ``(len(names), len(splits))`` τ, NaN where there is no result (left blank).
         title: figure title.
     """
-    from matplotlib.colors import TwoSlopeNorm
-
     vals = np.asarray(values, dtype=np.float64)
     finite = vals[np.isfinite(vals)]
     # A symmetric range around 0, rounded up to 0.1, so a τ's colour does not depend on the

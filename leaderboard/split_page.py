@@ -30,7 +30,7 @@ ESTIMATORS_INDEX = "estimators/index.md"
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("spearman", "Spearman ρ"), ("pearson", "Pearson r"),
     ("p_top_5", "P@top 5 %"), ("p_top_10", "P@top 10 %"), ("br_5", "BR@5 % ↓"),
-    ("wr_5", "WR@5 % ↓"), ("ndcg_5", "nDCG@5 %"),
+    ("wr_5", "WR@5 % ↓"), ("ndcg_exp_5", "nDCG@5 %"),
 )
 
 
@@ -134,8 +134,9 @@ def render(site: Site, split: str) -> str:
     """Markdown of ``docs/splits/<split>.md``."""
     page = split_page(split)
     sp = load_split(split)
-    # No table of contents: the estimators table needs the width.
-    out = [fmt.generated_header(split, site.results_label, hide=("toc",)), f"# {split}\n"]
+    # No sidebars: the estimators table needs the width.
+    out = [fmt.generated_header(split, site.results_label, hide=("navigation", "toc")),
+           f"# {split}\n"]
     out.append(f"{fmt.esc(sp.description)}\n")
     out.append(fmt.table(["About", ""], [
         ["Benchmark", f"{fmt.esc(sp.benchmark)} ({site.ref('benchmarks', page, 'about')})"],

@@ -64,7 +64,7 @@ def _delta(a: float | None, b: float | None) -> str:
 def render(site: Site, trained: dict[str, Collection], source_label: str) -> str:
     """The page: one section per weights source, one row per (estimator, split)."""
     out = [fmt.generated_header("Zero-shot estimators on trained weights (RQ4)",
-                                source=source_label)]
+                                source=source_label, hide=("navigation",))]
     out.append("# Zero-shot estimators on trained weights (RQ4)\n")
     out.append(
         "Ning et al. ask (RQ4) whether a zero-shot estimator ranks better when it is computed "

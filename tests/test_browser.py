@@ -337,3 +337,90 @@ def test_tablesort_script(tmp_path):
     assert result["br"] == "alpha,beta,gamma,delta"  # lower is better: ascending first
     assert result["rank"] == "alpha,beta,gamma,delta"  # rank ascending, unranked last
     assert result["name"] == "alpha,beta,delta,gamma"  # text: alphabetical
+
+
+# Loads each page of the site in a 1,440 px wide frame of the same origin, one after the other,
+# and measures what does not fit: the page itself, any table (its scroll wrapper, or past the
+# article's right edge), and any image, code block or SVG past the article.
+FIT_PROBE = """<!doctype html><html><body style="margin:0">
+<iframe id="f" style="width:1440px;height:900px;border:0"></iframe>
+<script>
+  var urls = %s, out = [], i = 0, frame = document.getElementById("f");
+  function measure() {
+    var d = frame.contentDocument, w = frame.contentWindow, r = {url: urls[i], tables: [],
+                                                                  wide: []};
+    var art = d.querySelector("article");
+    var right = art ? art.getBoundingClientRect().right : w.innerWidth;
+    r.page = d.documentElement.scrollWidth - w.innerWidth;
+    d.querySelectorAll("article table").forEach(function (t, k) {
+      var wrap = t.closest(".md-typeset__scrollwrap") || t.parentElement;
+      var over = Math.max(wrap.scrollWidth - wrap.clientWidth,
+                          t.getBoundingClientRect().right - right);
+      if (over > 1) {
+        r.tables.push([k, Math.round(over), (t.rows[0] ? t.rows[0].textContent : "")
+                       .replace(/\\s+/g, " ").trim().slice(0, 80)]);
+      }
+    });
+    d.querySelectorAll("article img, article pre, article svg").forEach(function (e) {
+      var over = e.getBoundingClientRect().right - right;
+      if (over > 1) { r.wide.push([e.tagName, Math.round(over)]); }
+    });
+    out.push(r);
+    i += 1;
+    next();
+  }
+  function next() {
+    if (i >= urls.length) {
+      document.body.setAttribute("data-result", JSON.stringify(out));
+      return;
+    }
+    frame.onload = function () { setTimeout(measure, 200); };
+    frame.src = urls[i];
+  }
+  next();
+</script></body></html>"""
+
+
+@pytest.fixture(scope="module")
+def committed_site(tmp_path_factory):
+    """The repository's own site (committed results and generated pages), built and served."""
+    work = tmp_path_factory.mktemp("committed-site")
+    site = work / "site"
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--config-file",
+                           str(ROOT / "mkdocs.yml"), "--site-dir", str(site)],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT,
+                          env=dict(os.environ, NO_MKDOCS_2_WARNING="1"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    pages = sorted(p.parent.relative_to(site).as_posix() for p in site.rglob("index.html"))
+    urls = ["./" if p == "." else f"./{p}/" for p in pages if p != "404"]
+    import json
+
+    (site / "fit-probe.html").write_text(FIT_PROBE % json.dumps(urls), encoding="utf-8")
+    handler = type("Handler", (_Handler,), {"log": []})
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(site)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/", urls
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)
+
+
+def test_every_page_of_the_site_fits_1440_px(committed_site, tmp_path):
+    """Home, every split page, every estimator page, the one-shot page and every hand-written
+    page: nothing is cut off or scrolls sideways at 1,440 px."""
+    import json
+
+    base, urls = committed_site
+    dom = chromium(urllib.parse.urljoin(base, "fit-probe.html"), tmp_path / "profile",
+                   "--dump-dom", "--window-size=1500,1000", "--virtual-time-budget=300000"
+                   ).stdout
+    start = dom.index('data-result="') + len('data-result="')
+    result = json.loads(html.unescape(dom[start:dom.index('"', start)]))
+    assert [r["url"] for r in result] == urls  # every page was measured
+    assert any("splits/" in u for u in urls) and any("estimators/" in u for u in urls)
+    bad = [r for r in result if r["page"] > 0 or r["tables"] or r["wide"]]
+    assert not bad, "\n".join(json.dumps(r, ensure_ascii=False) for r in bad)

@@ -30,6 +30,7 @@ from leaderboard.demo import DEMO_SPLIT, shared_demo_results, stage_site_project
 from leaderboard.summary import summarize
 
 SPLIT = DEMO_SPLIT
+ROOT = Path(__file__).resolve().parent.parent
 HEADER = "---\n# GENERATED FILE: written by `python -m leaderboard build`"
 
 
@@ -636,6 +637,18 @@ def test_preview_places_local_results_and_keeps_the_board_honest(results_dir, tm
     (mine / "params" / "nb201-c10-1k.json").write_text(json.dumps(other))
     out = preview(mine, tmp_path / "out", committed, make_plots=False)
     assert out.merged == [("params", SPLIT)]
+    # Its place among the committed results of the split, with τ's interval; the smoke split
+    # has 100 cells, so the rank is indicative.
+    (placed,) = out.placements
+    params = json.loads((mine / "params" / f"{SPLIT}.json").read_text())
+    rand = json.loads((committed / "random" / f"{SPLIT}.json").read_text())
+    tau, other = params["metrics"]["mean"]["kendall"], rand["metrics"]["mean"]["kendall"]
+    assert (placed.tau, placed.n_ranked, placed.n_archs) == (tau, 2, 100)
+    assert placed.rank == (1 if tau >= other else 2)
+    boot = params["metrics"]["bootstrap"]["kendall"]
+    assert placed.ci == (boot["lo"], boot["hi"])
+    assert placed.indicative and "indicative: 100 cells" in placed.line()
+    assert f"rank {placed.rank} of 2 on {SPLIT}" in placed.line()
     assert [(e, s) for e, s, _ in out.off_board] == [("params", "nb201-c10-1k")]
     home = (out.docs_dir / "index.md").read_text()
     header, rows = _board_rows(home)
@@ -858,3 +871,30 @@ def test_home_leads_with_the_ranking_across_benchmarks(tmp_path, results_dir):
     assert [c.header.text for c in table.columns][:5] == ["#", "Estimator", "Kind", "Mean τ",
                                                           "Worst τ"]
     assert table.rows[0][4].text == f"{-0.25:.3f}"
+
+
+def test_smoke_results_beside_a_full_board_place_a_preview_but_are_no_column(results_dir,
+                                                                             tmp_path):
+    """Committed smoke results (100 cells) are there to rank a new estimator's smoke run in
+    minutes: not a board column while full splits have results, yet a preview on the smoke
+    split is ranked among them, labelled indicative."""
+    from leaderboard.collect import collect
+    from leaderboard.preview import preview
+
+    committed = tmp_path / "committed" / "leaderboard" / "results"
+    shutil.copytree(results_dir / "random", committed / "random")
+    real = ROOT / "leaderboard" / "results" / "params"
+    (committed / "params").mkdir()
+    for name in ("nb201-c10-1k.json", "nb201-c10-1k.scores.csv.gz"):
+        shutil.copy2(real / name, committed / "params" / name)
+    board = collect(committed, use_registry=False)
+    assert board.splits() == ["nb201-c10-1k"] and board.indicative_splits() == [SPLIT]
+    mine = tmp_path / "mine"
+    shutil.copytree(results_dir / "params", mine / "params")
+    out = preview(mine, tmp_path / "out", committed, make_plots=False)
+    assert out.merged == [] and out.off_board == []
+    (placed,) = out.placements
+    assert (placed.split, placed.n_ranked, placed.n_archs) == (SPLIT, 2, 100)
+    assert placed.indicative and "indicative: 100 cells" in placed.line()
+    header, _rows = _board_rows((out.docs_dir / "index.md").read_text())
+    assert SPLIT not in "".join(header)

@@ -177,15 +177,63 @@ def test_ndcg_is_the_expected_dcg_under_random_tie_breaking(k):
     assert M.ndcg_at_k(scores, truth, k) == pytest.approx(np.mean(vals), abs=1e-12)
 
 
+def test_ndcg_exponential_gain_hand_computed():
+    # Accuracies 3, 2, 0 (%) give gains 2^3-1 = 7, 2^2-1 = 3, 2^0-1 = 0. The scores put the
+    # 2 % architecture first and the 3 % one second.
+    scores, truth = [2.0, 3.0, 1.0], [3.0, 2.0, 0.0]
+    dcg = 3 / 1 + 7 / math.log2(3)
+    ideal = 7 / 1 + 3 / math.log2(3)
+    assert dcg / ideal == pytest.approx(0.833991, abs=1e-6)
+    assert M.ndcg_at_k(scores, truth, 2, gain="exp") == pytest.approx(dcg / ideal, abs=1e-12)
+    # The linear gain of the same ranking is closer to 1: (2 + 3/log2 3) / (3 + 2/log2 3).
+    assert M.ndcg_at_k(scores, truth, 2) == pytest.approx(
+        (2 + 3 / math.log2(3)) / (3 + 2 / math.log2(3)), abs=1e-12)
+    # Real accuracies: one point less at the top halves that position's gain.
+    assert M.ndcg_at_k([1.0, 0.0], [93.0, 94.0], 1, gain="exp") == pytest.approx(0.5, rel=1e-12)
+    assert M.ndcg_at_k([1.0, 0.0], [93.0, 94.0], 1) == pytest.approx(93 / 94, rel=1e-12)
+    assert M.ndcg_at_k(scores, [0.0, 0.0, 0.0], 2, gain="exp") is None
+    with pytest.raises(ValueError, match="gain"):
+        M.ndcg_at_k(scores, truth, 2, gain="log")
+
+
+@pytest.mark.parametrize("k", [1, 2, 4])
+def test_ndcg_exp_is_the_expected_dcg_under_random_tie_breaking(k):
+    scores = [3, 3, 3, 1, 1, 2]
+    truth = [6.0, 1.0, 4.0, 3.0, 2.0, 5.0]
+    gains = [2.0 ** a - 1 for a in truth]
+    disc = 1 / np.log2(np.arange(2, k + 2))
+    ideal = float(np.dot(sorted(gains, reverse=True)[:k], disc))
+    vals = []
+    for perm in itertools.permutations(range(6)):
+        pos = {a: i for i, a in enumerate(perm)}
+        top = sorted(range(6), key=lambda a: (-scores[a], pos[a]))[:k]
+        vals.append(np.dot([gains[a] for a in top], disc) / ideal)
+    assert M.ndcg_at_k(scores, truth, k, gain="exp") == pytest.approx(np.mean(vals), abs=1e-12)
+
+
+def test_ndcg_exp_separates_random_from_perfect_where_linear_does_not():
+    """The reason for the exponential gain: on real-looking accuracies (a few points apart at
+    the top) a random ranking's linear nDCG is close to 1, the exponential one is not."""
+    rng = np.random.default_rng(0)
+    truth = 94.0 - rng.exponential(3.0, size=2000)
+    scores = rng.permutation(len(truth)).astype(float)
+    k = 100
+    assert M.ndcg_at_k(scores, truth, k) > 0.95
+    assert M.ndcg_at_k(scores, truth, k, gain="exp") < 0.5
+    assert M.ndcg_at_k(truth, truth, k, gain="exp") == pytest.approx(1.0, abs=1e-12)
+
+
 def test_all_metrics_has_ndcg_at_the_top_k_percentages(rand_pair):
     s, t = rand_pair
     t = t - t.min()  # gains must be non-negative
     out = M.all_metrics(s, t)
     for p in M.NDCG_PERCENTS:
         assert f"ndcg_{M.pct_key(p)}" in out
+        assert f"ndcg_exp_{M.pct_key(p)}" in out
     assert out["ndcg_0_1"] is None  # 0.1 % of 300 < 1
     assert out["ndcg_5"] == pytest.approx(M.ndcg_at_k(s, t, 15))
     assert out["ndcg_100"] == pytest.approx(M.ndcg_at_k(s, t, 300))
+    assert out["ndcg_exp_5"] == pytest.approx(M.ndcg_at_k(s, t, 15, gain="exp"))
     assert "ndcg_5" not in M.all_metrics(s, t - 10)  # negative truth: no gains, no nDCG
 
 

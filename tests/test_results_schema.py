@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness import results
+from harness.splits import load_split
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = sorted((ROOT / "leaderboard").glob("results*/**/*.json"))
@@ -88,3 +89,59 @@ def test_upgrade_from_schema_2_records_the_scores_files_sha256(tmp_path):
 def test_every_committed_scores_file_is_the_one_recorded(path):
     parsed = results.load_result(path)
     assert results.scores_match(parsed, path.with_name(parsed.scores_file))
+
+
+def _committed_copy(tmp_path, est: str, split: str) -> tuple[Path, dict]:
+    src = Path(__file__).resolve().parent.parent / "leaderboard" / "results" / est / f"{split}.json"
+    obj = json.loads(src.read_text())
+    folder = tmp_path / est
+    folder.mkdir()
+    (folder / obj["scores_file"]).write_bytes((src.parent / obj["scores_file"]).read_bytes())
+    return folder / src.name, obj
+
+
+def _without_exp_ndcg(obj: dict) -> dict:
+    out = json.loads(json.dumps(obj))
+    m = out["metrics"]
+    for part in [m["mean"], m["std"], *m["per_seed"].values()]:
+        for k in [k for k in part if k.startswith("ndcg_exp_")]:
+            del part[k]
+    return out
+
+
+def test_upgrade_adds_a_metric_added_since_and_keeps_the_stored_ones(tmp_path, data_dir):
+    from harness import metrics
+    from harness.results_upgrade import lacks_metrics, upgrade_dir
+
+    path, obj = _committed_copy(tmp_path, "params", "nb201-c10-1k")
+    old = _without_exp_ndcg(obj)
+    path.write_text(json.dumps(old))
+    assert lacks_metrics(old)
+    lines = list(upgrade_dir(tmp_path, data_dir))
+    assert any("new metrics added" in line for line in lines), lines
+    new = json.loads(path.read_text())
+    assert not lacks_metrics(new)
+    for seed, stored in old["metrics"]["per_seed"].items():
+        assert {k: new["metrics"]["per_seed"][seed][k] for k in stored} == stored
+    assert new["metrics"]["bootstrap"] == old["metrics"]["bootstrap"]
+    split = load_split("nb201-c10-1k")
+    by_key = {(a, s): v for a, s, v in results.read_scores(path.with_name(obj["scores_file"]))}
+    seed = old["protocol"]["seeds"][0]
+    scores = [by_key[(a, seed)] for a in split.arch_ids]
+    assert new["metrics"]["per_seed"][str(seed)]["ndcg_exp_5"] == metrics.ndcg_at_top(
+        scores, split.ground_truth(data_dir), 5, gain="exp")
+    # Upgrading again changes nothing.
+    assert list(upgrade_dir(tmp_path, data_dir)) and json.loads(path.read_text()) == new
+
+
+def test_upgrade_leaves_a_file_alone_when_a_stored_metric_does_not_reproduce(tmp_path,
+                                                                            data_dir):
+    from harness.results_upgrade import upgrade_dir
+
+    path, obj = _committed_copy(tmp_path, "params", "nb201-c10-1k")
+    old = _without_exp_ndcg(obj)
+    old["metrics"]["mean"]["kendall"] += 0.01
+    path.write_text(json.dumps(old))
+    lines = list(upgrade_dir(tmp_path, data_dir))
+    assert any("NOT refreshed" in line and "kendall" in line for line in lines), lines
+    assert json.loads(path.read_text()) == old

@@ -17,6 +17,7 @@ import json
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from harness import data
@@ -42,8 +43,6 @@ def _plan(args: argparse.Namespace) -> Plan:
     if getattr(args, "train_dir", None):
         over["train_dir"] = Path(args.train_dir).resolve()
     if over:
-        from dataclasses import replace
-
         plan = replace(plan, **over)
     return plan
 
@@ -103,6 +102,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     executor: object = "local"
     memory = None
     if args.scheduler:
+        # lazy: Dask is optional (the `distributed` extra)
         from harness.campaign.dask_executor import DaskExecutor
 
         executor = DaskExecutor(plan, args.scheduler)

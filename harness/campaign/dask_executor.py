@@ -17,6 +17,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from distributed import Client, Event
+
 from harness import data, results
 from harness.campaign.plan import Plan, ScoreJob
 from harness.campaign.status import pending_estimators
@@ -28,8 +30,6 @@ EVENT_POLL_S = 5.0
 
 def _remote(plan: Plan, task: Task, deadline: float, event_name: str) -> tuple[str, dict]:
     """Run on a worker: the task, then its journals' text (score jobs)."""
-    from distributed import Event
-
     event, seen = Event(event_name), [0.0, False]
 
     def stop() -> bool:
@@ -54,8 +54,6 @@ class DaskExecutor:
     """Tasks as Dask tasks on the cluster whose scheduler is at ``address``."""
 
     def __init__(self, plan: Plan, address: str | Any):
-        from distributed import Client, Event
-
         self.plan = plan
         self.client = address if not isinstance(address, str) else Client(address)
         self.event_name = f"estbench-campaign-stop-{uuid.uuid4().hex[:8]}"

@@ -92,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    # lazy: each subcommand loads only its own converters and their optional packages
     from harness.datatools.convert import cifar10, nb101, nb201, nb301, nds
 
     out = args.out
@@ -119,10 +120,12 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.cmd == "verify":
+            # lazy: each subcommand loads only its own converters and their optional packages
             from harness.datatools.verify import verify
 
             return verify(args.dir, against_release=args.release)
         if args.cmd == "fetch":
+            # lazy: each subcommand loads only its own converters and their optional packages
             from harness.datatools.fetch import fetch
             from harness.datatools.manifest import load_release, mirrors_from
 
@@ -130,6 +133,7 @@ def main(argv: list[str]) -> int:
             return fetch(release, args.to, mirrors_from(args.mirror, release),
                          progress=args.progress, timeout=args.timeout)
         if args.cmd == "manifest":
+            # lazy: each subcommand loads only its own converters and their optional packages
             from harness.datatools import manifest as mf
 
             version = args.version or (mf.load_release().version

@@ -19,6 +19,7 @@ from typing import TextIO
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from harness.data import CIFAR10_FILES, TABLES, DataError, check_table
 from harness.datatools.convert.common import sha256_file
@@ -104,8 +105,6 @@ CIFAR10_SIZES = {"train": 50000, "test": 10000}
 
 def check_cifar10(path: Path, split: str) -> str:
     """Check an images npz: arrays, sizes, offsets, labels, and that images decode."""
-    from PIL import Image
-
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in ("jpeg", "offsets", "labels", "names", "classes")}

@@ -66,6 +66,7 @@ def _setup(a: argparse.Namespace) -> tuple[str, str]:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
+    # lazy: each subcommand loads only its own stack (torch and the estimators take seconds)
     from harness.oneshot.training import default_save_epochs, train
 
     device, cache = _setup(a)
@@ -95,6 +96,7 @@ def cmd_curve(a: argparse.Namespace) -> int:
     """The training curve of a run, through the harness runner (``RunConfig.curve``): the
     split is scored with the run's last checkpoint at or below ``--at``'s largest epoch, and
     with every earlier saved checkpoint; the result is a normal results file."""
+    # lazy: each subcommand loads only its own stack (torch and the estimators take seconds)
     from harness import registry
     from harness.run import RunConfig, run
     from harness.run.frontend import default_results_dir
@@ -137,6 +139,7 @@ def cmd_curve(a: argparse.Namespace) -> int:
 
 def cmd_bench(a: argparse.Namespace) -> int:
     """Seconds per training step and per architecture scored, on random architectures."""
+    # lazy: each subcommand loads only its own stack (torch and the estimators take seconds)
     from harness.oneshot.images import load_split_images, train_batch, validation_batches
     from harness.oneshot.sampling import make_sampler
     from harness.oneshot.scoring import OneShotEvaluator

@@ -21,6 +21,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from harness.oneshot.sharing import parse_sharing
+
 FORMAT_VERSION = 1  # bump when the training code changes the weights a config produces
 SAMPLERS: tuple[str, ...] = ("uniform", "deiso")
 SCHEDULES: tuple[str, ...] = ("cosine", "constant")
@@ -100,8 +102,6 @@ class TrainConfig:
     supernet: SupernetConfig = field(default_factory=SupernetConfig)
 
     def __post_init__(self) -> None:
-        from harness.oneshot.sharing import parse_sharing
-
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {SAMPLERS}, not {self.sampler!r}")
         if self.schedule not in SCHEDULES:

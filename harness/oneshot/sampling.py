@@ -26,7 +26,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from harness.spaces import nb201
+from harness import data
+from harness.spaces import get_space, nb201
 
 Cell = tuple[str, ...]
 _SAMPLER_STREAM = 1  # distinguishes the sampling stream from the data / dropout streams
@@ -35,8 +36,6 @@ _SAMPLER_STREAM = 1  # distinguishes the sampling stream from the data / dropout
 @lru_cache(maxsize=4)
 def cell_order(data_dir: str | None = None) -> tuple[Cell, ...]:
     """All cells in NAS-Bench-201 index order (enumeration order if the table is missing)."""
-    from harness import data
-    from harness.spaces import get_space
 
     try:
         specs = get_space("nb201").specs(data_dir)
@@ -46,8 +45,6 @@ def cell_order(data_dir: str | None = None) -> tuple[Cell, ...]:
 
 
 def _resolve(data_dir: str | os.PathLike | None) -> str | None:
-    from harness import data
-
     try:
         return str(data.resolve_data_dir(data_dir))
     except data.DataError:

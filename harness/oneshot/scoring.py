@@ -36,6 +36,7 @@ from harness.oneshot.images import SplitImages, load_split_images, validation_ba
 from harness.oneshot.sampling import class_members, representative
 from harness.oneshot.supernet import PartitionedSupernet, plan_cell
 from harness.oneshot.training import load_model, train, training_cost
+from harness.oneshot.transfer import trained_builder
 from harness.papers import NING2021
 from harness.spaces import nb201
 
@@ -306,8 +307,6 @@ class OneShotState:
     def network_builder(self, spec) -> Callable[[int], nn.Module]:
         """``builder(seed)``: the stand-alone network of ``spec`` with this supernet's weights
         (the seed is ignored: the weights are the trained ones)."""
-        from harness.oneshot.transfer import trained_builder
-
         return trained_builder(self.evaluator.model, spec)
 
     def score(self, ctx, metric: str) -> float:

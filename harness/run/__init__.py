@@ -3,6 +3,8 @@
 Modules, in the order a run goes through them:
 
 * :mod:`~harness.run.config` -- :class:`RunConfig` and the one declaration of every option;
+* :mod:`~harness.run.resolve` -- the weights source of a run and why an estimator does not
+  apply to a split (shared by the core and the front ends);
 * :mod:`~harness.run.frontend` -- command-line values → a validated run (shared by pytest,
   ``python -m harness merge`` and ``harness.distributed``);
 * :mod:`~harness.run.session` -- :class:`Session`: split, space, specs, batches and prepared
@@ -26,7 +28,6 @@ from harness.run.config import PAPER_SEEDS, RunConfig, UsageError, parse_options
 from harness.run.determinism import check_determinism
 from harness.run.environment import NumericEnvironment, current_environment
 from harness.run.finalize import IncompleteRun, finalize
-from harness.run.frontend import skip_reason
 from harness.run.journal import (
     Checkpoint,
     CheckpointMismatch,
@@ -34,6 +35,7 @@ from harness.run.journal import (
     read_checkpoint,
 )
 from harness.run.pipeline import MergeError, merge_shards, report, run, run_session
+from harness.run.resolve import skip_reason
 from harness.run.scoring import EstimatorBroken, score_cell, score_split
 from harness.run.session import WEIGHTS_KEY, PrepareTimeout, Session, shard_positions
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import data
+from harness.flops import count_macs
 from harness.run.config import RunConfig
 from harness.spaces import get_space
 from harness.splits import Split
@@ -19,8 +20,6 @@ from harness.splits import Split
 
 def complexity_table(split: Split, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
     """(#params, MACs) per architecture of ``split``, in split order."""
-    from harness.flops import count_macs
-
     path = Path(cfg.cache_dir) / "complexity" / f"{split.name}-{split.sha256[:16]}.json"
     if path.is_file():
         try:

@@ -31,7 +31,8 @@ import numpy as np
 from harness import api, metrics, results
 from harness.data import atomic_write_bytes
 from harness.run.environment import current_environment
-from harness.run.session import Session, own_options
+from harness.run.scoring import score_cell
+from harness.run.session import Session, own_options, weights_record
 
 # Version of the curve store's key and file layout.
 CURVE_STORE_VERSION = 1
@@ -72,8 +73,6 @@ def curve_store_path(session: Session, est: api.Estimator, seed: int, state: Any
     source, seed, the state's own description (run hash, checkpoint epoch, evaluation batches)
     and the numeric environment. ``None`` when the state cannot describe itself.
     """
-    from harness.run.finalize import weights_record
-
     described = _without_trained_flag(_describe(state))
     if described is None:
         return None
@@ -134,8 +133,6 @@ def load_curve_scores(path: Path | None, n: int, rescore: Callable[[Sequence[int
 
 def _rescorer(session: Session, est: api.Estimator, seed: int, st: Any
               ) -> Callable[[Sequence[int]], list]:
-    from harness.run.scoring import score_cell
-
     def rescore(positions: Sequence[int]) -> list:
         states = {**session.states(seed), est.name: st}
         return [score_cell(session, [est], p, seed, states)[est.name].score for p in positions]
@@ -153,8 +150,6 @@ def score_checkpoints(session: Session, progress: Callable | None = None) -> int
     Returns:
         The number of (estimator, seed, checkpoint) score sets computed.
     """
-    from harness.run.scoring import score_cell
-
     cfg, split = session.cfg, session.split
     done = 0
     for seed in cfg.seeds:
@@ -264,8 +259,6 @@ def stored_checkpoint_scores(session: Session, est: api.Estimator, seed: int, st
     Returns:
         Scores in split order, or ``None`` (score everything again).
     """
-    from harness.run.finalize import weights_record
-
     cfg, split = session.cfg, session.split
     path = results.results_path(cfg.results_dir, est.name, split.name)
     if not path.exists() or _describe(state) is None:

@@ -17,12 +17,15 @@ import numpy as np
 import torch
 
 from harness import api, bias, metrics, results
+from harness.run.complexity import complexity_table
 from harness.run.config import RunConfig
 from harness.run.curves import prepared_and_curve
 from harness.run.environment import device_name, git_commit
 from harness.run.journal import Record, Records
-from harness.run.session import Session
+from harness.run.session import Session, own_options, weights_record
+from harness.run.stored import STORED_ORIGIN
 from harness.splits import Split
+from harness.uncertainty import bootstrap_metrics
 
 NONFINITE_RULE = (
     "A score that is NaN/inf, not a real number, or whose computation raised or timed out is "
@@ -69,8 +72,6 @@ def summarize_seeds(values: list[dict]) -> tuple[dict, dict]:
 def seed_metrics(per_seed_scores: dict[int, np.ndarray], truth: np.ndarray) -> results.Metrics:
     """Every criterion per seed, mean and std over seeds, and the bootstrap over architectures
     (95 % intervals and the stored samples that pair estimators for rank groups)."""
-    from harness.uncertainty import bootstrap_metrics
-
     per_seed = {str(s): metrics.all_metrics(v, truth) for s, v in per_seed_scores.items()}
     mean, std = summarize_seeds(list(per_seed.values()))
     return results.Metrics(per_seed, mean, std,
@@ -79,8 +80,6 @@ def seed_metrics(per_seed_scores: dict[int, np.ndarray], truth: np.ndarray) -> r
 
 def _cost(cfg: RunConfig, records: Records, ids: Sequence[int],
           joint_with: Sequence[str]) -> results.Cost:
-    from harness.run.stored import STORED_ORIGIN
-
     # Records taken over from a stored result have no timing: the cost is that of the cells
     # scored by the harness (at least the three probes of every taken-over seed).
     timed = [records[(a, s)] for s in cfg.seeds for a in ids
@@ -117,8 +116,6 @@ def _cost(cfg: RunConfig, records: Records, ids: Sequence[int],
 
 def _bias(session: Session, per_seed_scores: dict[int, np.ndarray], truth: np.ndarray,
           per_seed_tau: dict[int, float | None]) -> dict:
-    from harness.run.complexity import complexity_table
-
     mean_scores = np.mean(np.stack(list(per_seed_scores.values())), axis=0)
     params, flops = complexity_table(session.split, session.cfg)
     counts_list = [session.space.op_counts(sp) for sp in session.specs]
@@ -169,22 +166,9 @@ def training_cost(prepared: dict | None, n_archs: int) -> dict | None:
                     "add wall_s_per_arch_* (scoring) for the full cost per architecture"}
 
 
-def weights_record(session: Session) -> results.Weights:
-    """Where the networks' weights came from, per seed (random init or a supernet run)."""
-    from harness.run.session import WEIGHTS_KEY
-
-    cfg = session.cfg
-    if cfg.weights == "init":
-        return results.Weights("init")
-    return results.Weights(cfg.weights, {str(s): session.states(s)[WEIGHTS_KEY].describe()
-                                         for s in cfg.seeds})
-
-
 def finalize(session: Session, est: api.Estimator, records: Records,
              determinism: results.Determinism | None = None) -> results.ResultFile:
     """Compute metrics, bias and cost from the records and write the results files."""
-    from harness.run.session import own_options
-
     cfg, split = session.cfg, session.split
     ids = list(split.arch_ids)
     missing = [(a, s) for s in cfg.seeds for a in ids if (a, s) not in records]

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from harness import api, data, registry
 from harness.run.config import (
     COMMITTED_RESULTS_DIR,
@@ -26,6 +28,7 @@ from harness.run.config import (
     parse_seeds,
     parse_shard,
 )
+from harness.run.resolve import skip_reason, weights_source
 from harness.splits import Split, UnknownSplitError, load_split
 
 RESULTS_ENV_VAR = "ESTBENCH_RESULTS"
@@ -77,46 +80,15 @@ def results_dir_for(given: str | os.PathLike | None, weights: str) -> Path:
 
 def default_device() -> str:
     """``cuda`` when torch sees a GPU, else ``cpu`` (the same default in every front end)."""
-    import torch
-
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def check_device(device: str) -> str:
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise UsageError(f"--device must be cpu or cuda, not {device!r}")
-    if device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UsageError("--device=cuda but torch sees no CUDA device")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError("--device=cuda but torch sees no CUDA device")
     return device
-
-
-def skip_reason(est: api.Estimator, split: Split) -> str | None:
-    """Why ``est`` cannot be scored on ``split`` (``None`` if it can)."""
-    if not est.info.applies_to(split.benchmark):
-        return (f"{est.name} does not apply to {split.benchmark}: "
-                f"{est.info.skip_reason or 'not supported by the estimator'}")
-    if est.info.needs_images and not split.images_available:
-        return (f"{est.name} needs {split.dataset} images, which do not ship with estbench "
-                "(only CIFAR-10 does); the split's ground truth is available for image-free "
-                "estimators.")
-    return None
-
-
-def weights_source(name: str) -> api.Estimator:
-    """The one-shot estimator whose supernet supplies ``RunConfig.weights``.
-
-    Raises:
-        UsageError: if ``name`` is not a registered one-shot estimator with a supernet.
-    """
-    est = registry.ESTIMATORS.find(name)
-    if est is None or est.info.kind != "one-shot" or est.prepare is None:
-        known = [e.name for e in registry.ESTIMATORS.values() if e.info.kind == "one-shot"]
-        raise UsageError(f"--weights must be 'init' or a one-shot estimator "
-                         f"({', '.join(known)}), not {name!r}")
-    return est
 
 
 def check_estimator_options(ests: Sequence[api.Estimator], options: Mapping[str, Any],

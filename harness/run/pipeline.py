@@ -13,6 +13,7 @@ from harness.run.finalize import finalize
 from harness.run.journal import (
     Checkpoint,
     Records,
+    fingerprint_differences,
     mark_finalized,
     other_checkpoint_records,
     read_checkpoint,
@@ -59,8 +60,6 @@ def merged_records(session: Session, est: api.Estimator, n_shards: int) -> Recor
     Raises:
         MergeError: naming the missing or mismatching shard, and the seeds it holds.
     """
-    from harness.run.journal import fingerprint_differences
-
     cfg, split = session.cfg, session.split
     fp = session.fingerprint(est)
     merged: Records = {}

@@ -17,8 +17,8 @@ import torch
 
 from harness import api, data, registry, results
 from harness.run.config import RunConfig
-from harness.run.frontend import weights_source
 from harness.run.limits import ArchTimeout, call_with_timeout
+from harness.run.resolve import weights_source
 from harness.spaces import SearchSpace, get_space
 from harness.splits import Split, load_split
 
@@ -209,3 +209,12 @@ class Session:
                     planned=joint_uses if share else est.info.uses,
                     sharing=share and len(ests) > 1, resolve=registry.get,
                 )
+
+
+def weights_record(session: Session) -> results.Weights:
+    """Where the networks' weights came from, per seed (random init or a supernet run)."""
+    cfg = session.cfg
+    if cfg.weights == "init":
+        return results.Weights("init")
+    return results.Weights(cfg.weights, {str(s): session.states(s)[WEIGHTS_KEY].describe()
+                                         for s in cfg.seeds})

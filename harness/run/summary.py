@@ -7,8 +7,11 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
+from tabulate import tabulate
+
 from harness import results
 from harness.run.config import COMMITTED_RESULTS_DIR, PAPER_SEEDS, RunConfig
+from harness.run.environment import NumericEnvironment
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,16 +72,12 @@ def compare_with_committed(res: results.ResultFile, results_dir: Path) -> str | 
 
 
 def _env_text(env: dict | None) -> str:
-    from harness.run.environment import NumericEnvironment
-
     return "an unrecorded environment" if env is None else \
         NumericEnvironment.from_dict(env).describe()
 
 
 def summary_lines(cfg: RunConfig, cases: Sequence[tuple]) -> list[str]:
     """The results table of a finished run (one row per result file written)."""
-    from tabulate import tabulate
-
     rows, notes = [], []
     for est, split in cases:
         path = results.results_path(cfg.results_dir, est.name, split)

@@ -6,7 +6,9 @@ this interface, so adding a benchmark is one module plus one entry in :data:`SPA
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +17,7 @@ from torch import nn
 
 from harness import data
 from harness.registration import DuplicateNameError, Registry, UnknownNameError
+from harness.spaces import nb201
 
 Spec = Any  # a hashable, JSON-serialisable description of one architecture
 
@@ -61,8 +64,6 @@ class SearchSpace:
 
 
 def _nb201() -> SearchSpace:
-    from harness.spaces import nb201
-
     return SearchSpace(
         name="nb201",
         title="NAS-Bench-201",
@@ -126,11 +127,7 @@ def space_names() -> Sequence[str]:
 
 def _load_optional_spaces() -> None:
     """Import the other benchmarks' modules so that they can register themselves."""
-    import importlib
-    import pkgutil
 
-    import harness.spaces as pkg
-
-    for mod in pkgutil.iter_modules(pkg.__path__):
+    for mod in pkgutil.iter_modules(__path__):
         if mod.name != "nb201" and not mod.name.startswith("_"):
             importlib.import_module(f"harness.spaces.{mod.name}")

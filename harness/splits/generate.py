@@ -12,6 +12,7 @@ import argparse
 import numpy as np
 
 from harness import data
+from harness.spaces import nb201
 from harness.splits import write_split
 
 SUBSET_SEED = 20211206  # NeurIPS 2021; fixed forever for version-1 subsets
@@ -30,8 +31,6 @@ def random_subset(n_total: int, n: int, seed: int = SUBSET_SEED) -> list[int]:
 
 
 def nb201_splits(data_dir=None) -> list[dict]:
-    from harness.spaces import nb201
-
     df = data.load_table("nb201", data_dir)
     n = len(df)
     everything = list(range(n))

@@ -23,6 +23,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from harness.data import CIFAR10_FILES, DataError, atomic_write_bytes
 from harness.datatools.convert.common import safe_pickle_load, update_sums
@@ -47,8 +48,6 @@ def _member(tar: tarfile.TarFile, name: str, src: Path) -> dict:
 
 def encode(image: np.ndarray, codec: str) -> bytes:
     """One HWC uint8 image as JPEG (Pillow defaults, as the release) or PNG bytes."""
-    from PIL import Image
-
     buf = io.BytesIO()
     if codec == "jpeg":
         Image.fromarray(image).save(buf, "JPEG", quality=75, subsampling=2)

@@ -22,6 +22,7 @@ import ast
 import json
 import os
 import re
+from collections import namedtuple
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -85,6 +86,7 @@ def read_genotypes(path: str | os.PathLike) -> list[str]:
     text = p.read_text(encoding="utf-8")
     if p.suffix in (".yaml", ".yml"):
         try:
+            # lazy: optional (PyYAML), needed only for this conversion
             import yaml
         except ImportError as exc:
             raise DataError("Reading a YAML genotype list needs PyYAML (pip install pyyaml).") \
@@ -119,9 +121,7 @@ def surrogate_predictions(cells: list[tuple[list[Edge], list[Edge]]],
     Not exercised by the tests: neither the package nor its model files can be installed here.
     """
     try:
-        from collections import namedtuple
-
-        import nasbench301
+        import nasbench301  # lazy: optional, only for computing predictions
     except ImportError as exc:
         raise DataError("Computing predictions needs the nasbench301 package "
                         "(https://github.com/automl/nasbench301) and its nb_models_1.0 files; "

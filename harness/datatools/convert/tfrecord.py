@@ -34,12 +34,14 @@ _TABLE = _crc32c_table()
 
 def _fast_crc32c() -> Callable[[bytes], int] | None:
     try:  # optional C implementations; the pure-Python fallback reads only ~3 MB/s
+        # lazy: optional C implementation
         import google_crc32c
 
         return lambda data: google_crc32c.value(data)
     except ImportError:
         pass
     try:
+        # lazy: optional C implementation
         import crc32c as _crc32c
 
         return _crc32c.crc32c
