@@ -14,6 +14,10 @@
     committed split (benchmark, size, description).
 ``python -m harness campaign status|run|state [PLAN] ...``
     time-budgeted, resumable campaigns from a TOML plan (see ``docs/distributed.md``).
+``python -m harness catalog [--write | --check]``
+    the estimator catalog the site reads instead of importing the registry
+    (``leaderboard/catalog.json``: kind, version, idea, paper, published figures, splits an
+    estimator does not apply to); ``--check`` exits 1 when it is not current.
 ``python -m harness reproduce [--results-dir DIR] [--estimator A,B] [--split S,T]``
     re-score the first, middle and last cell of each results file with today's code and
     compare with the stored scores (bit for bit in the same numeric environment); exit 1 on a
@@ -170,6 +174,31 @@ def _reproduce(argv: list[str]) -> int:
     return 1 if bad else 0
 
 
+def _catalog(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m harness catalog",
+                                 description="Write or check leaderboard/catalog.json.")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help="write the catalog")
+    mode.add_argument("--check", action="store_true", help="exit 1 if it is not current")
+    args = ap.parse_args(argv)
+    # lazy: each subcommand loads only its own stack (torch and the estimators take seconds)
+    from harness import catalog
+
+    if args.write:
+        catalog.write()
+        print(f"wrote {catalog.CATALOG_PATH}")
+        return 0
+    if args.check:
+        diff = catalog.differences()
+        for line in diff:
+            print(f"catalog: {line}", file=sys.stderr)
+        if diff:
+            print("run: python -m harness catalog --write", file=sys.stderr)
+        return 1 if diff else 0
+    sys.stdout.write(catalog.render(catalog.build_catalog()))
+    return 0
+
+
 def _campaign(argv: list[str]) -> int:
     # lazy: each subcommand loads only its own stack (torch and the estimators take seconds)
     from harness.campaign.cli import main as campaign_main
@@ -178,7 +207,8 @@ def _campaign(argv: list[str]) -> int:
 
 
 COMMANDS = {"merge": _merge, "schema": _schema, "results": _results, "data": _data,
-            "list": _list, "campaign": _campaign, "reproduce": _reproduce}
+            "list": _list, "campaign": _campaign, "reproduce": _reproduce,
+            "catalog": _catalog}
 
 
 def main(argv: list[str] | None = None) -> int:

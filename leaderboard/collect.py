@@ -11,6 +11,7 @@ split, only make a rank *provisional*.
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,13 +122,14 @@ def describe_environment(env: dict | None) -> str:
 
 @dataclass(frozen=True)
 class Current:
-    """What the code says about an estimator now (from :func:`harness.registry.discover`).
+    """What the code says about an estimator now (from the estimator catalog, which
+    ``python -m harness catalog --write`` generates from :func:`harness.registry.discover`).
 
     Attributes:
         version: the registered version (results of another version are stale).
         kind: zero-shot / one-shot / baseline.
         not_applicable: split name → reason, for splits the estimator is not scored on.
-        published: the figures published for it (``harness.api.Published``), shown beside ours.
+        published: the figures published for it (:class:`PublishedFigure`), shown beside ours.
     """
 
     version: str
@@ -211,27 +213,42 @@ def display_path(path: Path, results_dir: Path) -> Path:
         return Path(path)
 
 
-def load_registry() -> tuple[dict[str, Current] | None, str | None]:
-    """The registered estimators now, or ``(None, reason)`` when the registry cannot load."""
-    try:
-        # lazy: the registry imports torch and every submission; the site builds without it
-        from harness import registry
-        from harness.run import skip_reason
-        from harness.splits import split_names
+#: The estimator catalog (``python -m harness catalog --write``): what the registered
+#: estimators say about themselves, so that the site never imports them (nor torch).
+CATALOG_PATH = Path(__file__).resolve().parent / "catalog.json"
+#: The catalog layout this module reads (``harness.catalog.CATALOG_VERSION``).
+CATALOG_VERSION = 1
 
-        found = registry.discover()
-        splits = [load_split(n) for n in split_names()]
-    except Exception as exc:  # a broken submission must not take the leaderboard down
-        return None, f"estimator registry could not be loaded ({type(exc).__name__}: {exc})"
-    out = {}
-    for name, est in found.items():
-        na = {}
-        for split in splits:
-            reason = skip_reason(est, split)
-            if reason:
-                na[split.name] = reason
-        out[name] = Current(version=str(est.info.version), kind=est.info.kind, not_applicable=na,
-                            published=est.info.published)
+
+@dataclass(frozen=True)
+class PublishedFigure:
+    """A figure published for an estimator (``harness.api.Published``, as the catalog holds
+    it): shown on its page beside ours."""
+
+    criterion: str
+    value: float
+    benchmark: str
+    population: str
+    source: str
+    note: str = ""
+
+
+def load_registry(path: Path = CATALOG_PATH
+                  ) -> tuple[dict[str, Current] | None, str | None]:
+    """The registered estimators, from the catalog at ``path``, or ``(None, reason)`` when it
+    cannot be read (the build then says so and checks nothing against the code)."""
+    try:
+        cat = json.loads(Path(path).read_text())
+        if cat.get("catalog_version") != CATALOG_VERSION:
+            raise ValueError(f"catalog_version {cat.get('catalog_version')!r}, this site reads "
+                             f"{CATALOG_VERSION}")
+        out = {name: Current(version=str(e["version"]), kind=e["kind"],
+                             not_applicable=dict(e["not_applicable"]),
+                             published=tuple(PublishedFigure(**f) for f in e["published"]))
+               for name, e in cat["estimators"].items()}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return None, (f"estimator catalog {path} could not be read ({type(exc).__name__}: "
+                      f"{exc}); regenerate it with python -m harness catalog --write")
     return out, None
 
 
