@@ -47,9 +47,17 @@ def test_the_readme_shows_the_python_api():
 def test_install_lines_agree_in_readme_submitting_and_workflows():
     pin = "pip install torch==2.13.0"
     extras = 'pip install -e ".[dev,docs,distributed]"'
+    site_only = ROOT / ".github" / "workflows" / "leaderboard.yml"  # the site: no torch
     files = [ROOT / "README.md", ROOT / "docs" / "submitting.md",
              *sorted((ROOT / ".github" / "workflows").glob("*.yml")), ROOT / ".ci" / "run"]
     for path in files:
+        if path == site_only:
+            continue
         text = path.read_text().replace("python -m pip", "pip").replace(" -q", "")
         assert pin in text and extras in text, path
         assert text.index(pin) < text.index(extras), f"{path}: torch must come first"
+    # The Pages job installs the project without its dependencies, then only the `site` extra.
+    text = site_only.read_text()
+    assert not [line for line in text.splitlines() if "pip install" in line and "torch" in line]
+    assert "pip install --no-deps -e ." in text
+    assert "['optional-dependencies']['site']" in text

@@ -11,13 +11,14 @@ import os
 import pkgutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from harness import data
 from harness.registration import DuplicateNameError, Registry, UnknownNameError
-from harness.spaces import nb201
+from harness.spaces import nb201_cells
+
+if TYPE_CHECKING:  # annotations only: the registry and splits import no torch
+    from torch import nn
 
 Spec = Any  # a hashable, JSON-serialisable description of one architecture
 
@@ -63,15 +64,22 @@ class SearchSpace:
         return self.builder(spec, self.datasets[dataset], seed)
 
 
+def _nb201_network(spec: Spec, num_classes: int, seed: int | None) -> nn.Module:
+    # lazy: the network needs torch; the registry, splits and canonical forms do not
+    from harness.spaces import nb201
+
+    return nb201.build_network(spec, num_classes, seed)
+
+
 def _nb201() -> SearchSpace:
     return SearchSpace(
         name="nb201",
         title="NAS-Bench-201",
         table="nb201",
         spec_of_row=lambda row: row["arch_str"],
-        builder=lambda spec, n, seed: nb201.build_network(spec, n, seed),
-        op_counts=lambda spec: nb201.op_counts(nb201.parse(spec)),
-        canonical=lambda spec: nb201.canonical(nb201.parse(spec)),
+        builder=_nb201_network,
+        op_counts=lambda spec: nb201_cells.op_counts(nb201_cells.parse(spec)),
+        canonical=lambda spec: nb201_cells.canonical(nb201_cells.parse(spec)),
         # No meta_builder: these networks are small, and a real CPU forward counts faster than
         # the meta device's Python-level shape propagation.
         datasets={"cifar10": 10, "cifar100": 100, "imagenet16-120": 120},
@@ -113,7 +121,8 @@ def get_space(name: str) -> SearchSpace:
     Raises:
         UnknownSpaceError: no space of that name (a ``KeyError``; close names suggested).
     """
-    _load_optional_spaces()
+    if name not in SPACES.names():  # the other benchmarks' modules import torch
+        _load_optional_spaces()
     factory = SPACES.get(name)
     if name not in _BUILT:
         _BUILT[name] = factory()
@@ -129,5 +138,5 @@ def _load_optional_spaces() -> None:
     """Import the other benchmarks' modules so that they can register themselves."""
 
     for mod in pkgutil.iter_modules(__path__):
-        if mod.name != "nb201" and not mod.name.startswith("_"):
+        if mod.name not in ("nb201", "nb201_cells") and not mod.name.startswith("_"):
             importlib.import_module(f"harness.spaces.{mod.name}")

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import data
+from harness.spaces import get_space
 
 SPLIT_DIR = Path(__file__).parent
 SCHEMA_VERSION = 1
@@ -78,9 +79,6 @@ class Split:
 
     def specs(self, data_dir: str | os.PathLike | None = None) -> list:
         """Architecture specs of the split, in split order."""
-        # lazy: spaces import torch; the site reads splits and builds without it
-        from harness.spaces import get_space
-
         all_specs = get_space(self.benchmark).specs(data_dir)
         return [all_specs[i] for i in self.arch_ids]
 
@@ -91,9 +89,6 @@ class Split:
         if self.truth_aggregate == "none":
             return col[list(self.arch_ids)]
         if self.truth_aggregate == "isomorphism_class_mean":
-            # lazy: spaces import torch; the site reads splits and builds without it
-            from harness.spaces import get_space
-
             space = get_space(self.benchmark)
             specs = space.specs(data_dir)
             sums: dict[str, list[float]] = {}
