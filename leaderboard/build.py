@@ -95,8 +95,9 @@ def _load_truth(coll: Collection, data_dir: str | None) -> dict[str, np.ndarray 
 
 def _estimator_plots(site: Site, docs_dir: Path, report: BuildReport) -> None:
     coll = site.coll
+    board = set(coll.splits())
     for (name, split), res in sorted(coll.results.items()):
-        if res.skipped:
+        if res.skipped or split not in board:  # indicative (smoke) results get no page
             continue
         made: dict[str, str] = {}
         base = f"img/estimators/{name}/{split}"

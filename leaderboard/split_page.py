@@ -159,13 +159,18 @@ def render_splits_index(site: Site) -> str:
     out.append("Fixed, versioned selections of architectures from the NAS benchmarks. Splits "
                "with results have their own page; the leaderboard's home table shows one "
                "column group per split with results.\n")
+    indicative = set(site.coll.indicative_splits())
     rows = []
     for name in split_names():
         sp = load_split(name)
         n_res = len(site.coll.of_split(name))
         title = f"[{name}]({link(SPLITS_INDEX, split_page(name))})" if name in scored else name
+        about = fmt.esc(sp.description)
+        if name in indicative:
+            about += (" *Indicative:* not a column of the board; `python -m leaderboard "
+                      "preview` ranks your result on it among these.")
         rows.append([title, fmt.esc(sp.benchmark), fmt.esc(sp.dataset), str(len(sp)),
-                     str(n_res), fmt.esc(sp.description)])
+                     str(n_res), about])
     out.append(fmt.table(["Split", "Benchmark", "Dataset", "N", "Results", "Description"],
                          rows, ["left", "left", "left", "right", "right", "left"]))
     return "\n".join(out)
