@@ -175,6 +175,9 @@ def _cost_plots(site: Site, docs_dir: Path, report: BuildReport) -> None:
             cost = res.obj["cost"].get("wall_s_per_arch_median")
             if cost is None or not cost > 0:  # log axis: a zero cost has no place on it
                 continue
+            training = res.obj["cost"].get("training")
+            if training:  # a one-shot estimator costs its amortised training plus its scoring
+                cost += training["cpu_s_per_arch"]
             points.append({"name": row.name, "tau": float(res.mean("kendall")),
                            "cost": float(cost), "kind": row.kind, "complete": row.complete,
                            "joint": res.obj["cost"].get("mode") == "joint"})
