@@ -18,6 +18,10 @@
     the estimator catalog the site reads instead of importing the registry
     (``leaderboard/catalog.json``: kind, version, idea, paper, published figures, splits an
     estimator does not apply to); ``--check`` exits 1 when it is not current.
+``python -m harness cost --estimator A,B|all --split S [--cells 20]``
+    the standalone cost of each estimator (alone, one thread, a fresh process each, on evenly
+    spaced cells of the split): median s/arch and peak memory, written to
+    ``leaderboard/costs/<estimator>/<split>.json`` for the site's cost column.
 ``python -m harness reproduce [--results-dir DIR] [--estimator A,B] [--split S,T]``
     re-score the first, middle and last cell of each results file with today's code and
     compare with the stored scores (bit for bit in the same numeric environment); exit 1 on a
@@ -174,6 +178,63 @@ def _reproduce(argv: list[str]) -> int:
     return 1 if bad else 0
 
 
+def _cost(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m harness cost",
+        description="Measure standalone costs (each estimator alone, one thread, its own "
+                    "process) and write them under leaderboard/costs/.")
+    ap.add_argument("--estimator", required=True,
+                    help="comma-separated names, or all (every zero-shot estimator and baseline)")
+    ap.add_argument("--split", required=True, help="comma-separated split names")
+    ap.add_argument("--cells", type=int, default=None, help="cells per split (default 20)")
+    ap.add_argument("--seed", type=int, default=20)
+    ap.add_argument("--costs-dir", default=None, help="default: leaderboard/costs")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # the child process
+    args = ap.parse_args(argv)
+    # lazy: each subcommand loads only its own stack (torch and the estimators take seconds)
+    import subprocess
+
+    from harness import data, registry
+    from harness.run import standalone
+    from harness.splits import load_split
+
+    costs_dir = Path(args.costs_dir) if args.costs_dir else standalone.COSTS_DIR
+    n_cells = args.cells or standalone.DEFAULT_CELLS
+    ests = registry.discover()
+    names = ([n for n, e in ests.items() if e.prepare is None] if args.estimator == "all"
+             else [n for n in args.estimator.split(",") if n])
+    try:
+        for n in names:
+            registry.get(n)
+        splits = [load_split(s) for s in args.split.split(",") if s]
+    except (KeyError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.one:  # one estimator, one split, in this process
+        try:
+            cost = standalone.measure(ests[names[0]], splits[0], n_cells=n_cells,
+                                      seed=args.seed, data_dir=args.data_dir)
+        except (data.DataError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        path = standalone.write(cost, costs_dir)
+        print(f"{cost.estimator} on {cost.split}: {cost.s_per_arch_median:.4g} s/arch median "
+              f"({len(cost.arch_ids)} cells, p90 {cost.s_per_arch_p90:.4g}), peak "
+              f"{cost.peak_rss_mb:.0f} MB -> {path}", flush=True)
+        return 0
+    bad = 0
+    for sp in splits:
+        for n in names:
+            cmd = [sys.executable, "-m", "harness", "cost", "--one", "--estimator", n,
+                   "--split", sp.name, "--cells", str(n_cells), "--seed", str(args.seed),
+                   "--costs-dir", str(costs_dir)]
+            if args.data_dir:
+                cmd += ["--data-dir", args.data_dir]
+            bad += subprocess.run(cmd).returncode != 0
+    return 1 if bad else 0
+
+
 def _catalog(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m harness catalog",
                                  description="Write or check leaderboard/catalog.json.")
@@ -208,7 +269,7 @@ def _campaign(argv: list[str]) -> int:
 
 COMMANDS = {"merge": _merge, "schema": _schema, "results": _results, "data": _data,
             "list": _list, "campaign": _campaign, "reproduce": _reproduce,
-            "catalog": _catalog}
+            "catalog": _catalog, "cost": _cost}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -173,6 +173,9 @@ def _cost_plots(site: Site, docs_dir: Path, report: BuildReport) -> None:
             if res is None or res.mean("kendall") is None:
                 continue
             cost = res.obj["cost"].get("wall_s_per_arch_median")
+            joint = res.obj["cost"].get("mode") == "joint"
+            if res.standalone is not None:  # what running it alone costs, where measured
+                cost, joint = res.standalone["s_per_arch_median"], False
             if cost is None or not cost > 0:  # log axis: a zero cost has no place on it
                 continue
             training = res.obj["cost"].get("training")
@@ -180,7 +183,7 @@ def _cost_plots(site: Site, docs_dir: Path, report: BuildReport) -> None:
                 cost += training["cpu_s_per_arch"]
             points.append({"name": row.name, "tau": float(res.mean("kendall")),
                            "cost": float(cost), "kind": row.kind, "complete": row.complete,
-                           "joint": res.obj["cost"].get("mode") == "joint"})
+                           "joint": joint})
         if not points:
             continue
         fig = plots.tau_cost_scatter(points, f"{split}: Kendall τ against cost")

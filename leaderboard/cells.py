@@ -75,7 +75,9 @@ def tau_cell(res: Result) -> Cell:
 
 
 def cost_model(res: Result) -> Cell:
-    """Seconds per architecture with the device type; machine and joint-run caveat on hover."""
+    """Seconds per architecture with the device type: the standalone cost where measured
+    (``python -m harness cost``), else the scoring run's (marked joint† when shared passes may
+    have been charged to another estimator); details on hover."""
     cost, env = res.obj["cost"], res.obj["environment"]
     note = str(cost["device"])
     when = str(env.get("date", ""))[:10]
@@ -98,6 +100,21 @@ def cost_model(res: Result) -> Cell:
                   f"({training['epochs']} epochs, {training['runs']} seed(s)) amortised over "
                   f"{training['n_archs']} architectures, plus the scoring seconds")
         return Cell(fmt.seconds(total), note=note, title=title)
+    sa = res.standalone
+    if sa is not None:
+        # The estimator alone, one thread, on fixed cells of the split: what a user pays.
+        scored = f"{fmt.seconds(cost['wall_s_per_arch_median'])} s/arch in its scoring run"
+        if cost.get("mode") == "joint" and joint:
+            scored += f" (jointly with {', '.join(joint)}: shared passes charged to one)"
+        env = sa.get("environment") or {}
+        cpu = f"{env.get('device_name', '?')} ({env.get('capability') or env.get('device_type')})"
+        title = (f"standalone: the estimator alone, one thread, median over "
+                 f"{len(sa['arch_ids'])} cells of the split (90th percentile "
+                 f"{fmt.seconds(sa['s_per_arch_p90'])} s), peak memory "
+                 f"{sa['peak_rss_mb']:.0f} MB; measured {str(sa['measured_at'])[:10]} on "
+                 f"{cpu}; {scored}")
+        return Cell(fmt.seconds(sa["s_per_arch_median"]), note=str(cost["device"]),
+                    title=title)
     return Cell(fmt.seconds(cost["wall_s_per_arch_median"]), note=note, title=title)
 
 

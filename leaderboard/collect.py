@@ -10,6 +10,7 @@ split, only make a rank *provisional*.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 from collections.abc import Iterable, Sequence
@@ -42,12 +43,15 @@ class Result:
         scores: the scores file beside it (``None`` if absent or not the one recorded).
         scores_mismatch: a scores file is there, but not the one the harness recorded
             (``scores_sha256``).
+        standalone: the estimator's standalone cost on this split (``python -m harness
+            cost``, ``leaderboard/costs/``), when measured for this version and split file.
     """
 
     obj: dict
     path: Path
     scores: Path | None
     scores_mismatch: bool = False
+    standalone: dict | None = None
 
     @property
     def estimator(self) -> str:
@@ -218,6 +222,8 @@ def display_path(path: Path, results_dir: Path) -> Path:
 CATALOG_PATH = Path(__file__).resolve().parent / "catalog.json"
 #: The catalog layout this module reads (``harness.catalog.CATALOG_VERSION``).
 CATALOG_VERSION = 1
+#: The standalone-cost layout this module reads (``harness.run.standalone``).
+STANDALONE_COST_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -287,7 +293,33 @@ def collect(results_dir: Path, use_registry: bool = True) -> Collection:
         elif res.scores is None and not res.skipped:
             coll.warnings.append(f"{res.path}: its scores file {res.obj['scores_file']} is "
                                  "missing; plots for it are skipped")
+    _attach_standalone_costs(coll, results_dir.parent / "costs")
     return coll
+
+
+def _attach_standalone_costs(coll: Collection, costs_dir: Path) -> None:
+    """Give each result its standalone cost (``<costs_dir>/<estimator>/<split>.json``, written
+    by ``python -m harness cost``) when it was measured for the same estimator version and
+    split file; a stale or unreadable measurement is a warning, never used."""
+    for (est, split), res in list(coll.results.items()):
+        path = costs_dir / est / f"{split}.json"
+        if not path.is_file():
+            continue
+        try:
+            cost = json.loads(path.read_text())
+            if cost.get("schema_version") != STANDALONE_COST_VERSION:
+                raise ValueError(f"schema_version {cost.get('schema_version')!r}")
+            same = (str(cost["estimator_version"]) == str(res.obj["estimator"]["version"])
+                    and cost["split_sha256"] == res.obj["split"]["sha256"])
+            float(cost["s_per_arch_median"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            coll.warnings.append(f"costs/{est}/{split}.json: unusable ({exc}); not shown")
+            continue
+        if not same:
+            coll.warnings.append(f"costs/{est}/{split}.json: measured for another estimator "
+                                 "version or split file; not shown (python -m harness cost)")
+            continue
+        coll.results[(est, split)] = dataclasses.replace(res, standalone=cost)
 
 
 def _load_one(path: Path, results_dir: Path) -> tuple[Result | None, str | None]:

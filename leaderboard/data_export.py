@@ -3,9 +3,11 @@ columns, for pandas or a spreadsheet.
 
 The site's tables and the LaTeX/Markdown exports show formatted text (``0.752 ± 0.004``,
 ``0.15 cpu joint†``); this CSV holds the same results as plain numbers: τ with its seed std
-and 95 % bootstrap interval, the other criteria at 5 %, the seeds, and the cost split into
-scoring and (one-shot) amortised training seconds per architecture. Empty cells are missing
-values (no interval in an older result, no training for a zero-shot estimator).
+and 95 % bootstrap interval, the other criteria at 5 %, the seeds, and the cost: the
+standalone seconds per architecture and peak memory (the estimator alone, one thread,
+``python -m harness cost``; empty where not measured), and the scoring run's seconds split into
+scoring and (one-shot) amortised training. Empty cells are missing values (no interval in an
+older result, no training for a zero-shot estimator).
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from collections.abc import Sequence
 from leaderboard.cells import ci
 from leaderboard.collect import Collection, Result, rank_rows
 
-#: Columns in order; each is described in ``docs/leaderboard.md`` ("Downloads").
+#: Columns in order (described in the module docstring).
 COLUMNS = (
     "estimator", "kind", "split", "rank", "status", "status_reasons",
     "kendall", "kendall_seed_std", "kendall_ci_low", "kendall_ci_high",
     "spearman", "spearman_ci_low", "spearman_ci_high", "pearson",
     "p_top_5", "p_top_10", "br_5", "wr_5", "ndcg_exp_5", "ndcg_5",
     "n_seeds", "seeds", "n_archs",
+    "standalone_s_per_arch", "standalone_peak_mb",
     "score_s_per_arch", "training_s_per_arch", "total_s_per_arch", "cost_mode", "cost_device",
     "estimator_version",
 )
@@ -55,6 +58,8 @@ def result_record(res: Result) -> dict:
         "spearman_ci_high": rho_ci[1] if rho_ci else None,
         "n_seeds": len(res.seeds), "seeds": " ".join(str(s) for s in res.seeds),
         "n_archs": res.obj["n_archs"],
+        "standalone_s_per_arch": (res.standalone or {}).get("s_per_arch_median"),
+        "standalone_peak_mb": (res.standalone or {}).get("peak_rss_mb"),
         "score_s_per_arch": score_s, "training_s_per_arch": training,
         "total_s_per_arch": score_s + (training or 0.0),
         "cost_mode": cost["mode"], "cost_device": cost["device"],

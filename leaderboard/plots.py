@@ -280,7 +280,7 @@ def tau_cost_scatter(points: Sequence[dict], title: str) -> Figure:
         ax.scatter([], [], s=28, color="white", edgecolors=MUTED, linewidths=1.2,
                    label="joint-run cost")
         ax.set_xscale("log")
-        ax.set_xlabel("seconds per architecture and seed (log; one-shot: + training amortised)")
+        ax.set_xlabel("seconds per architecture and seed (log scale; one-shot: + training)")
         ax.set_ylabel("Kendall τ (mean over seeds)")
         ax.axhline(0, color="black", lw=0.6)
         ax.set_title(title)

@@ -1,0 +1,156 @@
+"""Standalone cost: what running one estimator alone costs, per architecture.
+
+A results file's ``cost`` is measured in the run that scored it, often jointly with other
+estimators, where a shared pass is charged to the first estimator that asked for it (fisher's
+gradient pass to grad_norm). That is not what a user pays to run the estimator alone. This
+module measures it: the estimator alone, on one thread, in a fresh process, on ``n_cells``
+architectures of the split at evenly spaced positions (fixed, so every estimator is timed on
+the same cells), for one seed. Recorded: median and 90th-percentile seconds per architecture
+(network build and scoring, as the harness times a cell) and the process's peak resident
+memory, with the RSS before the first cell for reference (Python, torch and the data).
+
+The measurement is written by the harness beside the committed results, as
+``leaderboard/costs/<estimator>/<split>.json`` (:data:`COSTS_DIR`), and read by the site for its
+cost column. ``python -m harness cost --estimator A,B --split S`` measures (each estimator in its
+own process, so one's peak memory is not another's).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import resource
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness import api, data
+from harness.run.config import RunConfig
+from harness.run.environment import current_environment, set_threads
+from harness.run.scoring import score_cell
+from harness.run.session import Session
+from harness.splits import Split
+
+#: Where the committed measurements live (one file per estimator and split).
+COSTS_DIR = Path(__file__).resolve().parents[2] / "leaderboard" / "costs"
+#: Layout version of a standalone-cost file.
+COST_SCHEMA_VERSION = 1
+#: Cells timed per (estimator, split) by default.
+DEFAULT_CELLS = 20
+
+
+@dataclasses.dataclass(frozen=True)
+class StandaloneCost:
+    """One estimator's standalone cost on one split.
+
+    Attributes:
+        estimator, estimator_version: what was timed.
+        split, split_sha256: on which split's cells.
+        arch_ids: the architectures timed (evenly spaced positions of the split).
+        seed: the seed (initialisation and batches).
+        batch_size, n_batches: the protocol of the committed results.
+        threads: torch CPU threads (1).
+        s_per_arch_median, s_per_arch_p90: seconds per architecture (build + score).
+        peak_rss_mb: peak resident memory of the measuring process.
+        rss_before_mb: its resident memory before the first cell (interpreter, torch, data).
+        n_failed: cells whose score failed (their time still counts).
+        environment: the numeric environment (CPU kind, torch).
+        measured_at: UTC time of the measurement.
+    """
+
+    estimator: str
+    estimator_version: str
+    split: str
+    split_sha256: str
+    arch_ids: list[int]
+    seed: int
+    batch_size: int
+    n_batches: int
+    threads: int
+    s_per_arch_median: float
+    s_per_arch_p90: float
+    peak_rss_mb: float
+    rss_before_mb: float
+    n_failed: int
+    environment: dict[str, str]
+    measured_at: str
+    schema_version: int = COST_SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StandaloneCost:
+        if d.get("schema_version") != COST_SCHEMA_VERSION:
+            raise ValueError(f"standalone cost schema_version {d.get('schema_version')!r}, "
+                             f"expected {COST_SCHEMA_VERSION}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def cost_path(costs_dir: Path, estimator: str, split: str) -> Path:
+    return Path(costs_dir) / estimator / f"{split}.json"
+
+
+def positions(n: int, n_cells: int) -> list[int]:
+    """``n_cells`` evenly spaced positions of a split of ``n`` architectures (all when fewer)."""
+    if n_cells >= n:
+        return list(range(n))
+    return sorted({int(round(x)) for x in np.linspace(0, n - 1, n_cells)})
+
+
+def _rss_mb() -> float:
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * resource.getpagesize() / 2**20
+
+
+def measure(est: api.Estimator, split: Split, *, n_cells: int = DEFAULT_CELLS, seed: int = 20,
+            batch_size: int = 64, n_batches: int = 1, data_dir: str | None = None,
+            device: str = "cpu") -> StandaloneCost:
+    """Time ``est`` alone on ``n_cells`` cells of ``split`` (call it in a fresh process: the
+    peak memory is the process's)."""
+    if est.prepare is not None:
+        raise ValueError(f"{est.name} is one-shot: its cost is its training plus scoring, "
+                         "recorded in its results")
+    cfg = RunConfig(seeds=(seed,), n_batches=n_batches, batch_size=batch_size, device=device,
+                    data_dir=data_dir, resume=False, determinism_checks=0, threads=1)
+    set_threads(cfg.threads, cfg.device)
+    session = Session.create([est], split, cfg)
+    chosen = positions(len(split), n_cells)
+    session.batches.get(seed, 0)  # decode the batch before timing, as a run does once
+    before = _rss_mb()
+    walls, failed = [], 0
+    for p in chosen:
+        rec = score_cell(session, [est], p, seed)[est.name]
+        walls.append(rec.wall_s)
+        failed += rec.score is None and rec.components is None
+    w = np.array(walls, dtype=np.float64)
+    return StandaloneCost(
+        estimator=est.name, estimator_version=str(est.info.version), split=split.name,
+        split_sha256=split.sha256, arch_ids=[int(split.arch_ids[p]) for p in chosen],
+        seed=seed, batch_size=batch_size, n_batches=n_batches, threads=1,
+        s_per_arch_median=float(np.median(w)), s_per_arch_p90=float(np.percentile(w, 90)),
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        rss_before_mb=before, n_failed=int(failed),
+        environment=current_environment(device).to_dict(),
+        measured_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+
+
+def write(cost: StandaloneCost, costs_dir: Path = COSTS_DIR) -> Path:
+    """Write ``cost`` atomically; returns its path."""
+    path = cost_path(costs_dir, cost.estimator, cost.split)
+    text = (json.dumps(cost.to_dict(), indent=1, sort_keys=True) + "\n").encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data.atomic_write_bytes(path, lambda fh: fh.write(text))
+    return path
+
+
+def read(path: Path) -> StandaloneCost:
+    """A committed measurement.
+
+    Raises:
+        ValueError: not a standalone-cost file of this layout.
+    """
+    return StandaloneCost.from_dict(json.loads(Path(path).read_text()))
