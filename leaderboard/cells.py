@@ -17,7 +17,8 @@ from leaderboard.tables import Cell, site_cell
 #: Status marks of a row (shown with the reasons as a tooltip; explained in the legend).
 MARK_COMPLETE, MARK_PROVISIONAL, MARK_INCOMPLETE = "✓", "◐", "⚠"
 
-COST_TIP = ("median wall-clock seconds per (architecture, seed) and the device type it ran on "
+COST_TIP = ("seconds per architecture and the device type: the standalone cost (the "
+            "estimator alone, one thread) where measured, else the scoring run's median "
             "(hover a value for the machine); joint† = scored in one run with other "
             "estimators, sharing passes")
 

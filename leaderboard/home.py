@@ -171,8 +171,10 @@ def home_table_model(site: Site, splits: list[str]) -> Table:
         f"Split columns: Kendall τ between score and true accuracy, mean over seeds. Mean τ: "
         f"mean over the benchmarks, one split each (k/n: only k of the n have a τ). Group: rank "
         f"group on {primary} (a paired bootstrap of the τ difference cannot separate members; "
-        f"— = not computed). s/arch: median seconds per architecture and seed on {primary}; "
-        f"joint† = scored with other estimators, shared passes charged to one. Status: "
+        f"— = not computed). s/arch: seconds per architecture on {primary}: the estimator "
+        f"alone (standalone, one thread, median of 20 cells) where measured, else its scoring "
+        f"run's median, joint† when scored with other estimators (shared passes charged to "
+        f"one). Status: "
         f"{status_legend()}. n/a: the estimator does not apply; —: no result."))
     for row in site.home_rows:
         cells = [Cell(str(row.rank) if row.rank is not None else fmt.MISSING),
@@ -213,9 +215,11 @@ def legend(site: Site, splits: list[str]) -> str:
         f"*Group*: the {site.ref('metrics', PAGE, 'rank group')} on {primary}; estimators in "
         "one group cannot be told apart by a paired bootstrap of the τ difference (— = no "
         "bootstrap samples stored, or unranked). "
-        f"*s/arch*: median seconds per architecture and seed on {primary}, with the device "
-        "type; joint† = scored in one run with other estimators, so shared passes may be "
-        "charged to another. "
+        f"*s/arch*: seconds per architecture on {primary}, with the device type: the "
+        "estimator's standalone cost where measured (alone, one thread, its own process, "
+        "median over 20 fixed cells; hover for the 90th percentile and peak memory), else the "
+        "median of its scoring run, marked joint† when it was scored in one run with other "
+        "estimators, so shared passes may be charged to another. "
         f"*Status*: {status_legend()}. n/a = the estimator does not apply to that split; "
         "— = no result. Every metric (ρ, P@K, BR@K, nDCG@K, …) is on each split's page.\n\n"
         f"**Seeds.** {seed_coverage(site.home_rows, splits)} The protocol asks for "

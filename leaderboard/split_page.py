@@ -64,9 +64,9 @@ def estimators_table_model(site: Site, split: str) -> Table:
         "split's architectures. Group: rank group (paired bootstrap). P@K: share of the "
         "estimator's top K % that are in the true top K %; BR@K / WR@K (lower is better): "
         "best / worst true rank among its top K %, divided by the split size; nDCG@K with "
-        "linear gain (see the metrics "
-        "page). s/arch: median seconds per architecture and seed; joint† = scored with other "
-        f"estimators. Status: {status_legend()}."))
+        "the exponential gain 2^acc − 1 (see the metrics page). s/arch: the standalone cost "
+        "(the estimator alone, one thread) where measured, else the scoring run's median; "
+        f"joint† = scored with other estimators. Status: {status_legend()}."))
     for row in rows:
         res = row.cells.get(split)
         cells = [Cell(str(row.rank) if row.rank is not None else fmt.MISSING),
@@ -123,10 +123,12 @@ def _estimators_table(site: Site, split: str, page: str) -> str:
     if img:
         out += ("\n### Quality against cost\n\n"
                 f"![Kendall τ against seconds per architecture on {split}]({link(page, img)})"
-                "\n\nKendall τ (mean over seeds) against the median seconds per architecture "
-                "and seed (log scale). The line joins the estimators that no cheaper one beats "
-                "(the good-and-cheap frontier, complete results only); hollow markers are "
-                "costs from joint runs, which leave out passes charged to a partner.\n")
+                "\n\nKendall τ (mean over seeds) against seconds per architecture (log "
+                "scale): the standalone cost where measured, else the scoring run's median; a "
+                "one-shot estimator's amortised training is included. The line joins the "
+                "estimators that no cheaper one beats (the good-and-cheap frontier, complete "
+                "results only); hollow markers are costs from joint runs, which leave out "
+                "passes charged to a partner.\n")
     return out
 
 
