@@ -6,7 +6,8 @@ not scored yet), the splits it does not apply to and why, and the figures publis
 Importing the registry for that would import torch and every submission; the site instead
 reads ``leaderboard/catalog.json``, which this module writes from the registry
 (``python -m harness catalog --write``) and CI checks is current (``--check``), as it checks
-the results schema. The catalog is generated, never edited by hand.
+the results schema. The catalog is generated, never edited by hand; like results, it is
+committed by a maintainer, so a pull request that adds a submission does not touch it.
 """
 
 from __future__ import annotations
@@ -58,9 +59,18 @@ def write(path: Path = CATALOG_PATH) -> None:
     atomic_write_bytes(Path(path), lambda fh: fh.write(text))
 
 
-def differences(path: Path = CATALOG_PATH) -> list[str]:
+#: Committed results; an estimator without any is a new submission (see :func:`differences`).
+RESULTS_DIR = CATALOG_PATH.parent / "results"
+
+
+def differences(path: Path = CATALOG_PATH, results_dir: Path = RESULTS_DIR) -> list[str]:
     """What the committed catalog at ``path`` says differently from the registry (empty when
-    it is current)."""
+    it is current).
+
+    A registered estimator with no committed results and no catalog entry is a submission not
+    scored yet: its pull request adds only ``estimators/<name>.py``, and the maintainer who
+    commits its first results regenerates the catalog with them. It is not a difference.
+    """
     fresh = build_catalog()
     try:
         stored = json.loads(Path(path).read_text())
@@ -70,6 +80,8 @@ def differences(path: Path = CATALOG_PATH) -> list[str]:
     for name in sorted(set(fresh["estimators"]) | set(stored.get("estimators", {}))):
         a = stored.get("estimators", {}).get(name)
         b = fresh["estimators"].get(name)
+        if a is None and not any((Path(results_dir) / name).glob("*.json")):
+            continue  # a new submission, not scored yet
         if a != b:
             what = "missing" if a is None else "no longer registered" if b is None else \
                 ", ".join(k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))

@@ -22,6 +22,17 @@ def test_the_committed_catalog_is_current():
     assert catalog.differences() == [], "run: python -m harness catalog --write"
 
 
+def test_a_new_unscored_submission_is_not_a_catalog_difference(tmp_path):
+    """A pull request adds only estimators/<name>.py: with no committed results, its missing
+    catalog entry is expected; with results, the catalog must list it."""
+    stored = json.loads(CATALOG_PATH.read_text())
+    del stored["estimators"]["zico"]
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(stored))
+    assert catalog.differences(path, results_dir=tmp_path / "no-results") == []
+    assert catalog.differences(path) == ["zico: missing"]
+
+
 def test_the_catalog_says_what_the_registry_says(tmp_path):
     reg, problem = load_registry()
     assert problem is None and reg is not None
