@@ -10,6 +10,7 @@ Run with ``pytest tests/test_browser.py -m browser``; skipped when no Chromium i
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import html.parser
@@ -111,13 +112,20 @@ def server(tmp_path_factory, data_dir):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (site / "probe.html").write_text(PROBE_PAGE, encoding="utf-8")
     log: list[tuple[str, int]] = []
+    with _serve(site, log) as base:
+        yield base, log
+
+
+@contextlib.contextmanager
+def _serve(site: Path, log: list[tuple[str, int]]):
+    """``site`` served on 127.0.0.1 from a thread; yields the base URL; requests go to ``log``."""
     handler = type("Handler", (_Handler,), {"log": log})
     httpd = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(handler, directory=str(site)))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/", log
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
     finally:
         httpd.shutdown()
         httpd.server_close()
@@ -396,17 +404,8 @@ def committed_site(tmp_path_factory):
     import json
 
     (site / "fit-probe.html").write_text(FIT_PROBE % json.dumps(urls), encoding="utf-8")
-    handler = type("Handler", (_Handler,), {"log": []})
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(handler, directory=str(site)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/", urls
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=10)
+    with _serve(site, []) as base:
+        yield base, urls
 
 
 def test_every_page_of_the_site_fits_1440_px(committed_site, tmp_path):
