@@ -36,6 +36,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from harness.published import PUBLISHED_CRITERIA as PUBLISHED_CRITERIA
+from harness.published import Published
 from harness.registration import NAME_RE, DuplicateNameError, Registry, UnknownNameError
 
 Kind = Literal["zero-shot", "one-shot", "baseline"]
@@ -49,43 +51,6 @@ class Paper:
     title: str
     url: str
     bibtex: str
-
-
-#: Criteria a published figure may report (the results files' metric names).
-PUBLISHED_CRITERIA: tuple[str, ...] = ("kendall", "spearman")
-
-
-@dataclass(frozen=True)
-class Published:
-    """A figure published for the estimator, shown on its leaderboard page beside ours.
-
-    The leaderboard puts it next to our mean over seeds on every split of ``benchmark`` (a
-    split belongs to it when its name is ``benchmark`` or starts with ``benchmark-``), so a
-    reader sees at once whether we reproduce it. It is display only: nothing in the harness
-    reads it, and no estimator may be tuned towards it.
-
-    Attributes:
-        criterion: ``kendall`` or ``spearman``.
-        value: the published number.
-        benchmark: the estbench benchmark it is comparable with (``nb201-c10``, ``nb201-c100``).
-        population: which architectures the published figure ranks, in words.
-        source: where it is published (paper table, repository file).
-        note: what differs from our protocol (sample, seeds, batch size), if anything.
-    """
-
-    criterion: str
-    value: float
-    benchmark: str
-    population: str
-    source: str
-    note: str = ""
-
-    def __post_init__(self) -> None:
-        if self.criterion not in PUBLISHED_CRITERIA:
-            raise ValueError(f"Published.criterion must be one of {PUBLISHED_CRITERIA}, "
-                             f"not {self.criterion!r}")
-        if not -1.0 <= self.value <= 1.0:
-            raise ValueError(f"Published.value {self.value!r} is not a correlation")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import results as hres
+from harness.published import Published
 from harness.registration import NAME_RE
 from harness.splits import load_split
 
@@ -133,7 +134,8 @@ class Current:
         version: the registered version (results of another version are stale).
         kind: zero-shot / one-shot / baseline.
         not_applicable: split name → reason, for splits the estimator is not scored on.
-        published: the figures published for it (:class:`PublishedFigure`), shown beside ours.
+        published: the figures published for it (:class:`harness.published.Published`),
+            shown beside ours.
     """
 
     version: str
@@ -226,19 +228,6 @@ CATALOG_VERSION = 1
 STANDALONE_COST_VERSION = 1
 
 
-@dataclass(frozen=True)
-class PublishedFigure:
-    """A figure published for an estimator (``harness.api.Published``, as the catalog holds
-    it): shown on its page beside ours."""
-
-    criterion: str
-    value: float
-    benchmark: str
-    population: str
-    source: str
-    note: str = ""
-
-
 def load_registry(path: Path = CATALOG_PATH
                   ) -> tuple[dict[str, Current] | None, str | None]:
     """The registered estimators, from the catalog at ``path``, or ``(None, reason)`` when it
@@ -250,7 +239,7 @@ def load_registry(path: Path = CATALOG_PATH
                              f"{CATALOG_VERSION}")
         out = {name: Current(version=str(e["version"]), kind=e["kind"],
                              not_applicable=dict(e["not_applicable"]),
-                             published=tuple(PublishedFigure(**f) for f in e["published"]))
+                             published=tuple(Published(**f) for f in e["published"]))
                for name, e in cat["estimators"].items()}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return None, (f"estimator catalog {path} could not be read ({type(exc).__name__}: "
