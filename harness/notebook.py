@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from harness import results
-from harness.run import run
+from harness.run import RunConfig, run
 from harness.run.frontend import build_run
 
 
@@ -56,11 +56,12 @@ class Evaluation:
 
 
 def evaluate(estimator: str, split: str = "nb201-c10-smoke", *,
-             seeds: Sequence[int] = (20, 2020, 202020), batch_size: int = 64,
-             batches: int = 1, device: str | None = None,
+             seeds: Sequence[int] = RunConfig.seeds, batch_size: int = RunConfig.batch_size,
+             batches: int = RunConfig.n_batches, device: str | None = None,
              data_dir: str | os.PathLike | None = None,
              results_dir: str | os.PathLike | None = None,
-             options: dict[str, Any] | None = None, resume: bool = True) -> Evaluation:
+             options: dict[str, Any] | None = None,
+             resume: bool = RunConfig.resume) -> Evaluation:
     """Score ``split`` with ``estimator`` and return the result.
 
     Args:
@@ -68,6 +69,8 @@ def evaluate(estimator: str, split: str = "nb201-c10-smoke", *,
         split: a split name (the smoke splits take seconds to minutes on a CPU).
         seeds: the seeds.
         batch_size, batches: images per batch and batches per seed.
+
+    The defaults are those declared on :class:`harness.run.RunConfig`, as for every front end.
         device: ``cpu`` or ``cuda`` (default: cuda when available).
         data_dir: the benchmark data directory (default ``$ESTBENCH_DATA``).
         results_dir: where results go (default: the user results directory).

@@ -27,8 +27,9 @@ from typing import Any, Literal
 
 from harness import schema
 from harness.data import atomic_write_bytes
+from harness.scoring_key import ScoringKey
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
 GENERATED_BY = "estbench harness (pytest harness/ --estimator=...); do not edit"
 
@@ -95,6 +96,9 @@ class Protocol:
     nonfinite_rule: str
     options: dict[str, Any]
     weights: Weights
+    #: What determines the scores (the seeds aside), compared by equality wherever stored
+    #: scores may stand in for new ones; the fields above say the same for readers.
+    scoring_key: ScoringKey
 
 
 @dataclass
@@ -247,6 +251,11 @@ class ResultFile:
         if not isinstance(obj, dict):
             raise ResultsSchemaError(f"{where}: top level must be an object")
         version = obj.get("schema_version")
+        if version == 3:
+            try:
+                obj, version = upgrade_v3(obj), SCHEMA_VERSION
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ResultsSchemaError(f"{where}: a schema-3 file without {exc}") from None
         if version != SCHEMA_VERSION:
             raise ResultsSchemaError(
                 f"{where}: schema_version {version!r} is not the current {SCHEMA_VERSION}; "
@@ -258,6 +267,24 @@ class ResultFile:
         if out.metrics is None and out.contract_ok:
             raise ResultsSchemaError(f"{where}: metrics are missing although the contract holds")
         return out
+
+
+def upgrade_v3(obj: dict[str, Any]) -> dict[str, Any]:
+    """The schema-4 form of a schema-3 results object: its protocol gains the
+    :class:`ScoringKey`, built from the fields that held the same facts (estimator, split,
+    protocol, the cost's device type). Pure and lossless, so reading a schema-3 file applies it
+    in memory and results written before the key existed still take part in take-over and
+    replacement checks; ``python -m harness results upgrade`` writes it to disk."""
+    out = json.loads(json.dumps(obj))
+    out["schema_version"] = 4
+    proto = out["protocol"]
+    proto["scoring_key"] = ScoringKey(
+        estimator=out["estimator"]["name"], estimator_version=out["estimator"]["version"],
+        split=out["split"]["name"], split_sha256=out["split"]["sha256"],
+        n_batches=proto["n_batches"], batch_size=proto["batch_size"],
+        device_type=out["cost"]["device"], options=proto["options"],
+        weights=proto["weights"]["source"]).to_dict()
+    return out
 
 
 def json_schema() -> dict:

@@ -1,5 +1,9 @@
 """Rewriting results files of an older schema in the current one, without re-scoring.
 
+Schema 3 → 4: the protocol stores the run's :class:`~harness.scoring_key.ScoringKey`, built
+from the fields that held the same facts (:func:`harness.results.upgrade_v3`, which reading a
+schema-3 file also applies in memory).
+
 Schema 2 → 3: the file records the SHA-256 of its scores file (``scores_sha256``), read from
 the scores file beside it (a file whose scores file is missing cannot be upgraded), and of the
 estimator's source file when it was scored (``estimator.source_sha256``; unknown, so null, for
@@ -151,7 +155,7 @@ def upgrade_dir(results_dir: str | Path, data_dir: str | None = None) -> Iterato
     for path in sorted(Path(results_dir).glob("*/*.json")):
         obj = json.loads(path.read_text())
         version = obj.get("schema_version")
-        if version not in (1, 2, results.SCHEMA_VERSION):
+        if version not in (1, 2, 3, results.SCHEMA_VERSION):
             yield f"{path}: schema_version {version!r} unknown, left alone"
             continue
         new = upgrade_v1(obj) if version == 1 else obj
@@ -161,6 +165,8 @@ def upgrade_dir(results_dir: str | Path, data_dir: str | None = None) -> Iterato
             except OSError as exc:
                 yield f"{path}: NOT upgraded (its scores file cannot be read: {exc})"
                 continue
+        if version in (1, 2, 3):
+            new = results.upgrade_v3(new)
         said = (f"upgraded {version} -> {results.SCHEMA_VERSION}"
                 if version != results.SCHEMA_VERSION else "current")
         if data_dir is not None and lacks_metrics(new):

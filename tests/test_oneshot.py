@@ -451,6 +451,29 @@ def test_options_parse_strings_from_the_command_line():
         OneShotOptions.parse({"post_deiso": "1", "iso_eval": "self"})
 
 
+def test_one_shot_options_and_the_training_command_line_are_declared_once():
+    """The estimator options, their parsing and the training command line all come from
+    the config fields: nothing is listed twice, so nothing can drift."""
+    import argparse
+    from dataclasses import fields
+
+    from harness.oneshot.__main__ import _add_run_args, _config
+    from harness.oneshot.scoring import OPTIONS
+
+    assert list(OPTIONS) == [f.name for f in fields(OneShotOptions)]
+    assert OneShotOptions.parse({}) == OneShotOptions()
+    for name, opt in OPTIONS.items():
+        assert opt.help and getattr(OneShotOptions(), name) == OneShotOptions.__dataclass_fields__[
+            name].default
+    p = argparse.ArgumentParser()
+    _add_run_args(p)
+    assert _config(p.parse_args([])) == TrainConfig()
+    tweaked = _config(p.parse_args(["--channels", "8", "--sampler", "uniform", "--subset", "9"]))
+    assert (tweaked.supernet.channels, tweaked.sampler, tweaked.subset) == (8, "uniform", 9)
+    with pytest.raises(SystemExit):
+        p.parse_args(["--memory-format", "nhwc"])
+
+
 def test_the_curve_command_goes_through_the_runner(tmp_path, data_dir, capsys):
     """``python -m harness.oneshot curve`` is the harness's curve (one implementation): its
     points are those of the results file it writes."""
@@ -646,8 +669,8 @@ def test_zero_shot_estimators_on_trained_supernet_weights(tmp_path, data_dir):
                           batch_index=0, state=None, shared={})
     assert score == est.score(ctx)
     init = runner.RunConfig(seeds=(20,), data_dir=data_dir, results_dir=tmp_path / "res")
-    assert runner.Session.create([est], split, cfg).fingerprint(est) != \
-        runner.Session.create([est], split, init).fingerprint(est)
+    assert runner.Session.create([est], split, cfg).scoring_key(est) != \
+        runner.Session.create([est], split, init).scoring_key(est)
     assert net is not None
     from harness.run.frontend import weights_source
 

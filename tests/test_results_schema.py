@@ -70,6 +70,7 @@ def test_upgrade_from_schema_2_records_the_scores_files_sha256(tmp_path):
     folder.mkdir()
     (folder / obj["scores_file"]).write_bytes((src.parent / obj["scores_file"]).read_bytes())
     old = {k: v for k, v in obj.items() if k != "scores_sha256"}
+    old["protocol"] = {k: v for k, v in obj["protocol"].items() if k != "scoring_key"}
     old["schema_version"] = 2
     (folder / src.name).write_text(json.dumps(old))
     lonely = tmp_path / "lonely"
@@ -77,11 +78,13 @@ def test_upgrade_from_schema_2_records_the_scores_files_sha256(tmp_path):
     (lonely / src.name).write_text(json.dumps(dict(old, estimator=dict(old["estimator"],
                                                                        name="lonely"))))
     lines = list(upgrade_dir(tmp_path))
-    assert any("upgraded 2 -> 3" in line for line in lines)
+    assert any(f"upgraded 2 -> {results.SCHEMA_VERSION}" in line for line in lines)
     assert any("lonely" in line and "NOT upgraded" in line for line in lines)
     sha = results.file_sha256(folder / obj["scores_file"])
+    # 2 -> 3 adds the scores file's hash, 3 -> 4 the scoring key (as the run wrote it).
     assert json.loads((folder / src.name).read_text()) == dict(
-        old, schema_version=results.SCHEMA_VERSION, scores_sha256=sha)
+        old, schema_version=results.SCHEMA_VERSION, scores_sha256=sha,
+        protocol=obj["protocol"])
     assert json.loads((lonely / src.name).read_text())["schema_version"] == 2
 
 

@@ -107,7 +107,7 @@ def test_determinism_check_tells_other_environments_from_this_one(cfg):
     run([est], SPLIT, cfg)
     session = Session.create([est], SPLIT, cfg)
     recs = runner.read_checkpoint(results.checkpoint_path(cfg.results_dir, "p", SPLIT),
-                                  session.fingerprint(est))
+                                  session.scoring_key(est))
     here = current_environment(cfg.device).to_dict()
     assert all(r.env == here for r in recs.values())
     det = check_determinism(session, est, recs)
@@ -528,7 +528,7 @@ def test_seeds_held_by_the_results_file_are_taken_over_after_a_bit_exact_probe(
     assert "taken over from the stored result" in out["cost"]["note"]
     recs = results.read_scores(results.scores_path(cfg.results_dir, "sd", SPLIT))
     ck = runner.read_checkpoint(results.checkpoint_path(cfg.results_dir, "sd", SPLIT),
-                                Session.create([est], SPLIT, two).fingerprint(est))
+                                Session.create([est], SPLIT, two).scoring_key(est))
     assert sum(r.origin == STORED_ORIGIN for r in ck.values()) == n - 3
 
     # The same two seeds scored from scratch give the same bytes of scores.
@@ -624,7 +624,7 @@ def test_stored_seeds_of_another_cpu_kind_are_taken_over_within_the_tolerance(
         assert envs[tuple(sorted(other.items()))] == n  # seed 20 keeps its environment
         assert out["contract_ok"]  # differences across environments are not problems
         ck = runner.read_checkpoint(results.checkpoint_path(cfg.results_dir, "sd", SPLIT),
-                                    Session.create([est], SPLIT, two).fingerprint(est))
+                                    Session.create([est], SPLIT, two).scoring_key(est))
         assert sum(r.origin == STORED_ORIGIN for r in ck.values()) == n
     else:
         assert calls.count(20) >= n
@@ -686,6 +686,32 @@ def test_seeds_are_distinct_and_in_range():
                          ("-1", "0..2\\*\\*63-1"), ("x", "comma list"), (",", "empty")):
         with pytest.raises(runner.UsageError, match=message):
             parse_seeds(bad)
+
+
+def test_run_options_are_declared_once_on_the_config_fields(data_dir, tmp_path):
+    """Each user-set field of RunConfig carries its option; the command-line defaults and the
+    config built from no values at all are the fields' defaults (bar those resolved at run
+    time: device, data and results directories)."""
+    import dataclasses
+    import inspect
+
+    from harness import notebook
+    from harness.run.config import OPTIONS, RunConfig
+    from harness.run.frontend import build_run
+
+    declared = {f.name: f for f in dataclasses.fields(RunConfig) if "option" in f.metadata}
+    assert set(declared) == {f.name for f in dataclasses.fields(RunConfig)} - {"cache_dir"}
+    assert [o.field for o in OPTIONS if o.field] == list(declared)
+    built = build_run({"estimator": "params", "split": SPLIT, "data_dir": data_dir,
+                       "results_dir": str(tmp_path), "device": "cpu"}).config
+    defaults = RunConfig()
+    for name in set(declared) - {"data_dir", "results_dir"}:
+        assert getattr(built, name) == getattr(defaults, name), name
+    # The notebook API shows the same defaults.
+    sig = inspect.signature(notebook.evaluate).parameters
+    assert sig["seeds"].default == defaults.seeds
+    assert sig["batch_size"].default == defaults.batch_size
+    assert sig["batches"].default == defaults.n_batches
 
 
 def test_an_estimator_cannot_catch_its_own_time_limit(cfg):
@@ -753,7 +779,7 @@ def test_a_damaged_checkpoint_is_never_overwritten_and_a_nan_line_is_rescored(cf
     calls.clear()
     ckpts = score_split([est], SPLIT, cfg)
     assert len(calls) == 1 and all(np.isfinite(r.score) for r in ckpts["cnt"].records.values())
-    # One damaged byte in the fingerprint line: the run stops and the file stays as it was.
+    # One damaged byte in the scoring-key line: the run stops and the file stays as it was.
     damaged = "X" + ck.read_text()[1:]
     ck.write_text(damaged)
     with pytest.raises(runner.CheckpointMismatch, match="unreadable"):

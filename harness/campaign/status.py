@@ -3,7 +3,7 @@
 A score job is *done* when the results file of every estimator covers it with the same
 protocol (estimator version, split hash, batches, batch size, options, device type, and every
 seed of the job). Otherwise it is *partial* when some of its cells are already scored -- in a
-checkpoint journal of the same fingerprint (any sharding), or as a seed of the results file
+checkpoint journal of the same scoring key (any sharding), or as a seed of the results file
 that the runner will take over (:mod:`harness.run.stored`) -- and *missing* when none are.
 A train job is done when its final epoch checkpoint exists, partial at epoch ``k`` (and step)
 of ``K``.
@@ -36,7 +36,7 @@ from harness.run.config import RunConfig
 from harness.run.journal import read_checkpoint
 from harness.run.scoring import score_cell
 from harness.run.session import Session
-from harness.run.stored import protocol_differences, reusable_result
+from harness.run.stored import reusable_result
 
 COST_SOURCES = ("journal", "results", "probe", "other splits", "other runs", "unknown")
 
@@ -107,11 +107,8 @@ def job_config(job: ScoreJob, plan: Plan, **over: Any) -> RunConfig:
 
 def _covers(res: results.ResultFile, session: Session, est) -> bool:
     """Whether the results file holds ``est`` on the split with the session's protocol."""
-    cfg, split = session.cfg, session.split
-    return (res.estimator.version == est.info.version
-            and res.split.name == split.name and res.split.sha256 == split.sha256
-            and not protocol_differences(res, est, cfg)
-            and set(cfg.seeds) <= set(res.protocol.seeds))
+    return (res.protocol.scoring_key == session.scoring_key(est)
+            and set(session.cfg.seeds) <= set(res.protocol.seeds))
 
 
 def _load(path: Path) -> results.ResultFile | None:
@@ -180,7 +177,7 @@ def score_status(job: ScoreJob, plan: Plan) -> JobStatus:
             keys |= {(a, s) for a in ids for s in set(stored.protocol.seeds) & set(job.seeds)}
         journal = []
         for path in results.checkpoint_paths(plan.results_dir, est.name, job.split):
-            recs = read_checkpoint(path, session.fingerprint(est))
+            recs = read_checkpoint(path, session.scoring_key(est))
             if recs:
                 journal.extend(recs.values())
                 keys |= recs.keys()

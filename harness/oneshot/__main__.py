@@ -15,7 +15,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,25 +22,16 @@ import torch
 
 from harness import data
 from harness.oneshot import checkpoints
-from harness.oneshot.config import EvalConfig, SupernetConfig, TrainConfig
+from harness.oneshot.config import EvalConfig, SupernetConfig, TrainConfig, cli_fields
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sampler", choices=("uniform", "deiso"), default="deiso")
-    p.add_argument("--epochs", type=int, default=200, help="epoch budget (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=20, help="training seed (default: %(default)s)")
-    p.add_argument("--sharing", default="full",
-                   help="full | partition-op | partition-op<k> | partition-convs")
-    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
-    p.add_argument("--lr", type=float, default=TrainConfig.lr)
-    p.add_argument("--channels", type=int, default=SupernetConfig.channels)
-    p.add_argument("--cells-per-stage", type=int, default=SupernetConfig.cells_per_stage)
-    p.add_argument("--memory-format", choices=("channels_last", "contiguous"),
-                   default=SupernetConfig.memory_format,
-                   help="supernet memory format (part of the run's identity; default: "
-                        "%(default)s)")
-    p.add_argument("--subset", type=int, default=None,
-                   help="use only this many CIFAR-10 training images (quick experiments)")
+    # The training-run options are declared on the config fields (defaults, types, help).
+    for cls in (TrainConfig, SupernetConfig):
+        for name, default, cli in cli_fields(cls):
+            shown = " (default: %(default)s)" if default is not None else ""
+            p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=cli.type,
+                           default=default, choices=cli.choices, help=cli.help + shown)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--data-dir", default=None, help="default: $ESTBENCH_DATA")
@@ -51,10 +41,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 def _config(a: argparse.Namespace) -> TrainConfig:
-    net = replace(SupernetConfig(), channels=a.channels, cells_per_stage=a.cells_per_stage,
-                  memory_format=a.memory_format)
-    return TrainConfig(sampler=a.sampler, epochs=a.epochs, seed=a.seed, sharing=a.sharing,
-                       batch_size=a.batch_size, lr=a.lr, subset=a.subset, supernet=net)
+    net = SupernetConfig(**{name: getattr(a, name) for name, _d, _c in cli_fields(SupernetConfig)})
+    return TrainConfig(**{name: getattr(a, name) for name, _d, _c in cli_fields(TrainConfig)},
+                       supernet=net)
 
 
 def _setup(a: argparse.Namespace) -> tuple[str, str]:

@@ -30,6 +30,28 @@ MEMORY_FORMATS: tuple[str, ...] = ("channels_last", "contiguous")
 
 
 @dataclass(frozen=True)
+class Cli:
+    """How a training-run field is offered on ``python -m harness.oneshot``'s command line
+    (``--<name-with-dashes>``, the field's default): declared on the field, so the command
+    line cannot drift from the config."""
+
+    type: Any
+    help: str
+    choices: tuple[Any, ...] | None = None
+
+
+def cli_field(default: Any, type: Any, help: str,
+              choices: tuple[Any, ...] | None = None) -> Any:
+    """A config field offered on the command line (see :class:`Cli`)."""
+    return field(default=default, metadata={"cli": Cli(type, help, choices)})
+
+
+def cli_fields(cls: type) -> list[tuple[str, Any, Cli]]:
+    """``(name, default, Cli)`` of each field of dataclass ``cls`` offered on the command line."""
+    return [(f.name, f.default, f.metadata["cli"]) for f in fields(cls) if "cli" in f.metadata]
+
+
+@dataclass(frozen=True)
 class SupernetConfig:
     """Shape of the NAS-Bench-201 supernet.
 
@@ -49,12 +71,13 @@ class SupernetConfig:
             learned, but a run's bits depend on it, so it is part of the run's hash.
     """
 
-    channels: int = 16
-    cells_per_stage: int = 5
+    channels: int = cli_field(16, int, "supernet stem / first-stage channels")
+    cells_per_stage: int = cli_field(5, int, "supernet cells per stage")
     num_classes: int = 10
     cell_bn_affine: bool = False
     dropout: float = 0.1
-    memory_format: str = "channels_last"
+    memory_format: str = cli_field("channels_last", str, "supernet memory format (part of the "
+                                   "run's identity)", MEMORY_FORMATS)
 
     def __post_init__(self) -> None:
         if self.memory_format not in MEMORY_FORMATS:
@@ -86,19 +109,21 @@ class TrainConfig:
         supernet: the supernet's shape.
     """
 
-    sampler: str = "deiso"
-    epochs: int = 200
-    seed: int = 20
-    sharing: str = "full"
-    lr: float = 0.05
+    sampler: str = cli_field("deiso", str, "architectures a step draws from", SAMPLERS)
+    epochs: int = cli_field(200, int, "epoch budget (the schedule spans it)")
+    seed: int = cli_field(20, int, "training seed")
+    sharing: str = cli_field("full", str,
+                             "full | partition-op | partition-op<k> | partition-convs")
+    lr: float = cli_field(0.05, float, "SGD learning rate")
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    batch_size: int = 128
+    batch_size: int = cli_field(128, int, "training images per step")
     schedule: str = "cosine"
     max_grad_norm: float | None = 5.0
     train_fraction: float = 0.8
     split_seed: int = 0
-    subset: int | None = None
+    subset: int | None = cli_field(None, int, "use only this many CIFAR-10 training images "
+                                   "(quick experiments)")
     supernet: SupernetConfig = field(default_factory=SupernetConfig)
 
     def __post_init__(self) -> None:

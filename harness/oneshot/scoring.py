@@ -23,7 +23,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import torch
@@ -31,7 +31,7 @@ from torch import nn
 
 from harness.api import EstimatorOption, PrepareContext
 from harness.oneshot import checkpoints
-from harness.oneshot.config import EvalConfig, SupernetConfig, TrainConfig
+from harness.oneshot.config import MEMORY_FORMATS, EvalConfig, SupernetConfig, TrainConfig
 from harness.oneshot.images import SplitImages, load_split_images, validation_batches
 from harness.oneshot.sampling import class_members, representative
 from harness.oneshot.supernet import PartitionedSupernet, plan_cell
@@ -130,9 +130,35 @@ def _as_int(v: Any) -> int | None:
     return None if v is None or str(v).strip().lower() in ("", "none", "latest") else int(v)
 
 
+def _as_text(v: Any) -> str | None:
+    return None if v is None else str(v).strip().lower()
+
+
+def _as_train(v: Any) -> str:
+    """``auto``, ``yes`` or ``no``; booleans are accepted too (true = yes, false = no)."""
+    text = _as_text(v)
+    if text in TRAIN_MODES:
+        return text
+    try:
+        return "yes" if _as_bool(v) else "no"
+    except ValueError:
+        raise ValueError(f"option train must be one of {TRAIN_MODES}, not {v!r}") from None
+
+
+def _opt(default: Any, help: str, type: Any, convert: Any,
+         choices: tuple[Any, ...] | None = None) -> Any:
+    """A :class:`OneShotOptions` field that is also an ``--estimator-option``: its default,
+    the declaration the estimators register (help, accepted types, choices) and the converter
+    of a command-line value."""
+    return field(default=default, metadata={
+        "option": EstimatorOption(help, type, choices), "convert": convert})
+
+
 @dataclass(frozen=True)
 class OneShotOptions:
-    """Options of the one-shot estimators (keys of ``PrepareContext.options``).
+    """Options of the one-shot estimators (keys of ``PrepareContext.options``), each declared
+    once on its field: default, help, accepted types and conversion. :data:`OPTIONS` (what the
+    estimators register) and :meth:`parse` are generated from the fields.
 
     Attributes:
         epochs: epoch budget of the training run to use (its schedule spans it). ``None``: the
@@ -146,53 +172,45 @@ class OneShotOptions:
         post_deiso: shorthand for ``iso_eval=mean``.
         sharing: ``full`` or a partition rule (:mod:`harness.oneshot.sharing`).
         eval_batches, eval_batch_size: validation batches per architecture and their size.
-        batch_size, channels, cells_per_stage, subset: training-run fields for small
-            experiments and tests (defaults: those of :class:`TrainConfig`).
+        batch_size, channels, cells_per_stage, subset, memory_format: training-run fields for
+            small experiments and tests (defaults: those of :class:`TrainConfig`).
     """
 
-    epochs: int | None = None
-    checkpoint_epoch: int | None = None
-    train: str = "auto"
-    iso_eval: str | None = None
-    post_deiso: bool = False
-    sharing: str = "full"
-    eval_batches: int = EvalConfig.n_batches
-    eval_batch_size: int = EvalConfig.batch_size
-    batch_size: int = TrainConfig.batch_size
-    channels: int = SupernetConfig.channels
-    cells_per_stage: int = SupernetConfig.cells_per_stage
-    subset: int | None = None
-    memory_format: str = SupernetConfig.memory_format
-
-    KEYS = ("epochs", "checkpoint_epoch", "train", "iso_eval", "post_deiso", "sharing",
-            "eval_batches", "eval_batch_size", "batch_size", "channels", "cells_per_stage",
-            "subset", "memory_format")
+    epochs: int | None = _opt(None, "epoch budget of the training run to load", int, _as_int)
+    checkpoint_epoch: int | None = _opt(
+        None, "score this checkpoint of the run (default: its last)", int, _as_int)
+    train: str = _opt("auto", "auto | yes | no: train a missing checkpoint inside prepare",
+                      (str, bool), _as_train)
+    iso_eval: str | None = _opt(None, "self | representative | mean", str, _as_text,
+                                ISO_EVALS)
+    post_deiso: bool = _opt(False, "score = mean over the isomorphism class", bool, _as_bool)
+    sharing: str = _opt("full", "full | partition-op[<k>] | partition-convs", str, _as_text)
+    eval_batches: int = _opt(EvalConfig.n_batches, "validation batches per architecture", int,
+                             int)
+    eval_batch_size: int = _opt(EvalConfig.batch_size, "images per validation batch", int, int)
+    batch_size: int = _opt(TrainConfig.batch_size, "training batch size of the run", int, int)
+    channels: int = _opt(SupernetConfig.channels, "supernet channels of the run", int, int)
+    cells_per_stage: int = _opt(SupernetConfig.cells_per_stage,
+                                "supernet cells per stage of the run", int, int)
+    subset: int | None = _opt(None, "training images of the run (small experiments)", int,
+                              _as_int)
+    memory_format: str = _opt(SupernetConfig.memory_format,
+                              "channels_last | contiguous: the run's memory format", str,
+                              _as_text, MEMORY_FORMATS)
 
     @classmethod
     def parse(cls, options: dict[str, Any] | None) -> OneShotOptions:
-        """Read the known keys of ``options`` (others belong to other estimators)."""
+        """Read the known keys of ``options`` (others belong to other estimators).
+
+        Raises:
+            ValueError: a value that does not convert, or options that contradict each other.
+        """
         o = dict(options or {})
         kw: dict[str, Any] = {}
-        for key in ("epochs", "checkpoint_epoch", "subset"):
-            if key in o:
-                kw[key] = _as_int(o[key])
-        for key in ("eval_batches", "eval_batch_size", "batch_size", "channels",
-                    "cells_per_stage"):
-            if key in o:
-                kw[key] = int(o[key])
-        for key in ("train", "iso_eval", "sharing", "memory_format"):
-            if key in o and o[key] is not None:
-                kw[key] = str(o[key]).strip().lower()
-        if "train" in kw and kw["train"] not in TRAIN_MODES:
-            try:  # booleans are accepted too: true = yes, false = no
-                kw["train"] = "yes" if _as_bool(kw["train"]) else "no"
-            except ValueError:
-                pass  # reported below
-        if "post_deiso" in o:
-            kw["post_deiso"] = _as_bool(o["post_deiso"])
+        for f in fields(cls):
+            if f.name in o and o[f.name] is not None:
+                kw[f.name] = f.metadata["convert"](o[f.name])
         opts = cls(**kw)
-        if opts.train not in TRAIN_MODES:
-            raise ValueError(f"option train must be one of {TRAIN_MODES}, not {opts.train!r}")
         if opts.iso_eval is not None and opts.iso_eval not in ISO_EVALS:
             raise ValueError(f"option iso_eval must be one of {ISO_EVALS}")
         if (opts.epochs is not None and opts.checkpoint_epoch is not None
@@ -219,26 +237,10 @@ class OneShotOptions:
         return EvalConfig(n_batches=self.eval_batches, batch_size=self.eval_batch_size)
 
 
-#: The ``--estimator-option`` keys of the one-shot estimators (each declares these).
-OPTIONS: dict[str, EstimatorOption] = {
-    "epochs": EstimatorOption("epoch budget of the training run to load", int),
-    "checkpoint_epoch": EstimatorOption("score this checkpoint of the run (default: its last)",
-                                        int),
-    "train": EstimatorOption("auto | yes | no: train a missing checkpoint inside prepare",
-                             (str, bool)),
-    "iso_eval": EstimatorOption("self | representative | mean", str, ISO_EVALS),
-    "post_deiso": EstimatorOption("score = mean over the isomorphism class", bool),
-    "sharing": EstimatorOption("full | partition-op[<k>] | partition-convs", str),
-    "eval_batches": EstimatorOption("validation batches per architecture", int),
-    "eval_batch_size": EstimatorOption("images per validation batch", int),
-    "batch_size": EstimatorOption("training batch size of the run", int),
-    "channels": EstimatorOption("supernet channels of the run", int),
-    "cells_per_stage": EstimatorOption("supernet cells per stage of the run", int),
-    "subset": EstimatorOption("training images of the run (small experiments)", int),
-    "memory_format": EstimatorOption("channels_last | contiguous: the run's memory format", str,
-                                     ("channels_last", "contiguous")),
-}
-assert set(OPTIONS) == set(OneShotOptions.KEYS)
+#: The ``--estimator-option`` keys of the one-shot estimators (each declares these), generated
+#: from :class:`OneShotOptions`'s fields.
+OPTIONS: dict[str, EstimatorOption] = {f.name: f.metadata["option"]
+                                       for f in fields(OneShotOptions)}
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The run configuration: :class:`RunConfig`, built once from the command line.
 
-Every option that changes how a split is scored is declared once, in :data:`OPTIONS` (name,
-type, default, help, validation and which front ends offer it). The pytest plugin,
+Every option that changes how a split is scored is declared once, on its :class:`RunConfig`
+field (name, type, default, help, validation and which front ends offer it), and
+:data:`OPTIONS` is generated from those fields. The pytest plugin,
 ``python -m harness merge`` and ``python -m harness.distributed`` all register their options
 from it and build the config with :func:`build_config`, so defaults cannot drift apart between
 front ends (as pytest-benchmark registers one option set for several entry points).
@@ -10,6 +11,7 @@ front ends (as pytest-benchmark registers one option set for several entry point
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,55 +29,6 @@ FRONT_ENDS: tuple[str, ...] = ("pytest", "merge", "distributed")
 
 class UsageError(ValueError):
     """A bad command-line value; the front end prints it as one line (exit status 2)."""
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """How a split is scored.
-
-    Attributes:
-        seeds: initialisation / batch-order seeds (the paper's 20, 2020, 202020).
-        n_batches: batches per seed; the score is the mean over batches.
-        batch_size: images per batch.
-        device: ``"cpu"`` or ``"cuda"``.
-        data_dir: benchmark data directory (default ``$ESTBENCH_DATA``).
-        results_dir: where results and checkpoints go.
-        resume: reuse a compatible checkpoint instead of re-scoring.
-        arch_timeout_s: per-architecture time limit; exceeding it is a recorded failure.
-        prepare_timeout_s: time limit of each ``prepare()`` call (0: none); exceeding it stops
-            the run with the estimator named.
-        determinism_checks: architectures re-scored alone to verify bitwise reproducibility.
-        threads: torch CPU threads (1 = reproducible and best for parallel workers).
-        shard: ``(i, n)`` to score only positions ``p`` of the split with ``p % n == i``.
-        cache_dir: for complexity tables and one-shot checkpoints.
-        options: ``--estimator-option`` values; each estimator sees (and is fingerprinted
-            by) only the keys it declares.
-        curve: also score every earlier checkpoint a prepared state offers
-            (``checkpoints()``/``at_checkpoint``) and record the metrics per checkpoint.
-        weights: ``"init"`` (random initialisation from the seed, the default) or the name of
-            a one-shot estimator whose prepared supernet supplies every network's weights
-            (the paper's RQ4: zero-shot estimators on trained weights).
-        fail_fast: stop the run when an estimator fails on each of its first this many
-            architectures (0 disables it).
-    """
-
-    seeds: tuple[int, ...] = PAPER_SEEDS
-    n_batches: int = 1
-    batch_size: int = 64
-    device: str = "cpu"
-    data_dir: str | None = None
-    results_dir: Path = COMMITTED_RESULTS_DIR
-    resume: bool = True
-    arch_timeout_s: float = 600.0
-    prepare_timeout_s: float = 0.0
-    determinism_checks: int = 3
-    threads: int | None = 1
-    shard: tuple[int, int] | None = None
-    cache_dir: Path = field(default_factory=data.default_cache_dir)
-    options: dict = field(default_factory=dict)
-    curve: bool = False
-    weights: str = "init"
-    fail_fast: int = 3
 
 
 # --------------------------------------------------------------------------------------------
@@ -158,16 +111,25 @@ def _non_negative(name: str) -> Callable[[Any], None]:
 class Option:
     """One run option, declared once for every front end.
 
+    An option that sets a :class:`RunConfig` field is declared on that field (:func:`option`),
+    so its default is the field's default; the pytest plugin, ``python -m harness merge``,
+    ``python -m harness.distributed`` and the notebook API all read it from there.
+
     Attributes:
         name: the command-line spelling without dashes (``"batch-size"``).
         help: one line; the default is appended by the front end.
-        default: the default value (after parsing).
+        default: the command-line default (before ``parse``; ``None``: resolved by
+            :func:`harness.run.frontend.build_run`, as the device is).
         type: argparse/pytest ``type`` (``None`` for flags and lists).
         action: ``"store"``, ``"store_true"``, ``"append"`` or ``"toggle"`` (``--x`` and
             ``--no-x``).
         validate: raises :class:`UsageError` on a bad parsed value.
         front_ends: which of :data:`FRONT_ENDS` offer it.
         metavar: shown in help.
+        parse: command-line value → config value (``"20,2020"`` → ``(20, 2020)``), raising
+            :class:`UsageError`; ``None``: the value as argparse gives it.
+        field: the :class:`RunConfig` field it sets (``None`` for the selection options
+            ``estimator`` and ``split``).
     """
 
     name: str
@@ -178,6 +140,8 @@ class Option:
     validate: Callable[[Any], None] | None = None
     front_ends: tuple[str, ...] = FRONT_ENDS
     metavar: str | None = None
+    parse: Callable[[Any], Any] | None = None
+    field: str | None = None
 
     @property
     def dest(self) -> str:
@@ -203,50 +167,131 @@ class Option:
             kw["default"] = []
         return kw
 
+    def to_config(self, value: Any) -> Any:
+        """The config value of command-line value ``value``."""
+        return self.parse(value) if self.parse is not None else value
 
-#: Every run option. ``estimator`` and ``split`` select what is scored; the rest build a
-#: :class:`RunConfig`.
-OPTIONS: tuple[Option, ...] = (
+
+_UNSET: Any = object()
+
+
+def option(name: str, help: str, default: Any = dataclasses.MISSING, *,
+           default_factory: Any = dataclasses.MISSING, cli_default: Any = _UNSET,
+           show: Callable[[Any], Any] | None = None, **kw: Any) -> Any:
+    """A :class:`RunConfig` field that is also a command-line option.
+
+    Args:
+        name: the option's command-line spelling.
+        help: its help line.
+        default, default_factory: the field's default (as for ``dataclasses.field``).
+        cli_default: the command-line default when it is not the field's (``None``: resolved
+            at run time, as the device and the results directory are).
+        show: the field's default in command-line form (seeds ``(20, 2020)`` → ``"20,2020"``).
+        **kw: the other :class:`Option` attributes.
+    """
+    if cli_default is _UNSET:
+        value = default_factory() if default is dataclasses.MISSING else default
+        cli_default = show(value) if show is not None else value
+    opt = Option(name, help, cli_default, **kw)
+    return dataclasses.field(default=default, default_factory=default_factory,
+                             metadata={"option": opt})
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How a split is scored. Each field that a user sets is declared here once, with its
+    command-line option (:func:`option`); the front ends register them from these fields.
+
+    Attributes:
+        seeds: initialisation / batch-order seeds (the paper's 20, 2020, 202020).
+        n_batches: batches per seed; the score is the mean over batches.
+        batch_size: images per batch.
+        device: ``"cpu"`` or ``"cuda"``.
+        data_dir: benchmark data directory (default ``$ESTBENCH_DATA``).
+        results_dir: where results and checkpoints go.
+        resume: reuse a compatible checkpoint instead of re-scoring.
+        arch_timeout_s: per-architecture time limit; exceeding it is a recorded failure.
+        prepare_timeout_s: time limit of each ``prepare()`` call (0: none); exceeding it stops
+            the run with the estimator named.
+        fail_fast: stop the run when an estimator fails on each of its first this many
+            architectures (0 disables it).
+        threads: torch CPU threads (1 = reproducible and best for parallel workers).
+        shard: ``(i, n)`` to score only positions ``p`` of the split with ``p % n == i``.
+        options: ``--estimator-option`` values; each estimator sees (and is keyed by) only
+            the keys it declares.
+        curve: also score every earlier checkpoint a prepared state offers
+            (``checkpoints()``/``at_checkpoint``) and record the metrics per checkpoint.
+        weights: ``"init"`` (random initialisation from the seed, the default) or the name of
+            a one-shot estimator whose prepared supernet supplies every network's weights
+            (the paper's RQ4: zero-shot estimators on trained weights).
+        determinism_checks: architectures re-scored alone to verify bitwise reproducibility.
+        cache_dir: for complexity tables and one-shot checkpoints (``$ESTBENCH_CACHE``).
+    """
+
+    seeds: tuple[int, ...] = option(
+        "seeds", "comma list of seeds (the paper's are the default)", PAPER_SEEDS,
+        parse=lambda v: parse_seeds(v), show=lambda v: ",".join(map(str, v)))
+    n_batches: int = option("batches", "batches per seed; scores are averaged", 1, type=int,
+                            validate=_positive("batches"))
+    batch_size: int = option("batch-size", "images per batch (the paper used 128)", 64,
+                             type=int, validate=_positive("batch-size"))
+    device: str = option("device", "cpu or cuda (default: cuda when available, else cpu)",
+                         "cpu", cli_default=None)
+    data_dir: str | None = option("data-dir",
+                                  "benchmark data directory (default: $ESTBENCH_DATA)", None)
+    results_dir: Path = option(
+        "results-dir", "where results files and checkpoints go (default: $ESTBENCH_RESULTS or "
+        "~/.local/share/estbench/results; leaderboard/results is for maintainers and CI)",
+        COMMITTED_RESULTS_DIR, cli_default=None)
+    resume: bool = option(
+        "resume", "reuse checkpointed scores of an interrupted run, and the seeds the results "
+        "file already holds once three of their cells re-score to the same bits (default; "
+        "--no-resume moves an old checkpoint aside and scores everything)", True,
+        action="toggle")
+    arch_timeout_s: float = option(
+        "arch-timeout", "seconds per (architecture, seed) before it is recorded as a failure",
+        600.0, type=float, validate=_non_negative("arch-timeout"))
+    prepare_timeout_s: float = option(
+        "prepare-timeout", "seconds each prepare() (a one-shot estimator's supernet training "
+        "or loading) may take before the run stops naming it (0: no limit)", 0.0, type=float,
+        validate=_non_negative("prepare-timeout"))
+    fail_fast: int = option(
+        "fail-fast", "stop when an estimator fails on each of its first N architectures "
+        "(0: never stop)", 3, type=int, validate=_non_negative("fail-fast"))
+    threads: int | None = option(
+        "threads", "torch CPU threads per process (run -n 2 or two shards to use two cores)",
+        1, type=int, validate=_positive("threads"))
+    shard: tuple[int, int] | None = option(
+        "shard", "i/N: score only this shard; merge with python -m harness merge", None,
+        parse=lambda v: parse_shard(v), front_ends=("pytest",))
+    options: dict = option(
+        "estimator-option", "KEY=VALUE passed to the estimators that declare KEY (e.g. "
+        "one-shot epochs=200); repeatable", default_factory=dict, cli_default=None,
+        action="append", metavar="KEY=VALUE", parse=lambda v: parse_options(v or []))
+    curve: bool = option(
+        "curve", "one-shot: also score every earlier checkpoint of the training run (results "
+        "field 'curve')", False, type=None, action="store_true", front_ends=("pytest", "merge"),
+        parse=bool)
+    weights: str = option(
+        "weights", "init (random initialisation) or a one-shot estimator whose trained "
+        "supernet supplies the weights (RQ4); results then go to "
+        "<results-dir>/../results-trained/<name> unless --results-dir is given", "init",
+        front_ends=("pytest", "merge"))
+    determinism_checks: int = option(
+        "determinism-checks", "architectures re-scored alone to verify reproducibility", 3,
+        type=int, validate=_non_negative("determinism-checks"))
+    cache_dir: Path = field(default_factory=data.default_cache_dir)
+
+
+#: What is scored: not part of :class:`RunConfig` (a run scores each pair under one config).
+SELECTION: tuple[Option, ...] = (
     Option("estimator", "estimator name, comma list, or 'all'", metavar="NAME[,NAME...]"),
     Option("split", "split name or comma list", default="nb201-c10-1k"),
-    Option("seeds", "comma list of seeds (the paper's are the default)",
-           default="20,2020,202020"),
-    Option("batches", "batches per seed; scores are averaged", default=1, type=int,
-           validate=_positive("batches")),
-    Option("batch-size", "images per batch (the paper used 128)", default=64, type=int,
-           validate=_positive("batch-size")),
-    Option("device", "cpu or cuda (default: cuda when available, else cpu)"),
-    Option("data-dir", "benchmark data directory (default: $ESTBENCH_DATA)"),
-    Option("results-dir", "where results files and checkpoints go (default: "
-           "$ESTBENCH_RESULTS or ~/.local/share/estbench/results; "
-           "leaderboard/results is for maintainers and CI)"),
-    Option("resume", "reuse checkpointed scores of an interrupted run, and the seeds the "
-           "results file already holds once three of their cells re-score to the same bits "
-           "(default; --no-resume moves an old checkpoint aside and scores everything)",
-           default=True, action="toggle"),
-    Option("arch-timeout", "seconds per (architecture, seed) before it is recorded as a "
-           "failure", default=600.0, type=float, validate=_non_negative("arch-timeout")),
-    Option("prepare-timeout", "seconds each prepare() (a one-shot estimator's supernet "
-           "training or loading) may take before the run stops naming it (0: no limit)",
-           default=0.0, type=float, validate=_non_negative("prepare-timeout")),
-    Option("fail-fast", "stop when an estimator fails on each of its first N architectures "
-           "(0: never stop)", default=3, type=int, validate=_non_negative("fail-fast")),
-    Option("threads", "torch CPU threads per process (run -n 2 or two shards to use two "
-           "cores)", default=1, type=int, validate=_positive("threads")),
-    Option("shard", "i/N: score only this shard; merge with python -m harness merge",
-           front_ends=("pytest",)),
-    Option("estimator-option", "KEY=VALUE passed to the estimators that declare KEY (e.g. "
-           "one-shot epochs=200); repeatable", action="append", metavar="KEY=VALUE"),
-    Option("curve", "one-shot: also score every earlier checkpoint of the training run "
-           "(results field 'curve')", default=False, type=None, action="store_true",
-           front_ends=("pytest", "merge")),
-    Option("weights", "init (random initialisation) or a one-shot estimator whose trained "
-           "supernet supplies the weights (RQ4); results then go to "
-           "<results-dir>/../results-trained/<name> unless --results-dir is given",
-           default="init", front_ends=("pytest", "merge")),
-    Option("determinism-checks", "architectures re-scored alone to verify reproducibility",
-           default=3, type=int, validate=_non_negative("determinism-checks")),
 )
+#: Every run option: the selection, then those declared on :class:`RunConfig`'s fields.
+OPTIONS: tuple[Option, ...] = SELECTION + tuple(
+    dataclasses.replace(f.metadata["option"], field=f.name)
+    for f in dataclasses.fields(RunConfig) if "option" in f.metadata)
 OPTION_BY_DEST: dict[str, Option] = {o.dest: o for o in OPTIONS}
 
 

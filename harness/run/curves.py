@@ -33,9 +33,10 @@ from harness.data import atomic_write_bytes
 from harness.run.environment import current_environment
 from harness.run.scoring import score_cell
 from harness.run.session import Session, own_options, weights_record
+from harness.scoring_key import ScoringKey
 
 # Version of the curve store's key and file layout.
-CURVE_STORE_VERSION = 1
+CURVE_STORE_VERSION = 2
 
 # Cells re-scored to confirm that stored scores are those of the checkpoint (first, middle, last).
 CURVE_VERIFY_CELLS = 3
@@ -64,42 +65,77 @@ def _options_without_checkpoint(d: dict) -> dict:
     return {k: v for k, v in d.items() if k != "checkpoint_epoch"}
 
 
+def curve_key(session: Session, est: api.Estimator) -> ScoringKey:
+    """The scoring key of ``est``'s checkpoint scores: the run's, without the checkpoint
+    choice (which checkpoint a state is, its own description says)."""
+    key = session.scoring_key(est)
+    return key.replace(options=_options_without_checkpoint(key.options))
+
+
+def _digest(obj: dict) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def curve_store_path(session: Session, est: api.Estimator, seed: int, state: Any
                      ) -> Path | None:
     """Where the scores of ``state`` (one checkpoint of ``est``'s training run) are stored.
 
-    The file name is a hash of everything that determines the scores: estimator name and
-    version, split name and SHA-256, batches, options other than ``checkpoint_epoch``, weights
-    source, seed, the state's own description (run hash, checkpoint epoch, evaluation batches)
-    and the numeric environment. ``None`` when the state cannot describe itself.
+    The file name is a hash of everything that determines the scores: the :func:`curve_key`,
+    the seed, the trained weights of that seed (if any), the state's own description (run
+    hash, checkpoint epoch, evaluation batches) and the numeric environment. ``None`` when the
+    state cannot describe itself. A store file of the layout before the scoring key (version
+    1) is moved to today's name when found, so its scores are kept (and verified when read).
     """
     described = _without_trained_flag(_describe(state))
     if described is None:
         return None
     cfg, split = session.cfg, session.split
-    key = {"version": CURVE_STORE_VERSION, "estimator": est.name,
-           "estimator_version": est.info.version, "split": split.name,
-           "split_sha256": split.sha256, "n_batches": cfg.n_batches,
-           "batch_size": cfg.batch_size,
-           "options": _options_without_checkpoint(own_options(est, cfg)),
-           "weights": dataclasses.asdict(weights_record(session)), "seed": int(seed),
-           "prepared": described, "environment": current_environment(cfg.device).to_dict()}
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
-    return Path(cfg.cache_dir) / "curves" / est.name / split.name / f"{digest[:20]}.json"
+    record = weights_record(session)
+    env = current_environment(cfg.device).to_dict()
+    key = {"version": CURVE_STORE_VERSION, "scoring_key": curve_key(session, est).to_dict(),
+           "seed": int(seed), "prepared": described, "environment": env,
+           "weights": (record.per_seed or {}).get(str(seed))}
+    folder = Path(cfg.cache_dir) / "curves" / est.name / split.name
+    path = folder / f"{_digest(key)[:20]}.json"
+    if not path.exists():
+        legacy = {"version": 1, "estimator": est.name, "estimator_version": est.info.version,
+                  "split": split.name, "split_sha256": split.sha256,
+                  "n_batches": cfg.n_batches, "batch_size": cfg.batch_size,
+                  "options": _options_without_checkpoint(own_options(est, cfg)),
+                  "weights": dataclasses.asdict(record), "seed": int(seed),
+                  "prepared": described, "environment": env}
+        _upgrade_store_file(folder / f"{_digest(legacy)[:20]}.json", path,
+                            curve_key(session, est))
+    return path
+
+
+def _upgrade_store_file(old: Path, new: Path, key: ScoringKey) -> None:
+    """Rewrite a version-1 store file at ``old`` as today's at ``new`` (scores and origin
+    unchanged; the file now holds its scoring key). Nothing happens if ``old`` is unreadable."""
+    try:
+        obj = json.loads(old.read_text())
+        if obj.get("curve_store_version") != 1:
+            return
+        save_curve_scores(new, obj["scores"], key, obj.get("origin", "scored"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    old.unlink()
 
 
 #: ``scores_from`` of a curve point, by where the stored scores first came from.
 STORE_ORIGINS = {"scored": "curve store, verified", "results file": "stored result, verified"}
 
 
-def save_curve_scores(path: Path, scores: Sequence[float | None],
+def save_curve_scores(path: Path, scores: Sequence[float | None], key: ScoringKey,
                       origin: str = "scored") -> None:
-    """Store one checkpoint's scores (split order; ``None`` for a failed cell) atomically.
+    """Store one checkpoint's scores (split order; ``None`` for a failed cell) atomically,
+    with the scoring key they were made under.
 
     ``origin``: ``"scored"`` (computed by a curve pass or a run) or ``"results file"`` (taken,
     verified, from a results file that held that checkpoint).
     """
     text = json.dumps({"curve_store_version": CURVE_STORE_VERSION, "origin": origin,
+                       "scoring_key": key.to_dict(),
                        "scores": [None if v is None else float(v) for v in scores]})
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, lambda fh: fh.write(text.encode()))
@@ -114,17 +150,21 @@ def probe_matches(stored: Sequence[float | None],
 
 
 def load_curve_scores(path: Path | None, n: int, rescore: Callable[[Sequence[int]], list],
-                      verify: bool = True) -> tuple[list[float | None], str] | None:
-    """Stored scores of one checkpoint and their ``scores_from`` label, if the file is sound
-    and three cells re-scored here (first, middle, last) give the stored bits; else ``None``."""
+                      key: ScoringKey, verify: bool = True
+                      ) -> tuple[list[float | None], str] | None:
+    """Stored scores of one checkpoint and their ``scores_from`` label, if the file is sound,
+    holds scoring key ``key``, and three cells re-scored here (first, middle, last) give the
+    stored bits; else ``None``."""
     if path is None or not path.is_file():
         return None
     try:
         obj = json.loads(path.read_text())
         stored, origin = obj["scores"], STORE_ORIGINS[obj.get("origin", "scored")]
+        same_key = type(key).from_dict(obj["scoring_key"]) == key
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if obj.get("curve_store_version") != CURVE_STORE_VERSION or len(stored) != n:
+    if obj.get("curve_store_version") != CURVE_STORE_VERSION or len(stored) != n \
+            or not same_key:
         return None
     if verify and not probe_matches(stored, rescore):
         return None
@@ -170,7 +210,7 @@ def score_checkpoints(session: Session, progress: Callable | None = None) -> int
                 raw = stored_checkpoint_scores(session, est, seed, st,
                                                _rescorer(session, est, seed, st))
                 if raw is not None:
-                    save_curve_scores(path, raw, origin="results file")
+                    save_curve_scores(path, raw, curve_key(session, est), "results file")
                 else:
                     todo.setdefault(int(k), []).append((est, st, path))
         for k, group in sorted(todo.items()):
@@ -187,7 +227,7 @@ def score_checkpoints(session: Session, progress: Callable | None = None) -> int
                     elapsed = time.perf_counter() - t0
                     progress(label, p + 1, len(split), (p + 1) / elapsed if elapsed else 0.0, 0)
             for e, _st, path in group:
-                save_curve_scores(path, scores[e.name])
+                save_curve_scores(path, scores[e.name], curve_key(session, e))
                 session.curve_scored.add(path)
                 done += 1
     return done
@@ -216,13 +256,14 @@ def prepared_and_curve(session: Session, est: api.Estimator,
                 if path is not None and not path.is_file():
                     # Stored for a later run that scores a later checkpoint of the same run.
                     save_curve_scores(path, [None if not np.isfinite(v) else float(v)
-                                             for v in s])
+                                             for v in s], curve_key(session, est))
             else:
                 st = state.at_checkpoint(k)
                 rescore = _rescorer(session, est, seed, st)
                 path = curve_store_path(session, est, seed, st)
                 # Scores this session's curve pass computed need no re-check.
                 loaded = load_curve_scores(path, len(session.split), rescore,
+                                           curve_key(session, est),
                                            verify=path not in session.curve_scored)
                 raw, source = loaded if loaded is not None else (None, "")
                 if raw is not None and path in session.curve_scored:
@@ -234,7 +275,7 @@ def prepared_and_curve(session: Session, est: api.Estimator,
                     raw = rescore(range(len(session.split)))
                     source = "rescored"
                     if path is not None:
-                        save_curve_scores(path, raw)
+                        save_curve_scores(path, raw, curve_key(session, est))
                 s = _ranked(raw)
             m = metrics.all_metrics(s, truth)
             points.append(results.CurvePoint(int(k), seed, m["kendall"], m["spearman"],
@@ -251,9 +292,10 @@ def stored_checkpoint_scores(session: Session, est: api.Estimator, seed: int, st
                              ) -> list[float | None] | None:
     """Scores of checkpoint ``state`` from the results file this run is about to replace.
 
-    Used only if everything that determines them matches: estimator version, split (name and
-    SHA-256), batches, options other than the checkpoint choice, weights source, and the
-    prepared state's own description (supernet hash, epoch, evaluation batches, ...). Then a
+    Used only if everything that determines them matches: the results file's scoring key
+    (without the checkpoint choice) equals :func:`curve_key`, its weights record equals the
+    run's, and the prepared state's own description (supernet hash, epoch, evaluation
+    batches, ...) equals the stored one. Then a
     few cells are scored again, and any difference from the stored bits discards the file.
 
     Returns:
@@ -271,14 +313,11 @@ def stored_checkpoint_scores(session: Session, est: api.Estimator, seed: int, st
     except (results.ResultsSchemaError, OSError, KeyError, ValueError):
         return None
 
-    key, opts = _without_trained_flag, _options_without_checkpoint
-    same = (old.estimator.version == est.info.version
-            and old.split.name == split.name and old.split.sha256 == split.sha256
-            and old.protocol.n_batches == cfg.n_batches
-            and old.protocol.batch_size == cfg.batch_size
+    same = (old.protocol.scoring_key.replace(options=_options_without_checkpoint(
+                old.protocol.scoring_key.options)) == curve_key(session, est)
             and old.protocol.weights == weights_record(session)
-            and opts(old.protocol.options) == opts(own_options(est, cfg))
-            and key((old.prepared or {}).get(str(seed))) == key(_describe(state)))
+            and _without_trained_flag((old.prepared or {}).get(str(seed)))
+            == _without_trained_flag(_describe(state)))
     if not same:
         return None
     by_id = {a: v for a, s, v in rows if s == seed}

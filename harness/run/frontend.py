@@ -21,12 +21,10 @@ from harness import api, data, registry
 from harness.run.config import (
     COMMITTED_RESULTS_DIR,
     OPTION_BY_DEST,
+    OPTIONS,
     TRAINED_RESULTS_ROOT,
     RunConfig,
     UsageError,
-    parse_options,
-    parse_seeds,
-    parse_shard,
 )
 from harness.run.resolve import skip_reason, weights_source
 from harness.splits import Split, UnknownSplitError, load_split
@@ -35,8 +33,12 @@ RESULTS_ENV_VAR = "ESTBENCH_RESULTS"
 
 
 @dataclass(frozen=True)
-class Run:
-    """What a command line asks for: estimators × splits under one config.
+class RunSpec:
+    """What a command line asks for: estimators × splits under one config, as resolved
+    objects (registered estimators, loaded and checksum-checked splits, a validated
+    :class:`RunConfig`). The pytest plugin, ``python -m harness merge``, Dask and the notebook
+    API each build one with :func:`build_run`; the scoring key of every estimator follows from
+    it (:meth:`harness.run.Session.scoring_key`).
 
     Attributes:
         estimators: what is scored.
@@ -154,7 +156,7 @@ def _notes(text: str | None, ests: Sequence[api.Estimator], splits: Sequence[Spl
     return tuple(notes)
 
 
-def build_run(values: Mapping[str, Any]) -> Run:
+def build_run(values: Mapping[str, Any]) -> RunSpec:
     """Validate command-line values (keyed by option ``dest``) and build the run.
 
     Values that a front end does not offer take their declared defaults.
@@ -181,23 +183,14 @@ def build_run(values: Mapping[str, Any]) -> Run:
     weights = get("weights")
     if weights != "init":
         weights_source(weights)
-    options = parse_options(get("estimator_option") or [])
-    check_estimator_options(ests, options, weights)
-    cfg = RunConfig(
-        seeds=parse_seeds(get("seeds")),
-        n_batches=get("batches"),
-        batch_size=get("batch_size"),
-        device=check_device(get("device") or default_device()),
-        data_dir=data_dir,
-        results_dir=results_dir_for(get("results_dir"), weights),
-        resume=get("resume"),
-        arch_timeout_s=get("arch_timeout"), prepare_timeout_s=get("prepare_timeout"),
-        determinism_checks=get("determinism_checks"),
-        threads=get("threads"),
-        shard=parse_shard(get("shard")),
-        options=options,
-        curve=bool(get("curve")),
-        weights=weights,
-        fail_fast=get("fail_fast"),
-    )
-    return Run(ests, splits, cfg, _notes(get("estimator"), ests, splits))
+    # Every config field from its declared option; then the values that need the machine, the
+    # data or the chosen estimators to be resolved.
+    fields = {o.field: o.to_config(get(o.dest)) for o in OPTIONS if o.field is not None}
+    check_estimator_options(ests, fields["options"], weights)
+    cfg = RunConfig(**{
+        **fields,
+        "device": check_device(get("device") or default_device()),
+        "data_dir": data_dir,
+        "results_dir": results_dir_for(get("results_dir"), weights),
+    })
+    return RunSpec(ests, splits, cfg, _notes(get("estimator"), ests, splits))

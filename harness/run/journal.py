@@ -18,6 +18,7 @@ from typing import Any
 
 from harness import data, results
 from harness.run.environment import NumericEnvironment
+from harness.scoring_key import ScoringKey
 
 #: How a scoring call failed: a bad return value, an exception, the time limit, or global
 #: torch state it changed (:func:`harness.run.scoring.global_state`).
@@ -103,23 +104,38 @@ class CheckpointMismatch(RuntimeError):
             "aside (it is kept as .old-<time>) and start over.")
 
 
-def _header(lines: list[str]) -> dict | None:
+#: The header field holding the :class:`ScoringKey` (checkpoints written before the key
+#: existed hold the same fields under :data:`LEGACY_HEADER`, read as the same key).
+HEADER = "scoring_key"
+LEGACY_HEADER = "fingerprint"
+
+
+def _header(lines: list[str], cls: type[ScoringKey] = ScoringKey) -> ScoringKey | None:
+    """The scoring key of a checkpoint's first line, read as a ``cls`` (the class of the key
+    it is compared with), or ``None`` when it has none."""
     try:
         header = json.loads(lines[0]) if lines else None
     except ValueError:
         return None
-    return header.get("fingerprint") if isinstance(header, dict) else None
+    if not isinstance(header, dict):
+        return None
+    stored = header.get(HEADER, header.get(LEGACY_HEADER))
+    try:
+        return cls.from_dict(stored)
+    except ValueError:
+        return None
 
 
-def read_checkpoint(path: Path, fingerprint: dict) -> Records | None:
+def read_checkpoint(path: Path, key: ScoringKey) -> Records | None:
     """The records of the checkpoint at ``path``, or None when it is missing or was made with
-    another fingerprint. A torn line (a kill mid-write, or a writer still appending) is skipped.
+    another scoring key. A torn line (a kill mid-write, or a writer still appending) is
+    skipped.
     """
     try:
         lines = Path(path).read_text().splitlines()
     except OSError:
         return None
-    if _header(lines) != fingerprint:
+    if _header(lines, type(key)) != key:
         return None
     out: Records = {}
     for line in lines[1:]:
@@ -133,47 +149,38 @@ def read_checkpoint(path: Path, fingerprint: dict) -> Records | None:
     return out
 
 
-def header_unreadable(path: Path) -> bool:
-    """Whether the file at ``path`` has content but no readable fingerprint line (a damaged
+def header_unreadable(path: Path, cls: type[ScoringKey] = ScoringKey) -> bool:
+    """Whether the file at ``path`` has content but no readable scoring-key line (a damaged
     first line): its records cannot be matched to settings, so they are never reused, and the
     file is never overwritten either."""
     try:
         lines = Path(path).read_text().splitlines()
     except (OSError, UnicodeDecodeError):
         return True
-    if not lines:
-        return False
-    try:
-        header = json.loads(lines[0])
-    except ValueError:
-        return True
-    return not (isinstance(header, dict) and isinstance(header.get("fingerprint"), dict))
+    return bool(lines) and _header(lines, cls) is None
 
 
-def fingerprint_differences(path: Path, fingerprint: dict) -> dict[str, tuple[Any, Any]]:
-    """Settings in which the checkpoint at ``path`` differs from ``fingerprint`` (empty when it
+def key_differences(path: Path, key: ScoringKey) -> dict[str, tuple[Any, Any]]:
+    """Settings in which the checkpoint at ``path`` differs from ``key`` (empty when it
     matches, is missing, or has no readable header)."""
     try:
         lines = Path(path).read_text().splitlines()
     except OSError:
         return {}
-    old = _header(lines)
-    if old is None or old == fingerprint:
-        return {}
-    keys = sorted(set(old) | set(fingerprint))
-    return {k: (old.get(k), fingerprint.get(k)) for k in keys if old.get(k) != fingerprint.get(k)}
+    old = _header(lines, type(key))
+    return {} if old is None else old.differences(key)
 
 
 def other_checkpoint_records(own: Path, results_dir: Path, est_name: str, split_name: str,
-                             fingerprint: dict) -> Records:
+                             key: ScoringKey) -> Records:
     """Records of every other checkpoint of ``est_name`` on ``split_name`` (any sharding)
-    made with ``fingerprint``, so that a split can be re-sharded mid-run: shards ``1/4`` and
+    made with ``key``, so that a split can be re-sharded mid-run: shards ``1/4`` and
     ``3/4`` started beside an unfinished ``1/2`` take over what it already scored, and the
     merge of ``0/2, 1/2`` fills ``1/2``'s gaps from them."""
     out: Records = {}
     for path in results.checkpoint_paths(results_dir, est_name, split_name):
         if path.resolve() != Path(own).resolve():
-            out.update(read_checkpoint(path, fingerprint) or {})
+            out.update(read_checkpoint(path, key) or {})
     return out
 
 
@@ -209,14 +216,14 @@ def move_aside(path: Path) -> Path:
 
 
 class Checkpoint:
-    """Append-only JSONL of :class:`Record`; the first line is the run's fingerprint.
+    """Append-only JSONL of :class:`Record`; the first line is the run's scoring key.
 
     Every record is flushed and fsync'ed as soon as it is computed. A truncated last line
     (killed mid-write) is ignored on resume.
 
     Args:
         path: the checkpoint file.
-        fingerprint: what determines the scores (estimator, split, batches, device, options).
+        key: what determines the scores (:class:`ScoringKey`).
         resume: reuse a matching checkpoint. Without it an existing file is moved aside.
 
     A checkpoint of other settings whose run was finalized (its scores are in the results file
@@ -224,24 +231,24 @@ class Checkpoint:
 
     Raises:
         CheckpointMismatch: when resuming and an unfinished file was made with another
-            fingerprint.
+            scoring key.
     """
 
-    def __init__(self, path: Path, fingerprint: dict, resume: bool):
+    def __init__(self, path: Path, key: ScoringKey, resume: bool):
         self.path = path
-        self.fingerprint = fingerprint
+        self.key = key
         self.records: Records = {}
         self.moved_aside: Path | None = None
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
-            if resume and header_unreadable(path):
-                raise CheckpointMismatch(path, {"fingerprint line": ("unreadable (damaged?)",
+            if resume and header_unreadable(path, type(key)):
+                raise CheckpointMismatch(path, {"scoring-key line": ("unreadable (damaged?)",
                                                                     "this run's")})
             if resume:
-                diff = fingerprint_differences(path, fingerprint)
+                diff = key_differences(path, key)
                 if diff and not is_finalized(path):
                     raise CheckpointMismatch(path, diff)
-                self.records = read_checkpoint(path, fingerprint) or {}
+                self.records = read_checkpoint(path, key) or {}
             else:
                 self.moved_aside = move_aside(path)
         self.resumed = len(self.records)
@@ -251,7 +258,7 @@ class Checkpoint:
 
     def adopt(self, records: Records, wanted: set[tuple[int, int]]) -> int:
         """Append the ``wanted`` records this checkpoint lacks (taken from another checkpoint
-        of the same fingerprint); returns how many were adopted."""
+        of the same scoring key); returns how many were adopted."""
         n = 0
         for key in sorted(wanted - self.records.keys()):
             if key in records:
@@ -267,7 +274,8 @@ class Checkpoint:
         self._fh = open(self.path, "a")
 
     def rewrite(self) -> None:
-        text = json.dumps({"fingerprint": self.fingerprint}) + "\n"
+        # A resumed checkpoint of the legacy header is rewritten with today's.
+        text = json.dumps({HEADER: self.key.to_dict()}) + "\n"
         text += "".join(r.to_json() + "\n" for r in self.records.values())
         data.atomic_write_bytes(self.path, lambda fh: fh.write(text.encode()))
 

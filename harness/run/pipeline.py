@@ -13,7 +13,7 @@ from harness.run.finalize import finalize
 from harness.run.journal import (
     Checkpoint,
     Records,
-    fingerprint_differences,
+    key_differences,
     mark_finalized,
     other_checkpoint_records,
     read_checkpoint,
@@ -61,16 +61,16 @@ def merged_records(session: Session, est: api.Estimator, n_shards: int) -> Recor
         MergeError: naming the missing or mismatching shard, and the seeds it holds.
     """
     cfg, split = session.cfg, session.split
-    fp = session.fingerprint(est)
+    key = session.scoring_key(est)
     merged: Records = {}
     for i in range(n_shards):
         path = results.checkpoint_path(cfg.results_dir, est.name, split.name, f"{i}/{n_shards}")
         if not path.is_file():
             raise MergeError(f"shard {i}/{n_shards} of {est.name} on {split.name} is missing "
                              f"({path}); run it with --shard={i}/{n_shards}")
-        recs = read_checkpoint(path, fp)
+        recs = read_checkpoint(path, key)
         if recs is None:
-            diff = fingerprint_differences(path, fp)
+            diff = key_differences(path, key)
             said = "; ".join(f"{k}: shard {a!r}, merge {b!r}" for k, (a, b) in diff.items())
             raise MergeError(f"{path} was scored with other settings ({said}); pass the "
                              "shards' options to merge")
@@ -79,7 +79,7 @@ def merged_records(session: Session, est: api.Estimator, n_shards: int) -> Recor
     wanted = {(a, s) for a in split.arch_ids for s in cfg.seeds} - merged.keys()
     if wanted:
         extra = other_checkpoint_records(session.checkpoint_path(est), cfg.results_dir,
-                                         est.name, split.name, fp)
+                                         est.name, split.name, key)
         merged.update({k: extra[k] for k in wanted if k in extra})
     return merged
 
@@ -101,7 +101,7 @@ def merge_shards(estimators: Sequence[api.Estimator], split: Split | str, cfg: R
         merged = merged_records(session, est, n_shards)
         # An unsharded checkpoint already there is kept (merged in), never silently replaced;
         # one made with other settings stops the merge (CheckpointMismatch).
-        ck = Checkpoint(session.checkpoint_path(est), session.fingerprint(est), resume=True)
+        ck = Checkpoint(session.checkpoint_path(est), session.scoring_key(est), resume=True)
         merged = {**ck.records, **merged}
         ck.replace_all(merged)
         ck.close()

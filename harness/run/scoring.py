@@ -172,7 +172,7 @@ def open_checkpoints(session: Session) -> dict[str, Checkpoint]:
     try:
         for e in session.estimators:
             ckpts[e.name] = Checkpoint(session.checkpoint_path(e, cfg.shard),
-                                       session.fingerprint(e), cfg.resume)
+                                       session.scoring_key(e), cfg.resume)
     except BaseException:
         for c in ckpts.values():
             c.close()
@@ -183,7 +183,7 @@ def open_checkpoints(session: Session) -> dict[str, Checkpoint]:
         for e in session.estimators:
             ck = ckpts[e.name]
             ck.adopt(other_checkpoint_records(ck.path, cfg.results_dir, e.name,
-                                              session.split.name, session.fingerprint(e)),
+                                              session.split.name, session.scoring_key(e)),
                      wanted)
     return ckpts
 

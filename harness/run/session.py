@@ -19,6 +19,7 @@ from harness import api, data, registry, results
 from harness.run.config import RunConfig
 from harness.run.limits import ArchTimeout, call_with_timeout
 from harness.run.resolve import weights_source
+from harness.scoring_key import ScoringKey
 from harness.spaces import SearchSpace, get_space
 from harness.splits import Split, load_split
 
@@ -113,20 +114,16 @@ class Session:
     def estimator(self, name: str) -> api.Estimator:
         return next(e for e in self.estimators if e.name == name)
 
-    def fingerprint(self, est: api.Estimator) -> dict[str, Any]:
-        """What determines ``est``'s scores on this split under this config."""
+    def scoring_key(self, est: api.Estimator) -> ScoringKey:
+        """What determines ``est``'s scores on this split under this config (the seed aside):
+        the one key that the checkpoint, the results file, the curve store and the take-over
+        of stored scores all store and compare."""
         cfg = self.cfg
-        return {
-            "estimator": est.name,
-            "estimator_version": est.info.version,
-            "split": self.split.name,
-            "split_sha256": self.split.sha256,
-            "n_batches": cfg.n_batches,
-            "batch_size": cfg.batch_size,
-            "device_type": torch.device(cfg.device).type,
-            "options": own_options(est, cfg),
-            **({"weights": cfg.weights} if cfg.weights != "init" else {}),
-        }
+        return ScoringKey(
+            estimator=est.name, estimator_version=est.info.version, split=self.split.name,
+            split_sha256=self.split.sha256, n_batches=cfg.n_batches, batch_size=cfg.batch_size,
+            device_type=torch.device(cfg.device).type, options=own_options(est, cfg),
+            weights=cfg.weights)
 
     def checkpoint_path(self, est: api.Estimator, shard: tuple[int, int] | None = None):
         tag = f"{shard[0]}/{shard[1]}" if shard else ""

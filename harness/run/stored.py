@@ -3,8 +3,8 @@
 Adding seeds 2020 and 202020 to a result of seed 20 would otherwise re-score seed 20: a third
 of the work, 7 CPU-hours for GraSP alone on the three ranking splits. A seed is taken over from
 ``<results-dir>/<estimator>/<split>.json`` and its scores file only when everything that
-determines its scores matches (estimator version, split name and SHA-256, batches, batch size,
-options, weights, device type, torch version and device name, a clean contract), the scores
+determines its scores matches (its :class:`~harness.scoring_key.ScoringKey`, the torch version
+and device name, a clean contract), the scores
 file is the one the results file was written with (its SHA-256), and three of the cells
 (first, middle, last of those needed) scored again now give the stored bits. Any mismatch, or
 a stored failure, means the seed is scored in full as before.
@@ -36,7 +36,8 @@ from harness import api, results
 from harness.run.config import UsageError
 from harness.run.environment import current_environment, device_name
 from harness.run.journal import Checkpoint, Record, move_aside
-from harness.run.session import Session, own_options
+from harness.run.session import Session
+from harness.scoring_key import ScoringKey
 
 #: ``Record.origin`` of a record taken over from the results file.
 STORED_ORIGIN = "stored result"
@@ -69,13 +70,7 @@ def reusable_result(session: Session, est: api.Estimator) -> results.ResultFile 
     except (results.ResultsSchemaError, OSError, KeyError, ValueError):
         return None
     same = (old.contract_ok
-            and old.estimator.version == est.info.version
-            and old.split.name == split.name and old.split.sha256 == split.sha256
-            and old.protocol.n_batches == cfg.n_batches
-            and old.protocol.batch_size == cfg.batch_size
-            and old.protocol.weights.source == "init"
-            and old.protocol.options == own_options(est, cfg)
-            and old.cost.device == torch.device(cfg.device).type
+            and old.protocol.scoring_key == session.scoring_key(est)
             and old.environment.torch == torch.__version__
             and old.environment.device_name == device_name(cfg.device)
             # edited, replaced or unreadable scores: nothing in them is trusted
@@ -83,20 +78,26 @@ def reusable_result(session: Session, est: api.Estimator) -> results.ResultFile 
     return old if same else None
 
 
-def protocol_differences(old: results.ResultFile, est: api.Estimator, cfg, *,
-                         options: bool = True) -> dict[str, tuple]:
-    """Settings in which a results file differs from a run of ``est`` under ``cfg``: batches,
-    batch size, weights, device type and (with ``options``) the estimator's own options.
+#: How :func:`protocol_differences` names the scoring-key fields a user sets (a field added
+#: to the key later is named as it is).
+_SETTINGS = {"n_batches": "batches", "batch_size": "batch size", "weights": "weights",
+             "device_type": "device", "options": "options"}
+#: Key fields that say *which* result it is rather than how it was scored.
+_IDENTITY = ("estimator", "estimator_version", "split", "split_sha256")
 
-    The one comparison of "the same protocol" for the replacement rule and campaign status.
+
+def protocol_differences(old: results.ResultFile, key: ScoringKey, *,
+                         options: bool = True) -> dict[str, tuple]:
+    """Settings in which a results file differs from a run whose scoring key is ``key``:
+    every key field but the estimator's and split's identity (batches, batch size, weights,
+    device type, any field added since) and, with ``options``, the estimator's own options.
+
+    The one comparison of "the same protocol" for the replacement rule (estimator version and
+    split are told apart before it: another version is not another protocol).
     """
-    mine = {"batches": cfg.n_batches, "batch size": cfg.batch_size, "weights": cfg.weights,
-            "device": torch.device(cfg.device).type}
-    theirs = {"batches": old.protocol.n_batches, "batch size": old.protocol.batch_size,
-              "weights": old.protocol.weights.source, "device": old.cost.device}
-    if options:
-        mine["options"], theirs["options"] = own_options(est, cfg), old.protocol.options
-    return {k: (theirs[k], mine[k]) for k in mine if theirs[k] != mine[k]}
+    diff = old.protocol.scoring_key.differences(key)
+    return {_SETTINGS.get(k, k): v for k, v in diff.items()
+            if k not in _IDENTITY and (options or k != "options")}
 
 
 def check_replacement(session: Session) -> list:
@@ -132,7 +133,8 @@ def check_replacement(session: Session) -> list:
             continue
         # A one-shot estimator's options name the supernet checkpoint it evaluates: scoring a
         # later checkpoint replaces the earlier result (the curve store keeps every point).
-        diff = protocol_differences(old, est, cfg, options=est.prepare is None)
+        diff = protocol_differences(old, session.scoring_key(est),
+                                    options=est.prepare is None)
         dropped = sorted(set(old.protocol.seeds) - set(cfg.seeds))
         if not diff and not dropped:
             continue
