@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness import api
+from harness import api, torch_state
 from harness.run.environment import current_environment, set_threads
 from harness.run.journal import Checkpoint, Record, other_checkpoint_records
 from harness.run.limits import ArchTimeout, call_with_timeout
@@ -52,35 +52,6 @@ class EstimatorBroken(RuntimeError):
         super().__init__("; ".join(self.broken.values()))
 
 
-
-
-def global_state() -> dict[str, Any]:
-    """Process-wide torch settings a scoring call must leave as it found them: a change would
-    alter the scores of every estimator scored after it in the process (and the determinism
-    check would blame the innocent one)."""
-    state = {
-        "default dtype": torch.get_default_dtype(),
-        "grad mode": torch.is_grad_enabled(),
-        "threads": torch.get_num_threads(),
-        "deterministic algorithms": torch.are_deterministic_algorithms_enabled(),
-        "anomaly detection": torch.is_anomaly_enabled(),
-    }
-    if torch.backends.cudnn.is_available():
-        state["cudnn benchmark"] = torch.backends.cudnn.benchmark
-        state["cudnn deterministic"] = torch.backends.cudnn.deterministic
-    return state
-
-
-def restore_global_state(state: dict[str, Any]) -> None:
-    """Put back what :func:`global_state` recorded."""
-    torch.set_default_dtype(state["default dtype"])
-    torch.set_grad_enabled(state["grad mode"])
-    torch.set_num_threads(state["threads"])
-    torch.use_deterministic_algorithms(state["deterministic algorithms"])
-    torch.autograd.set_detect_anomaly(state["anomaly detection"])
-    if "cudnn benchmark" in state:
-        torch.backends.cudnn.benchmark = state["cudnn benchmark"]
-        torch.backends.cudnn.deterministic = state["cudnn deterministic"]
 
 
 def _describe(value: Any) -> str:
@@ -140,7 +111,7 @@ def score_cell(session: Session, ests: Sequence[api.Estimator], position: int, s
         if on_cuda:
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
-        before = global_state()
+        before = torch_state.snapshot()
         try:
             value = call_with_timeout(lambda est=est, ctx=ctx: est.score(ctx),
                                       session.cfg.arch_timeout_s)
@@ -156,11 +127,10 @@ def score_cell(session: Session, ests: Sequence[api.Estimator], position: int, s
             errors[est.name] = ("timeout", f"timeout: {exc}")
         except Exception:  # the estimator's bug must not kill the run; it is recorded
             errors[est.name] = ("raised", traceback.format_exc(limit=8))
-        after = global_state()
+        after = torch_state.snapshot()
         if after != before:
-            changed = "; ".join(f"{k} {before[k]} -> {after[k]}" for k in before
-                                if before[k] != after[k])
-            restore_global_state(before)
+            changed = torch_state.changes(before, after)
+            torch_state.restore(before)
             errors.setdefault(est.name, ("state", f"changed global torch state ({changed}); "
                                          "the harness restored it. Estimators must leave "
                                          "process-wide settings as they found them"))
