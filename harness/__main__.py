@@ -190,6 +190,9 @@ def _cost(argv: list[str]) -> int:
     ap.add_argument("--seed", type=int, default=20)
     ap.add_argument("--costs-dir", default=None, help="default: leaderboard/costs")
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--missing", action="store_true",
+                    help="skip pairs already measured for this estimator version, split, cells "
+                         "and seed (a stopped measurement goes on where it stopped)")
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # the child process
     args = ap.parse_args(argv)
     # lazy: each subcommand loads only its own stack (torch and the estimators take seconds)
@@ -226,6 +229,10 @@ def _cost(argv: list[str]) -> int:
     bad = 0
     for sp in splits:
         for n in names:
+            if args.missing and standalone.is_current(costs_dir, ests[n], sp, n_cells,
+                                                      args.seed):
+                print(f"{n} on {sp.name}: measured already (--missing)", flush=True)
+                continue
             cmd = [sys.executable, "-m", "harness", "cost", "--one", "--estimator", n,
                    "--split", sp.name, "--cells", str(n_cells), "--seed", str(args.seed),
                    "--costs-dir", str(costs_dir)]

@@ -91,7 +91,9 @@ def score_shard(estimators: Sequence[str], split: str, cfg: run.RunConfig, index
     t0 = time.perf_counter()
     ests = _resolve(estimators)
     shard_cfg = dataclasses.replace(cfg, shard=(index, n_shards))
-    run.score_split(run.Session.create(ests, split, shard_cfg))
+    session = run.Session.create(ests, split, shard_cfg)
+    with run.isolated(session):
+        run.score_split(session)
     tag = f"{index}/{n_shards}"
     texts = {e.name: results.checkpoint_path(cfg.results_dir, e.name, split, tag).read_text()
              for e in ests}

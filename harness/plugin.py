@@ -98,6 +98,8 @@ class Engine:
         self.ests = ests
         self.results: dict[tuple[str, str], object] = {}
         self.shard_done: set[tuple[str, str]] = set()
+        # (estimator, split) -> why it was stopped (failed on each of its first cells)
+        self.broken: dict[tuple[str, str], str] = {}
         # Under xdist each worker gets an arbitrary subset of tests: score only its own.
         self.joint = not hasattr(config, "workerinput")
 
@@ -123,9 +125,18 @@ class Engine:
 
     def result_for(self, est, split_name: str):
         # lazy: loaded in every pytest session; torch only when --estimator runs
-        from harness.run import Session, run_session, score_split, skip_reason
+        from harness.run import (
+            EstimatorBroken,
+            Session,
+            isolated,
+            run_session,
+            score_split,
+            skip_reason,
+        )
 
         key = (est.name, split_name)
+        if key in self.broken:
+            pytest.fail(self.broken[key], pytrace=False)
         if key in self.results or key in self.shard_done:
             return self.results.get(key)
         # lazy: loaded in every pytest session; torch only when --estimator runs
@@ -141,16 +152,23 @@ class Engine:
         progress = self._progress()
         try:
             if self.cfg.shard is not None:
-                score_split(session, progress)
+                with isolated(session):
+                    score_split(session, progress)
                 self.shard_done.update((e.name, split_name) for e in group)
                 return None
             out = run_session(session, progress)
         except run_config.UsageError as exc:
             pytest.fail(str(exc), pytrace=False)
+        except EstimatorBroken as exc:
+            # Only the broken estimators fail; the others scored beside them keep their results.
+            out = exc.results
+            self.broken.update({(n, split_name): m for n, m in exc.broken.items()})
         finally:
             progress.close()
         for name, res in out.items():
             self.results[(name, split_name)] = res
+        if key in self.broken:
+            pytest.fail(self.broken[key], pytrace=False)
         return self.results[key]
 
 

@@ -5,7 +5,8 @@ the module runs its ``@estimator`` decorator, which registers it in
 :data:`harness.api.ESTIMATORS` at definition time.
 
 A broken submission (a syntax or import error, a registered name that differs from the file
-name, a file that registers nothing) is reported and skipped: it never blocks the other
+name, a file that registers nothing, a file that changes process-wide torch settings when
+imported) is reported and skipped: it never blocks the other
 estimators. Asking for it by name raises with the file's own error.
 """
 
@@ -17,7 +18,7 @@ import traceback
 from dataclasses import dataclass
 from functools import cache
 
-from harness import api
+from harness import api, torch_state
 from harness.api import DuplicateEstimatorError, UnknownEstimatorError
 from harness.registration import unknown_message
 
@@ -55,6 +56,7 @@ def _scan(package: str) -> tuple[dict[str, api.Estimator], tuple[BrokenEstimator
             continue
         full = f"{package}.{mod.name}"
         before = set(api.ESTIMATORS.names())
+        settings = torch_state.snapshot()
         try:
             importlib.import_module(full)
         except Exception as exc:  # a submission's own bug: report it, keep the others
@@ -64,6 +66,18 @@ def _scan(package: str) -> tuple[dict[str, api.Estimator], tuple[BrokenEstimator
             msg = str(exc) if isinstance(exc, DuplicateEstimatorError) else \
                 f"{full} could not be imported: {last}"
             bad.append(BrokenEstimator(full, msg, traceback.format_exc(limit=-3)))
+            continue
+        changed = torch_state.changes(settings, torch_state.snapshot())
+        if changed:
+            # A file that changes process-wide settings at import would change every run's
+            # scores, its neighbours' included: it is refused, and the settings put back.
+            torch_state.restore(settings)
+            for name in set(api.ESTIMATORS.names()) - before:
+                api.ESTIMATORS.unregister(name)
+            bad.append(BrokenEstimator(
+                full, f"{full} changed global torch state when imported ({changed}); the "
+                "harness restored it. A submission must leave process-wide settings as it "
+                "found them"))
             continue
         if not api.ESTIMATORS.select(lambda origin, _e, full=full:
                                      origin.split(":", 1)[0] == full):

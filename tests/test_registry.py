@@ -281,3 +281,18 @@ def test_spaces_share_the_registrys_rules():
         register_space("nb101", lambda: None)
     assert get_space("nb201") is get_space("nb201")  # built once
     assert SPACES.origin("nb201") == "harness.spaces:_nb201"
+
+
+def test_a_file_that_changes_torch_settings_at_import_is_refused(fake_package):
+    """A file that only sits in estimators/ must not change every run: one that switches the
+    default dtype when imported is reported and skipped, and the setting is put back."""
+    import torch
+
+    (fake_package / "alpha.py").write_text(_module("alpha", "alpha"))
+    (fake_package / "rude.py").write_text(
+        "import torch\ntorch.set_default_dtype(torch.float64)\n" + _module("rude", "rude"))
+    assert list(_discover()) == ["alpha"]
+    assert torch.get_default_dtype() == torch.float32
+    assert "changed global torch state when imported (default dtype torch.float32 -> " \
+        "torch.float64)" in _broken()["rude"]
+    assert "rude" not in api.ESTIMATORS

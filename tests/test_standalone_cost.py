@@ -31,6 +31,12 @@ def test_measure_times_the_estimator_alone_and_round_trips(tmp_path, data_dir):
     path = standalone.write(cost, tmp_path)
     assert path == tmp_path / "params" / f"{DEMO_SPLIT}.json"
     assert standalone.read(path) == cost
+    # --missing skips exactly this measurement: same version, split, cells and seed.
+    params = registry.get("params")
+    assert standalone.is_current(tmp_path, params, split, 3, 20)
+    assert not standalone.is_current(tmp_path, params, split, 4, 20)
+    assert not standalone.is_current(tmp_path, params, split, 3, 2020)
+    assert not standalone.is_current(tmp_path, registry.get("flops"), split, 3, 20)
     with pytest.raises(ValueError, match="one-shot"):
         standalone.measure(registry.get("oneshot_deiso"), split, n_cells=1, data_dir=data_dir)
 

@@ -28,6 +28,7 @@ from harness.run.config import PAPER_SEEDS, RunConfig, UsageError, parse_options
 from harness.run.determinism import check_determinism
 from harness.run.environment import NumericEnvironment, current_environment
 from harness.run.finalize import IncompleteRun, finalize
+from harness.run.isolation import isolated
 from harness.run.journal import (
     Checkpoint,
     CheckpointMismatch,
@@ -43,7 +44,8 @@ __all__ = [
     "PAPER_SEEDS", "WEIGHTS_KEY", "Checkpoint", "CheckpointMismatch", "EstimatorBroken",
     "IncompleteRun", "MergeError", "NumericEnvironment", "PrepareTimeout", "Record",
     "RunConfig", "Session",
-    "UsageError", "check_determinism", "current_environment", "finalize", "merge_shards",
+    "UsageError", "check_determinism", "isolated", "current_environment", "finalize",
+    "merge_shards",
     "parse_options", "read_checkpoint", "report", "run", "run_session", "score_cell",
     "score_split", "shard_positions", "skip_reason",
 ]

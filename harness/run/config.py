@@ -225,6 +225,8 @@ class RunConfig:
             a one-shot estimator whose prepared supernet supplies every network's weights
             (the paper's RQ4: zero-shot estimators on trained weights).
         determinism_checks: architectures re-scored alone to verify bitwise reproducibility.
+        isolate: score every estimator in a worker process of its own
+            (:mod:`harness.run.isolation`); the scores are the same bits.
         cache_dir: for complexity tables and one-shot checkpoints (``$ESTBENCH_CACHE``).
     """
 
@@ -280,6 +282,10 @@ class RunConfig:
     determinism_checks: int = option(
         "determinism-checks", "architectures re-scored alone to verify reproducibility", 3,
         type=int, validate=_non_negative("determinism-checks"))
+    isolate: bool = option(
+        "isolate", "score each estimator in its own worker process, which cannot open ground "
+        "truth and is killed when it overruns --arch-timeout (for new or untrusted "
+        "submissions; no shared passes)", False, type=None, action="store_true", parse=bool)
     cache_dir: Path = field(default_factory=data.default_cache_dir)
 
 

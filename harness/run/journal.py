@@ -21,7 +21,7 @@ from harness.run.environment import NumericEnvironment
 from harness.scoring_key import ScoringKey
 
 #: How a scoring call failed: a bad return value, an exception, the time limit, or global
-#: torch state it changed (:func:`harness.run.scoring.global_state`).
+#: torch state it changed (:mod:`harness.torch_state`).
 FAILURE_KINDS: tuple[str, ...] = ("value", "raised", "timeout", "state")
 
 

@@ -10,6 +10,7 @@ from harness.run.config import RunConfig
 from harness.run.curves import score_checkpoints
 from harness.run.determinism import check_determinism
 from harness.run.finalize import finalize
+from harness.run.isolation import isolated
 from harness.run.journal import (
     Checkpoint,
     Records,
@@ -18,7 +19,7 @@ from harness.run.journal import (
     other_checkpoint_records,
     read_checkpoint,
 )
-from harness.run.scoring import ProgressFn, score_split
+from harness.run.scoring import EstimatorBroken, ProgressFn, score_split
 from harness.run.session import Session
 from harness.run.stored import check_replacement
 from harness.splits import Split
@@ -33,11 +34,24 @@ def run_session(session: Session, progress: ProgressFn | None = None
             result of other settings (:func:`~harness.run.stored.check_replacement`).
     """
     check_replacement(session)
-    ckpts = score_split(session, progress)
-    if session.cfg.curve:
-        score_checkpoints(session, progress)
+    with isolated(session):
+        try:
+            ckpts = score_split(session, progress)
+        except EstimatorBroken as exc:
+            # A broken estimator stops alone: the others were scored to the end and their
+            # results are written before the error goes up.
+            healthy = [e for e in session.estimators if e.name not in exc.broken]
+            exc.results = _finalize_all(session, healthy, exc.checkpoints)
+            raise
+        if session.cfg.curve:
+            score_checkpoints(session, progress)
+        return _finalize_all(session, list(session.estimators), ckpts)
+
+
+def _finalize_all(session: Session, ests: list[api.Estimator], ckpts: dict[str, Checkpoint]
+                  ) -> dict[str, results.ResultFile]:
     out = {}
-    for est in session.estimators:
+    for est in ests:
         recs = ckpts[est.name].records
         out[est.name] = finalize(session, est, recs, check_determinism(session, est, recs))
         mark_finalized(ckpts[est.name].path)
@@ -97,16 +111,18 @@ def merge_shards(estimators: Sequence[api.Estimator], split: Split | str, cfg: R
     if session.cfg.curve:
         score_checkpoints(session)
     out = {}
-    for est in session.estimators:
-        merged = merged_records(session, est, n_shards)
-        # An unsharded checkpoint already there is kept (merged in), never silently replaced;
-        # one made with other settings stops the merge (CheckpointMismatch).
-        ck = Checkpoint(session.checkpoint_path(est), session.scoring_key(est), resume=True)
-        merged = {**ck.records, **merged}
-        ck.replace_all(merged)
-        ck.close()
-        out[est.name] = finalize(session, est, merged, check_determinism(session, est, merged))
-        mark_finalized(ck.path)
+    with isolated(session):  # the determinism check re-scores cells
+        for est in session.estimators:
+            merged = merged_records(session, est, n_shards)
+            # An unsharded checkpoint already there is kept (merged in), never silently
+            # replaced; one made with other settings stops the merge (CheckpointMismatch).
+            ck = Checkpoint(session.checkpoint_path(est), session.scoring_key(est), resume=True)
+            merged = {**ck.records, **merged}
+            ck.replace_all(merged)
+            ck.close()
+            out[est.name] = finalize(session, est, merged,
+                                     check_determinism(session, est, merged))
+            mark_finalized(ck.path)
     return out
 
 

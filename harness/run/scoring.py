@@ -4,7 +4,12 @@ The contract: a real, finite number per (architecture, seed) (a dict of them for
 population-level estimator), within the per-architecture time limit. A violation is recorded
 with its kind (``value``, ``raised``, ``timeout``) and never stops the run -- unless an
 estimator fails on each of its first ``RunConfig.fail_fast`` architectures, which means it is
-broken rather than unlucky, and the run stops with its first error (:class:`EstimatorBroken`).
+broken rather than unlucky. That estimator then stops, alone: the others of the run are scored
+to the end, and :class:`EstimatorBroken` is raised after them with its first error.
+
+An estimator in ``session.remote`` (``--isolate``, :mod:`harness.run.isolation`) is scored by
+its worker process; :func:`score_cell` hands its cells there, so every phase (scoring, the
+take-over probes, the determinism check) reaches it the same way.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness import api
+from harness import api, torch_state
 from harness.run.environment import current_environment, set_threads
 from harness.run.journal import Checkpoint, Record, other_checkpoint_records
 from harness.run.limits import ArchTimeout, call_with_timeout
@@ -30,38 +35,23 @@ ProgressFn = Callable[[str, int, int, float, int], None]
 
 
 class EstimatorBroken(RuntimeError):
-    """An estimator failed on each of its first architectures; the run stopped."""
+    """Estimators failed on each of their first architectures and were stopped.
+
+    Attributes:
+        broken: estimator name -> the one-line reason.
+        checkpoints: every estimator's checkpoint (closed); those not in ``broken`` were
+            scored to the end and may be finalized.
+        results: the results files of the others, when the caller finalized them.
+    """
+
+    def __init__(self, broken: dict[str, str], checkpoints: dict[str, Checkpoint] | None = None):
+        self.broken = dict(broken)
+        self.checkpoints = checkpoints or {}
+        #: the results of the others, once finalized (:func:`harness.run.pipeline.run_session`)
+        self.results: dict[str, Any] = {}
+        super().__init__("; ".join(self.broken.values()))
 
 
-
-
-def global_state() -> dict[str, Any]:
-    """Process-wide torch settings a scoring call must leave as it found them: a change would
-    alter the scores of every estimator scored after it in the process (and the determinism
-    check would blame the innocent one)."""
-    state = {
-        "default dtype": torch.get_default_dtype(),
-        "grad mode": torch.is_grad_enabled(),
-        "threads": torch.get_num_threads(),
-        "deterministic algorithms": torch.are_deterministic_algorithms_enabled(),
-        "anomaly detection": torch.is_anomaly_enabled(),
-    }
-    if torch.backends.cudnn.is_available():
-        state["cudnn benchmark"] = torch.backends.cudnn.benchmark
-        state["cudnn deterministic"] = torch.backends.cudnn.deterministic
-    return state
-
-
-def restore_global_state(state: dict[str, Any]) -> None:
-    """Put back what :func:`global_state` recorded."""
-    torch.set_default_dtype(state["default dtype"])
-    torch.set_grad_enabled(state["grad mode"])
-    torch.set_num_threads(state["threads"])
-    torch.use_deterministic_algorithms(state["deterministic algorithms"])
-    torch.autograd.set_detect_anomaly(state["anomaly detection"])
-    if "cudnn benchmark" in state:
-        torch.backends.cudnn.benchmark = state["cudnn benchmark"]
-        torch.backends.cudnn.deterministic = state["cudnn deterministic"]
 
 
 def _describe(value: Any) -> str:
@@ -100,6 +90,13 @@ def as_components(value: Any, names: Sequence[str]) -> tuple[dict | None, str | 
 def score_cell(session: Session, ests: Sequence[api.Estimator], position: int, seed: int,
                states: dict[str, Any] | None = None, share: bool = True) -> dict[str, Record]:
     """Score one architecture for one seed with each estimator; never raises."""
+    remote = [e for e in ests if e.name in session.remote]
+    if remote:
+        out = {e.name: session.remote[e.name](position, seed) for e in remote}
+        local = [e for e in ests if e.name not in session.remote]
+        if local:
+            out.update(score_cell(session, local, position, seed, states, share))
+        return {e.name: out[e.name] for e in ests}
     states = session.states(seed) if states is None else states
     arch_id = session.split.arch_ids[position]
     values: dict[str, list] = {e.name: [] for e in ests}
@@ -114,7 +111,7 @@ def score_cell(session: Session, ests: Sequence[api.Estimator], position: int, s
         if on_cuda:
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
-        before = global_state()
+        before = torch_state.snapshot()
         try:
             value = call_with_timeout(lambda est=est, ctx=ctx: est.score(ctx),
                                       session.cfg.arch_timeout_s)
@@ -130,11 +127,10 @@ def score_cell(session: Session, ests: Sequence[api.Estimator], position: int, s
             errors[est.name] = ("timeout", f"timeout: {exc}")
         except Exception:  # the estimator's bug must not kill the run; it is recorded
             errors[est.name] = ("raised", traceback.format_exc(limit=8))
-        after = global_state()
+        after = torch_state.snapshot()
         if after != before:
-            changed = "; ".join(f"{k} {before[k]} -> {after[k]}" for k in before
-                                if before[k] != after[k])
-            restore_global_state(before)
+            changed = torch_state.changes(before, after)
+            torch_state.restore(before)
             errors.setdefault(est.name, ("state", f"changed global torch state ({changed}); "
                                          "the harness restored it. Estimators must leave "
                                          "process-wide settings as they found them"))
@@ -188,14 +184,15 @@ def open_checkpoints(session: Session) -> dict[str, Checkpoint]:
     return ckpts
 
 
-def _check_fail_fast(est: api.Estimator, history: list[Record], limit: int) -> None:
-    """Stop when each of the estimator's first ``limit`` cells failed."""
+def fail_fast_reason(est: api.Estimator, history: list[Record], limit: int) -> str | None:
+    """Why ``est`` is stopped, when each of its first ``limit`` cells failed; else ``None``."""
     if limit and len(history) == limit and all(r.failure for r in history):
         first = history[0]
-        raise EstimatorBroken(
-            f"{est.name} failed on each of its first {limit} architectures (stopped; "
-            f"--fail-fast=0 scores on regardless). First error, arch {first.arch_id} seed "
-            f"{first.seed}: {(first.error or '').strip().splitlines()[-1]}")
+        lines = (first.error or "").strip().splitlines() or [""]
+        return (f"{est.name} failed on each of its first {limit} architectures (stopped; "
+                f"--fail-fast=0 scores on regardless). First error, arch {first.arch_id} seed "
+                f"{first.seed}: {lines[-1]}")
+    return None
 
 
 def score_split(session: Session, progress: ProgressFn | None = None,
@@ -229,13 +226,15 @@ def score_split(session: Session, progress: ProgressFn | None = None,
     resumed = done
     label = f"{','.join(e.name for e in session.estimators)} on {split.name}"
     first_cells: dict[str, list[Record]] = {e.name: [] for e in session.estimators}
+    broken: dict[str, str] = {}
     t_start, done_now = time.perf_counter(), 0
     if progress:
         progress(label, done, total, 0.0, resumed)
     try:
         for seed in cfg.seeds:
             todo = [p for p in session.positions
-                    if any((ids[p], seed) not in c.records for c in ckpts.values())]
+                    if any((ids[p], seed) not in c.records for n, c in ckpts.items()
+                           if n not in broken)]
             if not todo:
                 continue
             states = session.states(seed)
@@ -243,13 +242,17 @@ def score_split(session: Session, progress: ProgressFn | None = None,
                 if stop is not None and stop():
                     return ckpts
                 ests = [e for e in session.estimators if (ids[p], seed) not in
-                        ckpts[e.name].records]
+                        ckpts[e.name].records and e.name not in broken]
+                if not ests:
+                    continue  # what is left of this cell belongs to stopped estimators
                 for name, rec in score_cell(session, ests, p, seed, states).items():
                     ckpts[name].add(rec)
                     hist = first_cells[name]
                     if len(hist) < cfg.fail_fast:
                         hist.append(rec)
-                        _check_fail_fast(session.estimator(name), hist, cfg.fail_fast)
+                        why = fail_fast_reason(session.estimator(name), hist, cfg.fail_fast)
+                        if why:
+                            broken[name] = why  # stops this estimator only
                 done += 1
                 done_now += 1
                 if progress:
@@ -258,4 +261,6 @@ def score_split(session: Session, progress: ProgressFn | None = None,
     finally:
         for c in ckpts.values():
             c.close()
+    if broken:
+        raise EstimatorBroken(broken, ckpts)
     return ckpts

@@ -7,7 +7,7 @@ Every phase takes it: scoring, the determinism check, finalize, curves and train
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -97,6 +97,9 @@ class Session:
         self.prepare_count = 0  # prepare() calls made (each state is built once per seed)
         # Curve-store files this session's curve pass scored (their points say "rescored").
         self.curve_scored: set[Path] = set()
+        # Estimators scored in a worker process (``--isolate``): name -> ``(position, seed) ->
+        # Record``, set up by :func:`harness.run.isolation.isolated`.
+        self.remote: dict[str, Callable[[int, int], Any]] = {}
 
     @cached_property
     def space(self) -> SearchSpace:

@@ -154,3 +154,16 @@ def read(path: Path) -> StandaloneCost:
         ValueError: not a standalone-cost file of this layout.
     """
     return StandaloneCost.from_dict(json.loads(Path(path).read_text()))
+
+
+def is_current(costs_dir: Path, est: api.Estimator, split: Split, n_cells: int,
+               seed: int) -> bool:
+    """Whether ``costs_dir`` already holds a measurement of this estimator version on this
+    split (same split file, cells and seed): a re-run with ``--missing`` skips it."""
+    path = cost_path(costs_dir, est.name, split.name)
+    try:
+        old = read(path)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return (old.estimator_version == est.info.version and old.split_sha256 == split.sha256
+            and len(old.arch_ids) == min(n_cells, len(split)) and old.seed == seed)

@@ -1,0 +1,311 @@
+"""Isolated scoring: an estimator under evaluation runs in a worker process without ground truth.
+
+With ``--isolate`` every estimator of the run is scored in a worker process of its own
+(``multiprocessing`` *spawn*: a fresh interpreter that inherits nothing but the arguments it is
+given), and only there is its file imported. The parent keeps everything that must not be
+reachable from estimator code: the accuracy tables, the metrics, the results files.
+
+* **No path to ground truth.** The worker receives the split's architecture specs from the
+  parent; it never loads a benchmark table. Before the estimator's module is imported, an audit
+  hook (:func:`sys.addaudithook`, which cannot be removed) refuses to open any benchmark table
+  of the data directory (every file of :data:`harness.data.TABLES`, and any other ``.csv``
+  there) or another process's ``/proc`` files. A refused read raises ``PermissionError`` with
+  "estimator X tried to read <file>: the contract forbids ground truth" inside the
+  estimator's call, so the cell fails with that message and the contract fails by name; an
+  estimator that catches the error still fails that cell with the same message.
+* **Limits enforced from outside.** The worker still runs each call under the in-process timer
+  (:mod:`harness.run.limits`). The parent waits for each cell at most
+  :func:`cell_limit_s` (the per-call limit for each call, plus a margin); a worker that has not
+  answered by then (the estimator switched the timer off, or caught it and slept on) is
+  killed, the cell is recorded as a timeout, and the next cell starts a fresh worker. A worker
+  that dies (``os._exit``, a crash in native code) is recorded the same way, as ``raised``.
+* **Nothing shared.** Each isolated estimator has its own worker, so no pass, batch, global
+  setting or module state is shared with another estimator.
+
+Scores are the same bits as in process (the same :func:`harness.run.scoring.score_cell` runs in
+the worker, on the same seeded networks and batches); ``tests/test_hostile.py`` checks it.
+What isolation costs per architecture (starting the worker once, one message round trip per
+cell, passes no longer shared) is measured by ``benchmarks/bench_isolation.py``.
+
+Estimators with ``prepare()`` (one-shot) and runs on trained weights are not isolated: their
+prepared state (a supernet) lives in the parent for curves and checkpoints. They are committed,
+trusted code; ``--isolate`` refuses them with a message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import multiprocessing as mp
+import os
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import api, data
+from harness.run.config import RunConfig, UsageError
+from harness.run.environment import current_environment, set_threads
+from harness.run.journal import Record
+from harness.run.scoring import score_cell
+from harness.run.session import Session
+from harness.splits import load_split
+
+#: Seconds the parent adds to a cell's own limit before it kills the worker: messaging, and the
+#: in-process timer's own reaction time.
+MARGIN_S = 5.0
+#: Seconds a worker may take to start (interpreter, torch, the estimator's module).
+START_LIMIT_S = 300.0
+
+
+def forbidden_files(data_dir: str | os.PathLike) -> frozenset[str]:
+    """Real paths of every benchmark table in ``data_dir`` (accuracies, training times)."""
+    root = Path(data_dir)
+    return frozenset(os.path.realpath(root / spec.relpath) for spec in data.TABLES.values())
+
+
+@dataclass(frozen=True)
+class GroundTruthGuard:
+    """An audit hook that refuses to open ground truth (see the module docstring).
+
+    Attributes:
+        estimator: named in the refusal.
+        forbidden: real paths of the benchmark tables.
+        data_root: real path of the data directory (any ``.csv`` below it is refused too).
+    """
+
+    estimator: str
+    forbidden: frozenset[str]
+    data_root: str
+    #: refusals so far (the worker fails the cell even if the estimator caught the error)
+    attempts: list[str] = dataclasses.field(default_factory=list)
+
+    def refused(self, path: Any) -> str | None:
+        """The real path of ``path`` if opening it is refused, else ``None``."""
+        if isinstance(path, int):
+            return None  # an already open descriptor: its opening was checked
+        try:
+            real = os.path.realpath(os.fsdecode(path))
+        except (TypeError, ValueError):
+            return None
+        if real in self.forbidden:
+            return real
+        if real.startswith(self.data_root + os.sep) and real.lower().endswith(".csv"):
+            return real
+        parts = real.split(os.sep)
+        if len(parts) > 2 and parts[1] == "proc" and parts[2].isdigit() \
+                and parts[2] != str(os.getpid()):
+            return real  # another process's memory or files (the parent holds the truth)
+        return None
+
+    def __call__(self, event: str, args: tuple) -> None:
+        if event == "open" and args:
+            real = self.refused(args[0])
+            if real is not None:
+                message = (f"estimator {self.estimator!r} tried to read {real}: the contract "
+                           "forbids ground truth")
+                self.attempts.append(message)
+                raise PermissionError(message)
+
+
+@dataclass(frozen=True)
+class WorkerInit:
+    """What a worker is given: all it may know.
+
+    Attributes:
+        estimator: the estimator's name.
+        module: the module that defines it (imported only in the worker).
+        split: the split's name (its file lists architecture ids, not accuracies).
+        specs: the split's architecture specs, in split order, from the parent.
+        cfg: the run configuration.
+        forbidden: real paths the worker may not open.
+        data_root: real path of the data directory.
+    """
+
+    estimator: str
+    module: str
+    split: str
+    specs: tuple[Any, ...]
+    cfg: RunConfig
+    forbidden: frozenset[str]
+    data_root: str
+
+
+def worker_main(conn: Any, init: WorkerInit) -> None:
+    """The worker process: guard, import, then score cells until told to stop."""
+    guard = GroundTruthGuard(init.estimator, init.forbidden, init.data_root)
+    sys.addaudithook(guard)
+    set_threads(init.cfg.threads, init.cfg.device)
+    try:
+        importlib.import_module(init.module)
+        est = api.ESTIMATORS.get(init.estimator)
+        session = Session((est,), load_split(init.split), init.cfg)
+        session.__dict__["specs"] = list(init.specs)  # never read from the table here
+    except BaseException:  # noqa: BLE001 -- reported to the parent, which stops the run
+        conn.send(("error", traceback.format_exc(limit=8)))
+        return
+    conn.send(("ready", None))
+    while True:
+        msg = conn.recv()
+        if msg is None:
+            return
+        position, seed = msg
+        guard.attempts.clear()
+        rec = score_cell(session, [est], position, seed)[est.name]
+        if guard.attempts:
+            # Caught or not, an attempt fails the cell: a score computed after trying to read
+            # the answers is not trusted.
+            rec = dataclasses.replace(
+                rec, score=None, failure="raised", error=guard.attempts[0],
+                components=dict.fromkeys(rec.components) if rec.components else None)
+        conn.send(("record", rec))
+
+
+class WorkerStartError(RuntimeError):
+    """A worker could not start: the estimator's module failed to import, or it timed out."""
+
+
+def cell_limit_s(est: api.Estimator, cfg: RunConfig) -> float | None:
+    """How long the parent waits for one cell (``None``: no limit, ``--arch-timeout=0``)."""
+    if not cfg.arch_timeout_s:
+        return None
+    calls = 1 if est.info.data_independent else cfg.n_batches
+    return cfg.arch_timeout_s * calls + MARGIN_S
+
+
+class IsolatedScorer:
+    """The parent's side of one estimator's worker: ``scorer(position, seed) -> Record``.
+
+    A worker is started on first use and again after one was killed or died; it is stopped by
+    :meth:`close`.
+    """
+
+    def __init__(self, session: Session, est: api.Estimator):
+        cfg = session.cfg
+        data_dir = data.resolve_data_dir(cfg.data_dir)
+        self.est = est
+        self.session = session
+        self.init = WorkerInit(est.name, est.module, session.split.name,
+                               tuple(session.specs), cfg, forbidden_files(data_dir),
+                               os.path.realpath(data_dir))
+        self.limit_s = cell_limit_s(est, cfg)
+        self.starts = 0
+        self._start_error: str | None = None
+        self._proc: Any = None
+        self._conn: Any = None
+
+    def _start(self) -> None:
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=worker_main, args=(child, self.init), daemon=True,
+                           name=f"estbench-worker-{self.est.name}")
+        proc.start()
+        child.close()
+        self.starts += 1
+        if not parent.poll(START_LIMIT_S):
+            proc.kill()
+            raise WorkerStartError(f"the worker of {self.est.name} did not start within "
+                                   f"{START_LIMIT_S:.0f} s")
+        try:
+            kind, payload = parent.recv()
+        except EOFError:
+            proc.join()
+            raise WorkerStartError(f"the worker of {self.est.name} died while starting "
+                                   f"(exit code {proc.exitcode})") from None
+        if kind != "ready":
+            proc.join()
+            raise WorkerStartError(f"the worker of {self.est.name} could not start:\n{payload}")
+        self._proc, self._conn = proc, parent
+
+    def _stop(self, kill: bool) -> int | None:
+        proc, conn = self._proc, self._conn
+        self._proc = self._conn = None
+        if proc is None:
+            return None
+        if kill:
+            proc.kill()
+        else:
+            try:
+                conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+        proc.join(timeout=30)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        conn.close()
+        return proc.exitcode
+
+    def _failed(self, position: int, seed: int, kind: str, message: str,
+                wall_s: float) -> Record:
+        arch_id = self.session.split.arch_ids[position]
+        comps = dict.fromkeys(self.est.info.components) if self.est.info.population_level \
+            else None
+        return Record(arch_id, seed, None, message, wall_s, None,
+                      current_environment(self.session.cfg.device).to_dict(), kind, comps)
+
+    def __call__(self, position: int, seed: int) -> Record:
+        if self._proc is None:
+            if self._start_error is not None:
+                return self._failed(position, seed, "raised", self._start_error, 0.0)
+            try:
+                self._start()
+            except WorkerStartError as exc:
+                # The estimator's module cannot be imported here (an import-time read of
+                # ground truth, a bug): every cell fails with that, without new attempts.
+                self._start_error = str(exc)
+                return self._failed(position, seed, "raised", self._start_error, 0.0)
+        t0 = time.perf_counter()
+        self._conn.send((position, seed))
+        if not self._conn.poll(self.limit_s):
+            self._stop(kill=True)
+            return self._failed(
+                position, seed, "timeout",
+                f"timeout: killed by the harness after {self.limit_s:.1f} s (the estimator "
+                "did not return within --arch-timeout per call; its own timer was switched "
+                "off or caught)", time.perf_counter() - t0)
+        try:
+            _kind, rec = self._conn.recv()
+        except (EOFError, OSError):
+            code = self._stop(kill=True)
+            return self._failed(position, seed, "raised",
+                                f"the worker process died (exit code {code}) while scoring",
+                                time.perf_counter() - t0)
+        return rec
+
+    def close(self) -> None:
+        self._stop(kill=False)
+
+
+def check_isolatable(estimators: list[api.Estimator], cfg: RunConfig) -> None:
+    """Raises :class:`UsageError` for a run ``--isolate`` cannot serve."""
+    if cfg.weights != "init":
+        raise UsageError("--isolate scores on random initialisation only (--weights=init): "
+                         "trained weights come from a supernet prepared in the harness")
+    prepared = [e.name for e in estimators if e.prepare is not None]
+    if prepared:
+        raise UsageError(f"--isolate cannot isolate {', '.join(prepared)}: an estimator with "
+                         "prepare() keeps its state in the harness (one-shot estimators are "
+                         "committed, trusted code; score them without --isolate)")
+
+
+@contextlib.contextmanager
+def isolated(session: Session) -> Iterator[None]:
+    """With ``--isolate``: route every estimator of ``session`` through its own worker
+    (``session.remote``) for the block, and stop the workers after it. Otherwise nothing."""
+    if not session.cfg.isolate:
+        yield
+        return
+    check_isolatable(list(session.estimators), session.cfg)
+    scorers = {e.name: IsolatedScorer(session, e) for e in session.estimators}
+    session.remote.update(scorers)
+    try:
+        yield
+    finally:
+        for name, scorer in scorers.items():
+            scorer.close()
+            session.remote.pop(name, None)
