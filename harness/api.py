@@ -338,6 +338,16 @@ AggregateFn = Callable[[Population], np.ndarray]
 #: protocol.
 PrepareFn = Callable[[PrepareContext], Any]
 
+#: The one output of a scalar estimator. The runner treats every estimator alike: named outputs
+#: per architecture, then an aggregation over the population; a scalar estimator is the case
+#: of one output, ``score``, aggregated by the identity.
+SCORE = "score"
+
+
+def identity_aggregate(pop: Population) -> np.ndarray:
+    """A scalar estimator's aggregation: its scores as they are."""
+    return pop.components[SCORE]
+
 
 @dataclass(frozen=True)
 class Estimator:
@@ -352,6 +362,16 @@ class Estimator:
     @property
     def name(self) -> str:
         return self.info.name
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The per-architecture outputs: the declared components, or ``("score",)``."""
+        return self.info.components or (SCORE,)
+
+    @property
+    def aggregation(self) -> AggregateFn:
+        """The population aggregation: the declared one, or the identity (scalar)."""
+        return self.aggregate if self.aggregate is not None else identity_aggregate
 
     @property
     def source_file(self) -> Path | None:

@@ -785,3 +785,21 @@ def test_a_damaged_checkpoint_is_never_overwritten_and_a_nan_line_is_rescored(cf
     with pytest.raises(runner.CheckpointMismatch, match="unreadable"):
         score_split([est], SPLIT, cfg)
     assert ck.read_text() == damaged
+
+
+def test_a_scalar_estimator_is_the_identity_case_of_one_path(cfg, data_dir):
+    """Every estimator goes through outputs + aggregation; a scalar one has the single output
+    ``score`` and the identity, and its scores are the committed bits."""
+    import dataclasses
+
+    from harness import registry
+
+    params = registry.get("params")
+    assert params.outputs == (api.SCORE,) and params.aggregation is api.identity_aggregate
+    pop = registry.get("az_nas")
+    assert pop.outputs == pop.info.components and pop.aggregation is pop.aggregate
+    cfg = dataclasses.replace(cfg, seeds=(20, 2020, 202020))
+    runner.run([params], SPLIT, cfg)
+    committed = Path(__file__).parents[1] / "leaderboard" / "results" / "params"
+    assert results.read_scores(results.scores_path(cfg.results_dir, "params", SPLIT)) == \
+        results.read_scores(committed / f"{SPLIT}.scores.csv.gz")

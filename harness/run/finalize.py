@@ -40,19 +40,17 @@ class IncompleteRun(RuntimeError):
 
 def aggregate_scores(est: api.Estimator, session: Session, records: Records,
                      seed: int) -> list[float | None]:
-    """Final scores of seed ``seed`` in split order: the records' own, or for a
-    population-level estimator its aggregation over the split's component scores."""
+    """Final scores of seed ``seed`` in split order: ``est``'s aggregation over the split's
+    outputs (for a scalar estimator, the identity over its scores)."""
     ids = session.split.arch_ids
-    if not est.info.population_level:
-        return [records[(a, seed)].score for a in ids]
-    comps = {c: np.array([np.nan if (records[(a, seed)].components or {}).get(c) is None
-                          else records[(a, seed)].components[c] for a in ids], dtype=np.float64)
-             for c in est.info.components}
+    outs = [records[(a, seed)].outputs() for a in ids]
+    comps = {c: np.array([np.nan if o.get(c) is None else o[c] for o in outs],
+                         dtype=np.float64) for c in est.outputs}
     for arr in comps.values():
         arr.setflags(write=False)
     pop = api.Population(components=comps, specs=tuple(session.specs),
                          space=session.split.benchmark, dataset=session.split.dataset, seed=seed)
-    out = np.asarray(est.aggregate(pop), dtype=np.float64)
+    out = np.asarray(est.aggregation(pop), dtype=np.float64)
     if out.shape != (len(ids),):
         raise ValueError(f"{est.name}: aggregate returned shape {out.shape}, not ({len(ids)},)")
     failed = {a for a in ids if records[(a, seed)].failure}

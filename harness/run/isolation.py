@@ -159,9 +159,8 @@ def worker_main(conn: Any, init: WorkerInit) -> None:
         if guard.attempts:
             # Caught or not, an attempt fails the cell: a score computed after trying to read
             # the answers is not trusted.
-            rec = dataclasses.replace(
-                rec, score=None, failure="raised", error=guard.attempts[0],
-                components=dict.fromkeys(rec.components) if rec.components else None)
+            rec = Record.of(est, rec.arch_id, rec.seed, dict.fromkeys(est.outputs),
+                            guard.attempts[0], rec.wall_s, rec.gpu_s, rec.env, "raised")
         conn.send(("record", rec))
 
 
@@ -242,11 +241,9 @@ class IsolatedScorer:
 
     def _failed(self, position: int, seed: int, kind: str, message: str,
                 wall_s: float) -> Record:
-        arch_id = self.session.split.arch_ids[position]
-        comps = dict.fromkeys(self.est.info.components) if self.est.info.population_level \
-            else None
-        return Record(arch_id, seed, None, message, wall_s, None,
-                      current_environment(self.session.cfg.device).to_dict(), kind, comps)
+        return Record.of(self.est, self.session.split.arch_ids[position], seed,
+                         dict.fromkeys(self.est.outputs), message, wall_s, None,
+                         current_environment(self.session.cfg.device).to_dict(), kind)
 
     def __call__(self, position: int, seed: int) -> Record:
         if self._proc is None:

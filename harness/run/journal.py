@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import data, results
+from harness import api, data, results
 from harness.run.environment import NumericEnvironment
 from harness.scoring_key import ScoringKey
 
@@ -81,6 +81,21 @@ class Record:
             d["failure"] = ("value" if err.startswith(("returned", "mean over")) else
                             "timeout" if err.startswith("timeout") else "raised")
         return cls(**d)
+
+    @classmethod
+    def of(cls, est: api.Estimator, arch_id: int, seed: int,
+           outputs: dict[str, float | None], error: str | None, wall_s: float,
+           gpu_s: float | None, env: dict | None, failure: str | None) -> Record:
+        """The record of ``est``'s outputs on one cell. A scalar estimator's one output is
+        kept as ``score`` (the layout every checkpoint and scores file has), a population-level
+        estimator's as ``components``."""
+        if est.info.population_level:
+            return cls(arch_id, seed, None, error, wall_s, gpu_s, env, failure, dict(outputs))
+        return cls(arch_id, seed, outputs[api.SCORE], error, wall_s, gpu_s, env, failure)
+
+    def outputs(self) -> dict[str, float | None]:
+        """The outputs by name: the components, or ``{"score": score}``."""
+        return dict(self.components) if self.components is not None else {api.SCORE: self.score}
 
     @property
     def environment(self) -> NumericEnvironment | None:

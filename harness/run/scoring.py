@@ -87,6 +87,15 @@ def as_components(value: Any, names: Sequence[str]) -> tuple[dict | None, str | 
     return out, None
 
 
+def as_outputs(value: Any, est: api.Estimator) -> tuple[dict | None, str | None]:
+    """Contract for one call of ``est``: its outputs by name (``{"score": v}`` for a scalar
+    estimator, whose call must return a real number), or ``(None, problem)``."""
+    if est.info.population_level:
+        return as_components(value, est.info.components)
+    v, problem = as_score(value)
+    return (None, problem) if problem else ({api.SCORE: v}, None)
+
+
 def score_cell(session: Session, ests: Sequence[api.Estimator], position: int, seed: int,
                states: dict[str, Any] | None = None, share: bool = True) -> dict[str, Record]:
     """Score one architecture for one seed with each estimator; never raises."""
@@ -115,10 +124,7 @@ def score_cell(session: Session, ests: Sequence[api.Estimator], position: int, s
         try:
             value = call_with_timeout(lambda est=est, ctx=ctx: est.score(ctx),
                                       session.cfg.arch_timeout_s)
-            if est.info.population_level:
-                v, problem = as_components(value, est.info.components)
-            else:
-                v, problem = as_score(value)
+            v, problem = as_outputs(value, est)
             if problem:
                 errors[est.name] = ("value", problem)
             else:
@@ -143,21 +149,18 @@ def score_cell(session: Session, ests: Sequence[api.Estimator], position: int, s
     out = {}
     for est in ests:
         vals = values[est.name]
-        score, components = None, None
+        outputs = dict.fromkeys(est.outputs)  # every output None: the cell failed
         if vals and est.name not in errors:
-            if est.info.population_level:
-                components = {c: float(np.mean([v[c] for v in vals]))
-                              for c in est.info.components}
-            else:
-                score = float(np.mean(vals))
-                if not math.isfinite(score):
-                    errors[est.name] = ("value", f"mean over batches is non-finite ({score})")
-                    score = None
-        if est.info.population_level and est.name in errors:
-            components = dict.fromkeys(est.info.components)
+            outputs = {c: float(np.mean([v[c] for v in vals])) for c in est.outputs}
+            bad = [c for c, v in outputs.items() if not math.isfinite(v)]
+            if bad and not est.info.population_level:
+                # A component may be non-finite (its aggregation decides); a score may not.
+                errors[est.name] = ("value",
+                                    f"mean over batches is non-finite ({outputs[api.SCORE]})")
+                outputs = dict.fromkeys(est.outputs)
         kind, message = errors.get(est.name, (None, None))
-        out[est.name] = Record(arch_id, seed, score, message, wall[est.name],
-                               gpu[est.name] if on_cuda else None, env, kind, components)
+        out[est.name] = Record.of(est, arch_id, seed, outputs, message, wall[est.name],
+                                  gpu[est.name] if on_cuda else None, env, kind)
     return out
 
 
