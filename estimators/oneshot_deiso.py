@@ -6,8 +6,10 @@ often. By default an architecture is scored as its class representative (the cel
 supernet was trained on; isomorphic cells get equal scores); ``post_deiso=true`` averages
 over all cells of the class instead, ``iso_eval=self`` scores the cell as given. The option
 ``sharing=partition-op`` (or ``partition-convs``) trains several supernets that each own a part
-of the space at the same total budget (less weight sharing). See ``docs/oneshot.md``.
-Higher is predicted better.
+of the space at the same total budget (less weight sharing). On the NDS spaces, which have no
+isomorphic duplicates, de-isomorphic sampling is uniform sampling: the NDS supernet
+(:mod:`harness.oneshot.nds_supernet`) of the uniform run is scored, each architecture as
+itself. See ``docs/oneshot.md``. Higher is predicted better.
 """
 
 from harness.api import ArchContext, PrepareContext, estimator
@@ -26,8 +28,8 @@ def prepare(pctx: PrepareContext) -> OneShotState:
     version="1",
     needs_images=True,
     data_independent=True,  # scored on its own validation batches, not the harness's batch
-    spaces=("nb201",),
-    skip_reason="the supernet is implemented for NAS-Bench-201 (trained on CIFAR-10) only",
+    spaces=("nb201", "nds_resnet", "nds_resnexta"),
+    skip_reason="supernets exist for NAS-Bench-201 and the NDS spaces (CIFAR-10) so far",
     prepare=prepare,
     options=OPTIONS,
 )

@@ -22,8 +22,8 @@ def prepare(pctx: PrepareContext) -> OneShotState:
     version="1",
     needs_images=True,
     data_independent=True,  # scored on its own validation batches, not the harness's batch
-    spaces=("nb201",),
-    skip_reason="the supernet is implemented for NAS-Bench-201 (trained on CIFAR-10) only",
+    spaces=("nb201", "nds_resnet", "nds_resnexta"),
+    skip_reason="supernets exist for NAS-Bench-201 and the NDS spaces (CIFAR-10) so far",
     prepare=prepare,
     options=OPTIONS,
 )

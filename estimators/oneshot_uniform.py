@@ -7,7 +7,10 @@ weights on fixed batches of the other 20 % (BatchNorm with batch statistics), as
 al. (2021). ``prepare`` loads the checkpoint of the run's seed from the cache
 (``<cache>/oneshot/<hash>/epoch_<k>.pt``, trained with ``python -m harness.oneshot train``);
 see ``docs/oneshot.md`` for the options (``epochs``, ``checkpoint_epoch``, ``post_deiso``,
-``iso_eval``, ``sharing``, ``train``, ...). Higher is predicted better.
+``iso_eval``, ``sharing``, ``train``, ...). On NDS ResNet and ResNeXt-A the supernet is the
+slimmable network of :mod:`harness.oneshot.nds_supernet` (first blocks and leading channels of
+the space's largest architecture), trained on the benchmark table's architectures drawn
+uniformly. Higher is predicted better.
 """
 
 from harness.api import ArchContext, PrepareContext, estimator
@@ -26,8 +29,8 @@ def prepare(pctx: PrepareContext) -> OneShotState:
     version="1",
     needs_images=True,
     data_independent=True,  # scored on its own validation batches, not the harness's batch
-    spaces=("nb201",),
-    skip_reason="the supernet is implemented for NAS-Bench-201 (trained on CIFAR-10) only",
+    spaces=("nb201", "nds_resnet", "nds_resnexta"),
+    skip_reason="supernets exist for NAS-Bench-201 and the NDS spaces (CIFAR-10) so far",
     prepare=prepare,
     options=OPTIONS,
 )

@@ -48,7 +48,7 @@ TRAIN_FIELDS = ("name", "train", "save_every")
 #: ``train = {...}`` keys: TrainConfig's fields, with the supernet's shape flattened in.
 SUPERNET_KEYS = ("channels", "cells_per_stage", "memory_format", "cell_bn_affine", "dropout")
 TRAIN_KEYS = ("sampler", "epochs", "seed", "sharing", "lr", "momentum", "weight_decay",
-              "batch_size", "schedule", "max_grad_norm", "subset") + SUPERNET_KEYS
+              "batch_size", "schedule", "max_grad_norm", "subset", "space") + SUPERNET_KEYS
 
 
 class PlanError(ValueError):

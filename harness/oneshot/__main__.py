@@ -130,16 +130,16 @@ def cmd_bench(a: argparse.Namespace) -> int:
     """Seconds per training step and per architecture scored, on random architectures."""
     # lazy: each subcommand loads only its own stack (torch and the estimators take seconds)
     from harness.oneshot.images import load_split_images, train_batch, validation_batches
+    from harness.oneshot.models import build_model
     from harness.oneshot.sampling import make_sampler
     from harness.oneshot.scoring import OneShotEvaluator
-    from harness.oneshot.supernet import build_supernet
     from harness.oneshot.training import dropout_generator, make_optimizer, train_step
 
     device, _cache = _setup(a)
     cfg = _config(a)
     images = load_split_images(cfg, a.data_dir)
-    sampler = make_sampler(cfg.sampler, a.data_dir)
-    model = build_supernet(cfg.supernet, cfg.sharing, seed=cfg.seed).to(device)
+    sampler = make_sampler(cfg.sampler, a.data_dir, cfg.space)
+    model = build_model(cfg, seed=cfg.seed).to(device)
     opt = make_optimizer(model, cfg)
     step_times = []
     for t in range(a.steps):

@@ -25,6 +25,9 @@ from harness.oneshot.sharing import parse_sharing
 
 FORMAT_VERSION = 1  # bump when the training code changes the weights a config produces
 SAMPLERS: tuple[str, ...] = ("uniform", "deiso")
+#: Search spaces with a one-shot supernet: NAS-Bench-201 (:mod:`harness.oneshot.supernet`) and
+#: the NDS spaces (:mod:`harness.oneshot.nds_supernet`).
+ONESHOT_SPACES: tuple[str, ...] = ("nb201", "nds_resnet", "nds_resnexta")
 SCHEDULES: tuple[str, ...] = ("cosine", "constant")
 MEMORY_FORMATS: tuple[str, ...] = ("channels_last", "contiguous")
 
@@ -125,8 +128,18 @@ class TrainConfig:
     subset: int | None = cli_field(None, int, "use only this many CIFAR-10 training images "
                                    "(quick experiments)")
     supernet: SupernetConfig = field(default_factory=SupernetConfig)
+    space: str = cli_field("nb201", str, "the search space whose supernet is trained",
+                           ONESHOT_SPACES)
 
     def __post_init__(self) -> None:
+        if self.space not in ONESHOT_SPACES:
+            raise ValueError(f"space must be one of {ONESHOT_SPACES}, not {self.space!r}")
+        # The NDS spaces have no isomorphic duplicates (distinct configurations are distinct
+        # networks): de-isomorphic sampling would be uniform sampling, so runs are named by
+        # one sampler. Partitions are defined on NAS-Bench-201 cells.
+        if self.space != "nb201" and (self.sampler != "uniform" or self.sharing != "full"):
+            raise ValueError(f"a {self.space} supernet is trained with sampler='uniform' and "
+                             f"sharing='full', not {self.sampler!r}/{self.sharing!r}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {SAMPLERS}, not {self.sampler!r}")
         if self.schedule not in SCHEDULES:
@@ -161,7 +174,10 @@ class TrainConfig:
         if config["supernet"]["memory_format"] == "contiguous":
             # Runs from before the field existed keep their hash (and their checkpoints).
             del config["supernet"]["memory_format"]
-        return {"format": FORMAT_VERSION, "space": "nb201", "dataset": "cifar10",
+        # The space was always part of the identity, outside the config: NAS-Bench-201 runs
+        # keep their hashes.
+        space = config.pop("space")
+        return {"format": FORMAT_VERSION, "space": space, "dataset": "cifar10",
                 "config": config}
 
     def config_hash(self) -> str:

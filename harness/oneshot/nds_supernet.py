@@ -105,10 +105,13 @@ class SlimConv2d(nn.Module):
 
 class SlimBatchNorm2d(nn.BatchNorm2d):
     """A BatchNorm whose first ``c`` channels (parameters and running statistics) serve a
-    ``c``-channel input."""
+    ``c``-channel input. Without ``track_running_stats`` it always normalises with the batch's
+    own statistics (one-shot training and scoring: running statistics would mix
+    architectures)."""
 
-    def __init__(self, max_c: int):
-        super().__init__(max_c, eps=BN_EPS, momentum=BN_MOMENTUM)
+    def __init__(self, max_c: int, track_running_stats: bool = True):
+        super().__init__(max_c, eps=BN_EPS, momentum=BN_MOMENTUM,
+                         track_running_stats=track_running_stats)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = x.shape[1]
@@ -116,8 +119,10 @@ class SlimBatchNorm2d(nn.BatchNorm2d):
         if self.training and self.track_running_stats:
             self.num_batches_tracked.add_(1)
         # Slices of the buffers are views: a training step updates this architecture's part.
-        return F.batch_norm(x, self.running_mean[:c], self.running_var[:c], self.weight[:c],
-                            self.bias[:c], use_batch, self.momentum, self.eps)
+        mean = self.running_mean[:c] if self.running_mean is not None else None
+        var = self.running_var[:c] if self.running_var is not None else None
+        return F.batch_norm(x, mean, var, self.weight[:c], self.bias[:c], use_batch,
+                            self.momentum, self.eps)
 
 
 class SlimBlock(nn.Module):
@@ -133,20 +138,24 @@ class SlimBlock(nn.Module):
     """
 
     def __init__(self, kind: str, max_in: int, max_out: int, stride: int, max_b: int | None,
-                 projects: bool):
+                 projects: bool, track_running_stats: bool = True):
         super().__init__()
+
+        def bn(c: int) -> SlimBatchNorm2d:
+            return SlimBatchNorm2d(c, track_running_stats)
+
         self.kind, self.stride = kind, stride
         if kind == "resnet":
-            self.a, self.a_bn = SlimConv2d(max_in, max_out, 3, stride), SlimBatchNorm2d(max_out)
-            self.b, self.b_bn = SlimConv2d(max_out, max_out, 3), SlimBatchNorm2d(max_out)
+            self.a, self.a_bn = SlimConv2d(max_in, max_out, 3, stride), bn(max_out)
+            self.b, self.b_bn = SlimConv2d(max_out, max_out, 3), bn(max_out)
         else:
-            self.a, self.a_bn = SlimConv2d(max_in, max_b, 1), SlimBatchNorm2d(max_b)
-            self.b, self.b_bn = SlimConv2d(max_b, max_b, 3, stride), SlimBatchNorm2d(max_b)
-            self.c, self.c_bn = SlimConv2d(max_b, max_out, 1), SlimBatchNorm2d(max_out)
+            self.a, self.a_bn = SlimConv2d(max_in, max_b, 1), bn(max_b)
+            self.b, self.b_bn = SlimConv2d(max_b, max_b, 3, stride), bn(max_b)
+            self.c, self.c_bn = SlimConv2d(max_b, max_out, 1), bn(max_out)
         self.proj = self.proj_bn = None
         if projects:
             self.proj = SlimConv2d(max_in, max_out, 1, stride)
-            self.proj_bn = SlimBatchNorm2d(max_out)
+            self.proj_bn = bn(max_out)
 
     def needs_projection(self, w_in: int, w_out: int) -> bool:
         return w_in != w_out or self.stride != 1
@@ -169,17 +178,20 @@ class SlimBlock(nn.Module):
 class NDSSupernet(nn.Module):
     """The weight-sharing network of one NDS space (see the module docstring)."""
 
-    def __init__(self, shape: NDSSupernetShape, num_classes: int = 10):
+    def __init__(self, shape: NDSSupernetShape, num_classes: int = 10,
+                 track_running_stats: bool = True, channels_last: bool = False):
         super().__init__()
         self.shape = shape
+        self.channels_last = channels_last
         self.stem = SlimConv2d(3, STEM_WIDTH, 3)
-        self.stem_bn = SlimBatchNorm2d(STEM_WIDTH)
+        self.stem_bn = SlimBatchNorm2d(STEM_WIDTH, track_running_stats)
         stages = []
         w_in = STEM_WIDTH
         for s, (d, w) in enumerate(zip(shape.depths, shape.widths)):
             max_b = shape.bottlenecks[s] if shape.bottlenecks is not None else None
             blocks = [SlimBlock(shape.kind, w_in if b == 0 else w, w, 2 if s > 0 and b == 0
-                                else 1, max_b, projects=(b == 0)) for b in range(d)]
+                                else 1, max_b, projects=(b == 0),
+                                track_running_stats=track_running_stats) for b in range(d)]
             stages.append(nn.ModuleList(blocks))
             w_in = w
         self.stages = nn.ModuleList(stages)
@@ -189,9 +201,14 @@ class NDSSupernet(nn.Module):
         if not self.shape.holds(arch):
             raise ValueError(f"architecture {arch} does not fit the supernet {self.shape}")
 
-    def forward(self, x: torch.Tensor, spec: str) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, spec: str,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """Logits of architecture ``spec`` (``generator``: unused; the NDS networks have no
+        dropout, and training passes one to every supernet)."""
         arch = parse(spec)
         self._check(arch)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         x = F.relu(self.stem_bn(self.stem(x, STEM_WIDTH)))
         for s, stage in enumerate(self.stages):
             w_b = arch.bottleneck_widths()[s] if arch.kind == "resnexta" else None
@@ -210,6 +227,9 @@ class NDSSupernet(nn.Module):
         out: dict[str, torch.Tensor] = {}
 
         def bn(prefix: str, m: SlimBatchNorm2d, c: int) -> None:
+            if m.running_mean is None:
+                raise ValueError("standalone_state needs running statistics: build the "
+                                 "supernet with track_running_stats=True")
             for name in ("weight", "bias", "running_mean", "running_var"):
                 out[f"{prefix}.{name}"] = getattr(m, name)[:c].detach().clone()
             out[f"{prefix}.num_batches_tracked"] = m.num_batches_tracked.detach().clone()
@@ -243,3 +263,29 @@ class NDSSupernet(nn.Module):
         out["fc.weight"] = self.fc.weight[:, :arch.widths[-1]].detach().clone()
         out["fc.bias"] = self.fc.bias.detach().clone()
         return out
+
+
+#: The shape holding every architecture of each NDS table (5,000 rows each;
+#: ``tests/test_nds_supernet.py`` checks that it covers them).
+SPACE_SHAPES: dict[str, NDSSupernetShape] = {
+    "nds_resnet": NDSSupernetShape("resnet", (24, 24, 24), (256, 256, 256)),
+    "nds_resnexta": NDSSupernetShape("resnexta", (16, 16, 16), (256, 256, 256),
+                                     (256, 256, 256)),
+}
+
+
+def build_nds_supernet(space: str, seed: int | None, num_classes: int = 10,
+                       channels_last: bool = True) -> NDSSupernet:
+    """The one-shot supernet of NDS space ``space``: batch statistics only, initialised from
+    ``seed`` (``None``: unseeded, for loading a checkpoint into), optionally NHWC."""
+    def make() -> NDSSupernet:
+        return NDSSupernet(SPACE_SHAPES[space], num_classes, track_running_stats=False,
+                           channels_last=channels_last)
+
+    if seed is None:
+        model = make()
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = make()
+    return model.to(memory_format=torch.channels_last) if channels_last else model

@@ -85,6 +85,14 @@ def _all_cells() -> tuple[Cell, ...]:
     return tuple(nb201.enumerate_cells())
 
 
+@lru_cache(maxsize=4)
+def _table_specs(space: str, data_dir: str | None) -> tuple[str, ...]:
+    """Every architecture of ``space``'s benchmark table, as specs, in table order."""
+    sp = get_space(space)
+    return tuple(sp.spec_of_row(row) for row in data.load_table(sp.table, data_dir)
+                 .to_dict("records"))
+
+
 @dataclass(frozen=True)
 class Sampler:
     """Uniform sampling from a fixed population of cells.
@@ -107,8 +115,17 @@ class Sampler:
         return self.population[int(rng.integers(0, len(self.population)))]
 
 
-def make_sampler(name: str, data_dir: str | os.PathLike | None = None) -> Sampler:
-    """The sampler called ``name`` (``"uniform"`` or ``"deiso"``)."""
+def make_sampler(name: str, data_dir: str | os.PathLike | None = None,
+                 space: str = "nb201") -> Sampler:
+    """The sampler called ``name`` (``"uniform"`` or ``"deiso"``) over ``space``.
+
+    On an NDS space the population is the benchmark table's architectures, in table order
+    (every one a distinct network, so only ``uniform`` exists there).
+    """
+    if space != "nb201":
+        if name != "uniform":
+            raise ValueError(f"{space} has no isomorphic duplicates: sample it 'uniform'")
+        return Sampler(name, _table_specs(space, _resolve(data_dir)))
     if name == "uniform":
         # Enumeration order, so that the cells drawn never depend on the data directory.
         return Sampler(name, _all_cells())

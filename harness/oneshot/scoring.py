@@ -31,7 +31,13 @@ from torch import nn
 
 from harness.api import EstimatorOption, PrepareContext
 from harness.oneshot import checkpoints
-from harness.oneshot.config import MEMORY_FORMATS, EvalConfig, SupernetConfig, TrainConfig
+from harness.oneshot.config import (
+    MEMORY_FORMATS,
+    ONESHOT_SPACES,
+    EvalConfig,
+    SupernetConfig,
+    TrainConfig,
+)
 from harness.oneshot.images import SplitImages, load_split_images, validation_batches
 from harness.oneshot.sampling import class_members, representative
 from harness.oneshot.supernet import PartitionedSupernet, plan_cell
@@ -68,14 +74,17 @@ class OneShotEvaluator:
         self.data_dir = data_dir
         self._cache: dict[tuple, tuple[float, float]] = {}
 
-    def _key(self, cell: Cell) -> tuple:
+    def _key(self, cell: Cell | str) -> tuple:
+        if isinstance(cell, str):  # an NDS spec: one network per spec
+            return ("spec", cell)
         part = self.model.rule.part(cell) if isinstance(self.model, PartitionedSupernet) else 0
         return part, plan_cell(cell)
 
     @torch.no_grad()
-    def evaluate(self, cell: Sequence[str]) -> tuple[float, float]:
-        """(accuracy, mean cross-entropy) of ``cell`` over the validation batches."""
-        cell = tuple(cell)
+    def evaluate(self, cell: Sequence[str] | str) -> tuple[float, float]:
+        """(accuracy, mean cross-entropy) of ``cell`` (a NAS-Bench-201 cell, or an NDS spec)
+        over the validation batches."""
+        cell = cell if isinstance(cell, str) else tuple(cell)
         key = self._key(cell)
         if key not in self._cache:
             correct = 0
@@ -227,11 +236,13 @@ class OneShotOptions:
             return self.iso_eval
         return "representative" if sampler == "deiso" else "self"
 
-    def train_config(self, sampler: str, seed: int, epochs: int) -> TrainConfig:
+    def train_config(self, sampler: str, seed: int, epochs: int,
+                     space: str = "nb201") -> TrainConfig:
         net = replace(SupernetConfig(), channels=self.channels,
                       cells_per_stage=self.cells_per_stage, memory_format=self.memory_format)
         return TrainConfig(sampler=sampler, epochs=epochs, seed=seed, sharing=self.sharing,
-                           batch_size=self.batch_size, subset=self.subset, supernet=net)
+                           batch_size=self.batch_size, subset=self.subset, supernet=net,
+                           space=space)
 
     def eval_config(self) -> EvalConfig:
         return EvalConfig(n_batches=self.eval_batches, batch_size=self.eval_batch_size)
@@ -271,7 +282,9 @@ class OneShotState:
     def describe(self) -> dict[str, Any]:
         """Which weights and batches produced the scores (for the results file)."""
         e = self.eval_config
-        return {"config_hash": self.config.config_hash(), "epoch": self.epoch,
+        # NAS-Bench-201 descriptions keep their keys, so stored scores still match them.
+        space = {} if self.config.space == "nb201" else {"space": self.config.space}
+        return {**space, "config_hash": self.config.config_hash(), "epoch": self.epoch,
                 "epoch_budget": self.config.epochs, "sampler": self.config.sampler,
                 "sharing": self.config.sharing, "seed": self.config.seed,
                 "iso_eval": self.iso_eval, "trained_in_prepare": self.trained_here,
@@ -309,15 +322,22 @@ class OneShotState:
     def network_builder(self, spec) -> Callable[[int], nn.Module]:
         """``builder(seed)``: the stand-alone network of ``spec`` with this supernet's weights
         (the seed is ignored: the weights are the trained ones)."""
+        if self.config.space != "nb201":
+            raise ValueError(f"trained weights of a {self.config.space} supernet are not "
+                             "transferred to stand-alone networks yet (NAS-Bench-201 only)")
         return trained_builder(self.evaluator.model, spec)
 
     def score(self, ctx, metric: str) -> float:
         """Score ``ctx.spec``; accuracy and loss are computed together and shared between
         estimators scoring the same context with the same weights (``ctx.shared``)."""
-        cell = nb201.parse(ctx.spec) if isinstance(ctx.spec, str) else tuple(ctx.spec)
-        key = nb201.canonical(cell) if self.iso_eval != "self" else "|".join(cell)
-        acc, loss = ctx.shared(f"{self.identity}/{key}",
-                               lambda: self.evaluator.evaluate_as(cell, self.iso_eval))
+        if self.config.space != "nb201":  # an NDS spec: scored as itself
+            acc, loss = ctx.shared(f"{self.identity}/{ctx.spec}",
+                                   lambda: self.evaluator.evaluate(ctx.spec))
+        else:
+            cell = nb201.parse(ctx.spec) if isinstance(ctx.spec, str) else tuple(ctx.spec)
+            key = nb201.canonical(cell) if self.iso_eval != "self" else "|".join(cell)
+            acc, loss = ctx.shared(f"{self.identity}/{key}",
+                                   lambda: self.evaluator.evaluate_as(cell, self.iso_eval))
         if metric == "acc":
             return acc
         if metric == "loss":
@@ -329,6 +349,8 @@ def train_command(cfg: TrainConfig) -> str:
     """The command line that trains run ``cfg`` (non-default fields spelled out)."""
     parts = [f"python -m harness.oneshot train --sampler {cfg.sampler} --epochs {cfg.epochs} "
              f"--seed {cfg.seed}"]
+    if cfg.space != "nb201":
+        parts.append(f"--space {cfg.space}")
     if cfg.sharing != "full":
         parts.append(f"--sharing {cfg.sharing}")
     if cfg.batch_size != TrainConfig.batch_size:
@@ -350,15 +372,16 @@ def _say(msg: str) -> None:
 
 
 def resolve_run(opts: OneShotOptions, sampler: str, seed: int,
-                cache_dir: str | os.PathLike) -> tuple[TrainConfig, int | None]:
+                cache_dir: str | os.PathLike, space: str = "nb201"
+                ) -> tuple[TrainConfig, int | None]:
     """The run and checkpoint epoch the options ask for (epoch ``None``: not trained yet)."""
     if opts.epochs is not None:
-        cfg = opts.train_config(sampler, seed, opts.epochs)
+        cfg = opts.train_config(sampler, seed, opts.epochs, space)
         have = checkpoints.available_epochs(cache_dir, cfg)
         want = opts.checkpoint_epoch if opts.checkpoint_epoch is not None else cfg.epochs
         return cfg, (want if want in have else None)
     # No budget given: the largest checkpoint among runs that differ only in their budget.
-    probe = opts.train_config(sampler, seed, 1)
+    probe = opts.train_config(sampler, seed, 1, space)
     best: tuple[int, TrainConfig] | None = None
     for run in checkpoints.list_runs(cache_dir):
         if run.epochs and run.config == probe.with_epochs(run.config.epochs):
@@ -368,21 +391,30 @@ def resolve_run(opts: OneShotOptions, sampler: str, seed: int,
                 best = (eps[-1], run.config)
     if best is not None:
         return best[1], best[0]
-    return opts.train_config(sampler, seed, AUTO_TRAIN_EPOCHS), None
+    return opts.train_config(sampler, seed, AUTO_TRAIN_EPOCHS, space), None
 
 
 def prepare_oneshot(pctx: PrepareContext, sampler: str) -> OneShotState:
     """Load (or, within limits, train) the supernet a one-shot estimator scores with.
 
+    On an NDS space, which has no isomorphic duplicates, de-isomorphic sampling is uniform
+    sampling: the ``deiso`` estimators score the uniform run there, each architecture as itself.
+
     Raises:
-        ValueError: outside NAS-Bench-201 / CIFAR-10, or on bad options.
+        ValueError: outside the spaces with a supernet (CIFAR-10), or on bad options.
         FileNotFoundError: if the checkpoint is missing and training is not allowed; the
             message gives the command that trains it.
     """
-    if pctx.space != "nb201" or pctx.dataset != "cifar10":
-        raise ValueError("the one-shot estimators train a NAS-Bench-201 supernet on CIFAR-10")
+    if pctx.space not in ONESHOT_SPACES or pctx.dataset != "cifar10":
+        raise ValueError(f"the one-shot estimators train a supernet of {ONESHOT_SPACES} on "
+                         "CIFAR-10")
     opts = OneShotOptions.parse(pctx.options)
-    cfg, epoch = resolve_run(opts, sampler, pctx.seed, pctx.cache_dir)
+    if pctx.space != "nb201":
+        if opts.iso_mode("uniform") != "self" or opts.sharing != "full":
+            raise ValueError(f"{pctx.space} has no isomorphism classes or partitions: the "
+                             "options iso_eval, post_deiso and sharing do not apply")
+        sampler = "uniform"
+    cfg, epoch = resolve_run(opts, sampler, pctx.seed, pctx.cache_dir, pctx.space)
     trained_here = False
     if epoch is None:
         target = opts.checkpoint_epoch or cfg.epochs

@@ -29,8 +29,8 @@ from torch import nn
 from harness.oneshot import checkpoints
 from harness.oneshot.config import TrainConfig
 from harness.oneshot.images import SplitImages, load_split_images, steps_per_epoch, train_batch
+from harness.oneshot.models import build_model
 from harness.oneshot.sampling import Sampler, make_sampler
-from harness.oneshot.supernet import build_supernet
 
 _DROPOUT_STREAM = 4
 LogFn = Callable[[str], None]
@@ -132,7 +132,7 @@ def load_model(cfg: TrainConfig, epoch: int, cache_dir: str | os.PathLike,
     if not path.is_file():
         raise FileNotFoundError(path)
     state = checkpoints.load_checkpoint(path)
-    model = build_supernet(cfg.supernet, cfg.sharing, seed=None)
+    model = build_model(cfg, seed=None)
     model.load_state_dict(state["model"])
     return model.to(device).eval()
 
@@ -171,7 +171,8 @@ def train(cfg: TrainConfig, *, cache_dir: str | os.PathLike, device: torch.devic
     save = {e for e in (save_epochs or ()) if 1 <= e <= until} | {until}
     say = log or (lambda _msg: None)
     images = images if images is not None else load_split_images(cfg, data_dir)
-    sampler = sampler if sampler is not None else make_sampler(cfg.sampler, data_dir)
+    sampler = sampler if sampler is not None else make_sampler(cfg.sampler, data_dir,
+                                                               cfg.space)
     n_steps = steps_per_epoch(images, cfg.batch_size)
     if n_steps < 1:
         raise ValueError(f"{len(images.train_y)} training images make no full batch of "
@@ -179,7 +180,7 @@ def train(cfg: TrainConfig, *, cache_dir: str | os.PathLike, device: torch.devic
     checkpoints.write_config(cache_dir, cfg)
     rdir = checkpoints.run_dir(cache_dir, cfg)
 
-    model = build_supernet(cfg.supernet, cfg.sharing, seed=cfg.seed).to(device)
+    model = build_model(cfg, seed=cfg.seed).to(device)
     optimizer = make_optimizer(model, cfg)
     start, history = 0, []
     done = [e for e in checkpoints.available_epochs(cache_dir, cfg) if e <= until] if resume else []
