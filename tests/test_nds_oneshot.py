@@ -10,11 +10,17 @@ from harness import registry
 from harness import run as runner
 from harness.oneshot import checkpoints
 from harness.oneshot.config import TrainConfig
-from harness.oneshot.nds_supernet import SPACE_SHAPES, NDSSupernetShape
+from harness.oneshot.nds_supernet import (
+    MAX_GROUPS,
+    SPACE_SHAPES,
+    NDSSupernetShape,
+    space_shape,
+)
 from harness.oneshot.sampling import make_sampler
 from harness.oneshot.scoring import OneShotOptions
 from harness.oneshot.training import train
 from harness.spaces import get_space
+from harness.spaces.nds import parse
 
 TINY = {"subset": 200, "batch_size": 32, "eval_batches": 1, "eval_batch_size": 32}
 
@@ -30,6 +36,12 @@ def test_the_space_shape_covers_the_whole_table(space, data_dir):
     sp = get_space(space)
     specs = [sp.spec_of_row(r) for r in data.load_table(sp.table, data_dir).to_dict("records")]
     assert NDSSupernetShape.covering(specs) == SPACE_SHAPES[space]
+    # A reduced shape holds every architecture scaled down (the pilots' supernets).
+    for scale in (0.25, 0.125):
+        shape = space_shape(space, scale)
+        assert all(shape.holds(parse(s)) for s in specs)
+    groups = {g for s in specs for g in (parse(s).num_groups or (1,))}
+    assert max(groups) == MAX_GROUPS[space]
     sampler = make_sampler("uniform", data_dir, space)
     assert len(sampler.population) == 5000 and sampler.population[0] == specs[0]
     with pytest.raises(ValueError, match="no isomorphic duplicates"):

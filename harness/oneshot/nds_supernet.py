@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from harness.spaces.nds import BN_EPS, BN_MOMENTUM, STEM_WIDTH, NDSArch, parse
+from harness.spaces.nds import BN_EPS, BN_MOMENTUM, STEM_WIDTH, NDSArch, dims, parse
 
 
 @dataclass(frozen=True)
@@ -42,18 +42,24 @@ class NDSSupernetShape:
     Attributes:
         kind: ``"resnet"`` or ``"resnexta"``.
         depths: the largest depth of each stage.
-        widths: the largest width of each stage.
+        widths: the largest width of each stage (at ``scale``).
         bottlenecks: the largest bottleneck width of each stage (ResNeXt-A), else ``None``.
+        scale: the width multiplier architectures are built at
+            (:func:`harness.spaces.nds.dims`; 1: the benchmark's widths).
+        stem: the stem's width at ``scale``.
     """
 
     kind: str
     depths: tuple[int, ...]
     widths: tuple[int, ...]
     bottlenecks: tuple[int, ...] | None = None
+    scale: float = 1.0
+    stem: int = STEM_WIDTH
 
     @classmethod
-    def covering(cls, specs: Sequence[str]) -> NDSSupernetShape:
-        """The smallest shape that holds every architecture of ``specs`` (all one kind).
+    def covering(cls, specs: Sequence[str], scale: float = 1.0) -> NDSSupernetShape:
+        """The smallest shape that holds every architecture of ``specs`` (all one kind) at
+        width multiplier ``scale``.
 
         Raises:
             ValueError: ``specs`` is empty or mixes ResNet and ResNeXt-A.
@@ -63,21 +69,25 @@ class NDSSupernetShape:
         if len(kinds) != 1:
             raise ValueError(f"specs must be of one NDS kind, not {sorted(kinds) or 'none'}")
         n = len(archs[0].depths)
+        ds = [dims(a, scale) for a in archs]
 
         def most(values: Sequence[Sequence[int]]) -> tuple[int, ...]:
             return tuple(max(v[s] for v in values) for s in range(n))
 
         kind = kinds.pop()
-        return cls(kind, most([a.depths for a in archs]), most([a.widths for a in archs]),
-                   most([a.bottleneck_widths() for a in archs]) if kind == "resnexta" else None)
+        return cls(kind, most([a.depths for a in archs]), most([d.widths for d in ds]),
+                   most([d.bottlenecks for d in ds]) if kind == "resnexta" else None,
+                   scale, ds[0].stem)
 
     def holds(self, arch: NDSArch) -> bool:
-        """Whether ``arch`` is a sub-network of this shape."""
+        """Whether ``arch`` (at this shape's scale) is a sub-network of this shape."""
+        d = dims(arch, self.scale)
         ok = (arch.kind == self.kind and len(arch.depths) == len(self.depths)
-              and all(d <= m for d, m in zip(arch.depths, self.depths))
-              and all(w <= m for w, m in zip(arch.widths, self.widths)))
+              and d.stem == self.stem
+              and all(a <= m for a, m in zip(arch.depths, self.depths))
+              and all(w <= m for w, m in zip(d.widths, self.widths)))
         if ok and self.bottlenecks is not None:
-            ok = all(b <= m for b, m in zip(arch.bottleneck_widths(), self.bottlenecks))
+            ok = all(b <= m for b, m in zip(d.bottlenecks, self.bottlenecks))
         return ok
 
 
@@ -183,10 +193,10 @@ class NDSSupernet(nn.Module):
         super().__init__()
         self.shape = shape
         self.channels_last = channels_last
-        self.stem = SlimConv2d(3, STEM_WIDTH, 3)
-        self.stem_bn = SlimBatchNorm2d(STEM_WIDTH, track_running_stats)
+        self.stem = SlimConv2d(3, shape.stem, 3)
+        self.stem_bn = SlimBatchNorm2d(shape.stem, track_running_stats)
         stages = []
-        w_in = STEM_WIDTH
+        w_in = shape.stem
         for s, (d, w) in enumerate(zip(shape.depths, shape.widths)):
             max_b = shape.bottlenecks[s] if shape.bottlenecks is not None else None
             blocks = [SlimBlock(shape.kind, w_in if b == 0 else w, w, 2 if s > 0 and b == 0
@@ -207,23 +217,26 @@ class NDSSupernet(nn.Module):
         dropout, and training passes one to every supernet)."""
         arch = parse(spec)
         self._check(arch)
+        d = dims(arch, self.shape.scale)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        x = F.relu(self.stem_bn(self.stem(x, STEM_WIDTH)))
+        x = F.relu(self.stem_bn(self.stem(x, d.stem)))
         for s, stage in enumerate(self.stages):
-            w_b = arch.bottleneck_widths()[s] if arch.kind == "resnexta" else None
+            w_b = d.bottlenecks[s] if arch.kind == "resnexta" else None
             groups = arch.num_groups[s] if arch.kind == "resnexta" else 1
             for b in range(arch.depths[s]):
-                x = stage[b](x, arch.widths[s], w_b, groups)
+                x = stage[b](x, d.widths[s], w_b, groups)
         x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-        w_last = arch.widths[-1]
+        w_last = d.widths[-1]
         return F.linear(x, self.fc.weight[:, :w_last], self.fc.bias)
 
     def standalone_state(self, spec: str) -> dict[str, torch.Tensor]:
         """The architecture's slices, named as the ``state_dict`` of its stand-alone
-        :class:`~harness.spaces.nds.NDSNetwork` (copies: editing them leaves the supernet)."""
+        :class:`~harness.spaces.nds.NDSNetwork` at the shape's scale (copies: editing them
+        leaves the supernet)."""
         arch = parse(spec)
         self._check(arch)
+        d = dims(arch, self.shape.scale)
         out: dict[str, torch.Tensor] = {}
 
         def bn(prefix: str, m: SlimBatchNorm2d, c: int) -> None:
@@ -234,11 +247,11 @@ class NDSSupernet(nn.Module):
                 out[f"{prefix}.{name}"] = getattr(m, name)[:c].detach().clone()
             out[f"{prefix}.num_batches_tracked"] = m.num_batches_tracked.detach().clone()
 
-        out["stem.0.weight"] = self.stem.kernel(3, STEM_WIDTH).detach().clone()
-        bn("stem.1", self.stem_bn, STEM_WIDTH)
-        i, w_in = 0, STEM_WIDTH
+        out["stem.0.weight"] = self.stem.kernel(3, d.stem).detach().clone()
+        bn("stem.1", self.stem_bn, d.stem)
+        i, w_in = 0, d.stem
         for s, stage in enumerate(self.stages):
-            w = arch.widths[s]
+            w = d.widths[s]
             for b in range(arch.depths[s]):
                 blk, p = stage[b], f"blocks.{i}"
                 c_in = w_in if b == 0 else w
@@ -248,7 +261,7 @@ class NDSSupernet(nn.Module):
                     out[f"{p}.f.b.weight"] = blk.b.kernel(w, w).detach().clone()
                     bn(f"{p}.f.b_bn", blk.b_bn, w)
                 else:
-                    wb, g = arch.bottleneck_widths()[s], arch.num_groups[s]
+                    wb, g = d.bottlenecks[s], arch.num_groups[s]
                     out[f"{p}.f.a.weight"] = blk.a.kernel(c_in, wb).detach().clone()
                     bn(f"{p}.f.a_bn", blk.a_bn, wb)
                     out[f"{p}.f.b.weight"] = blk.b.kernel(wb, wb, g).detach().clone()
@@ -260,26 +273,51 @@ class NDSSupernet(nn.Module):
                     bn(f"{p}.proj.1", blk.proj_bn, w)
                 i += 1
             w_in = w
-        out["fc.weight"] = self.fc.weight[:, :arch.widths[-1]].detach().clone()
+        out["fc.weight"] = self.fc.weight[:, :d.widths[-1]].detach().clone()
         out["fc.bias"] = self.fc.bias.detach().clone()
         return out
 
 
-#: The shape holding every architecture of each NDS table (5,000 rows each;
-#: ``tests/test_nds_supernet.py`` checks that it covers them).
+#: The shape holding every architecture of each NDS table at the benchmark's widths (5,000 rows
+#: each; ``tests/test_nds_oneshot.py`` checks that it covers them).
 SPACE_SHAPES: dict[str, NDSSupernetShape] = {
     "nds_resnet": NDSSupernetShape("resnet", (24, 24, 24), (256, 256, 256)),
     "nds_resnexta": NDSSupernetShape("resnexta", (16, 16, 16), (256, 256, 256),
                                      (256, 256, 256)),
 }
+#: The largest group count of each space's tables (bounds the scaled bottlenecks).
+MAX_GROUPS: dict[str, int] = {"nds_resnet": 1, "nds_resnexta": 4}
+
+
+def space_shape(space: str, scale: float = 1.0) -> NDSSupernetShape:
+    """A shape holding every architecture of ``space`` at width multiplier ``scale``.
+
+    Widths scale exactly (rounding is monotonic). A scaled bottleneck, a multiple ``g`` of its
+    group count near ``b * scale``, is at most ``B * scale + G / 2`` for the space's largest
+    bottleneck ``B`` and group count ``G`` (and at least ``g``), so that bound holds them all; a
+    little unused capacity costs nothing, since an architecture only uses its slices.
+    """
+    full = SPACE_SHAPES[space]
+    if scale == 1.0:
+        return full
+
+    def w(v: int) -> int:
+        return max(1, int(round(v * scale)))
+
+    g = MAX_GROUPS[space]
+    bottlenecks = None if full.bottlenecks is None else tuple(
+        max(g, int(b * scale + g / 2)) for b in full.bottlenecks)
+    return NDSSupernetShape(full.kind, full.depths, tuple(w(v) for v in full.widths),
+                            bottlenecks, scale, w(STEM_WIDTH))
 
 
 def build_nds_supernet(space: str, seed: int | None, num_classes: int = 10,
-                       channels_last: bool = True) -> NDSSupernet:
-    """The one-shot supernet of NDS space ``space``: batch statistics only, initialised from
-    ``seed`` (``None``: unseeded, for loading a checkpoint into), optionally NHWC."""
+                       channels_last: bool = True, scale: float = 1.0) -> NDSSupernet:
+    """The one-shot supernet of NDS space ``space`` at width multiplier ``scale``: batch
+    statistics only, initialised from ``seed`` (``None``: unseeded, for loading a checkpoint
+    into), optionally NHWC."""
     def make() -> NDSSupernet:
-        return NDSSupernet(SPACE_SHAPES[space], num_classes, track_running_stats=False,
+        return NDSSupernet(space_shape(space, scale), num_classes, track_running_stats=False,
                            channels_last=channels_last)
 
     if seed is None:

@@ -135,11 +135,48 @@ def canonical(spec: str) -> str:
     return format_spec(parse(spec))
 
 
-def _blocks(arch: NDSArch):
-    """Yield ``(stage, w_in, w_out, stride)`` for every block, in network order."""
-    w_in = STEM_WIDTH
-    for stage, (d, w) in enumerate(zip(arch.depths, arch.widths, strict=True)):
-        for b in range(d):
+@dataclass(frozen=True)
+class Dims:
+    """The layer widths a network of an architecture is built with.
+
+    Attributes:
+        stem: the stem's width (16 in the benchmark).
+        widths: each stage's width.
+        bottlenecks: each stage's bottleneck width (ResNeXt-A), else ``None``.
+    """
+
+    stem: int
+    widths: tuple[int, ...]
+    bottlenecks: tuple[int, ...] | None
+
+
+def dims(arch: NDSArch, scale: float = 1.0) -> Dims:
+    """The widths of ``arch`` at width multiplier ``scale`` (1: the benchmark's network).
+
+    Every width, the stem's included, becomes ``round(w * scale)`` (at least 1); a bottleneck
+    width becomes the multiple of its group count nearest ``w_b * scale`` (at least one channel
+    per group), so that every scaled architecture is a valid network. At ``scale=1`` these are
+    the architecture's own widths. Reduced widths make the one-shot pilots affordable on a CPU
+    (``harness.oneshot.nds_supernet``), as NAS-Bench-201's runs use 8 channels instead of 16.
+    """
+    def w(v: int) -> int:
+        return max(1, int(round(v * scale)))
+
+    widths = tuple(w(v) for v in arch.widths)
+    if arch.kind == "resnet":
+        return Dims(w(STEM_WIDTH), widths, None)
+    bottlenecks = tuple(g * max(1, int(round(b * scale / g)))
+                        for b, g in zip(arch.bottleneck_widths(), arch.num_groups, strict=True))
+    return Dims(w(STEM_WIDTH), widths, bottlenecks)
+
+
+def _blocks(arch: NDSArch, d: Dims | None = None):
+    """Yield ``(stage, w_in, w_out, stride)`` for every block, in network order (at the
+    widths ``d``; default: the architecture's own)."""
+    d = d if d is not None else dims(arch)
+    w_in = d.stem
+    for stage, (depth, w) in enumerate(zip(arch.depths, d.widths, strict=True)):
+        for b in range(depth):
             yield stage, w_in, w, (2 if stage > 0 and b == 0 else 1)
             w_in = w
 
@@ -298,28 +335,33 @@ class ResBlock(nn.Module):
 
 
 class NDSNetwork(nn.Module):
-    """pycls AnyNet with the CIFAR stem, three residual stages and a GAP + linear head."""
+    """pycls AnyNet with the CIFAR stem, three residual stages and a GAP + linear head.
 
-    def __init__(self, spec: str, num_classes: int = 10):
+    ``scale`` builds the network at a width multiplier (:func:`dims`); the benchmark's network
+    is ``scale=1``.
+    """
+
+    def __init__(self, spec: str, num_classes: int = 10, scale: float = 1.0):
         super().__init__()
         self.spec = spec
         arch = parse(spec)
+        d = dims(arch, scale)
         self.stem = nn.Sequential(
-            nn.Conv2d(3, STEM_WIDTH, 3, stride=1, padding=1, bias=False),
-            _bn(STEM_WIDTH),
+            nn.Conv2d(3, d.stem, 3, stride=1, padding=1, bias=False),
+            _bn(d.stem),
             nn.ReLU(inplace=True),
         )
         blocks: list[nn.Module] = []
-        for stage, w_in, w_out, stride in _blocks(arch):
+        for stage, w_in, w_out, stride in _blocks(arch, d):
             if arch.kind == "resnet":
                 f = BasicTransform(w_in, w_out, stride)
             else:
-                f = BottleneckTransform(w_in, w_out, stride, arch.bottleneck_widths()[stage],
+                f = BottleneckTransform(w_in, w_out, stride, d.bottlenecks[stage],
                                         arch.num_groups[stage])
             blocks.append(ResBlock(w_in, w_out, stride, f))
         self.blocks = nn.Sequential(*blocks)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(arch.widths[-1], num_classes)
+        self.fc = nn.Linear(d.widths[-1], num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(self.blocks(self.stem(x)))
