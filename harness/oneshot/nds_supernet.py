@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.spaces.nds import BN_EPS, BN_MOMENTUM, STEM_WIDTH, NDSArch, dims, parse
+from harness.spaces.seeding import seeded
 
 
 @dataclass(frozen=True)
@@ -316,14 +317,7 @@ def build_nds_supernet(space: str, seed: int | None, num_classes: int = 10,
     """The one-shot supernet of NDS space ``space`` at width multiplier ``scale``: batch
     statistics only, initialised from ``seed`` (``None``: unseeded, for loading a checkpoint
     into), optionally NHWC."""
-    def make() -> NDSSupernet:
-        return NDSSupernet(space_shape(space, scale), num_classes, track_running_stats=False,
-                           channels_last=channels_last)
-
-    if seed is None:
-        model = make()
-    else:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = make()
+    model = seeded(seed, lambda: NDSSupernet(space_shape(space, scale), num_classes,
+                                             track_running_stats=False,
+                                             channels_last=channels_last))
     return model.to(memory_format=torch.channels_last) if channels_last else model

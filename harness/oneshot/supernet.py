@@ -30,6 +30,7 @@ from torch import nn
 from harness.oneshot.config import SupernetConfig
 from harness.oneshot.sharing import PartitionRule, parse_sharing
 from harness.spaces import nb201
+from harness.spaces.seeding import seeded
 
 Cell = tuple[str, ...]
 # One node's incoming active edges: (edge index k, source node i, op name).
@@ -213,15 +214,8 @@ def build_supernet(cfg: SupernetConfig, sharing: str = "full",
     """
     rule = parse_sharing(sharing)
 
-    def make() -> NB201Supernet | PartitionedSupernet:
-        return NB201Supernet(cfg) if rule.n_parts == 1 else PartitionedSupernet(cfg, rule)
-
-    if seed is None:
-        model = make()
-    else:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = make()
+    model = seeded(seed, lambda: NB201Supernet(cfg) if rule.n_parts == 1
+                   else PartitionedSupernet(cfg, rule))
     if cfg.memory_format == "channels_last":
         model = model.to(memory_format=torch.channels_last)
     return model
