@@ -277,3 +277,16 @@ def test_a_failed_task_fails_its_job_and_the_campaign_goes_on(tmp_path, monkeypa
     assert len(report.failed) == 1 and "broken on purpose" in next(iter(report.failed.values()))
     assert len(report.finished) == 1 and results.results_path(tmp_path / "res", "relu",
                                                                SPLIT).is_file()
+
+
+def test_a_train_job_names_its_space(tmp_path):
+    """NDS supernets are campaign train jobs like NAS-Bench-201's (``space`` and ``channels``
+    are train keys); a sampler the space has no use for is refused with the job named."""
+    plan = write_plan(tmp_path, '[[job]]\ntrain = { space = "nds_resnet", sampler = "uniform", '
+                                'epochs = 2, channels = 2 }\n\n')
+    (job,) = load_plan(plan, base=tmp_path).jobs
+    assert job.config.space == "nds_resnet" and job.config.supernet.channels == 2
+    bad = write_plan(tmp_path, '[[job]]\ntrain = { space = "nds_resnet", sampler = "deiso", '
+                               'epochs = 2 }\n\n', "bad.toml")
+    with pytest.raises(PlanError, match="job 1.*sampler='uniform'"):
+        load_plan(bad, base=tmp_path)
