@@ -803,3 +803,29 @@ def test_a_scalar_estimator_is_the_identity_case_of_one_path(cfg, data_dir):
     committed = Path(__file__).parents[1] / "leaderboard" / "results" / "params"
     assert results.read_scores(results.scores_path(cfg.results_dir, "params", SPLIT)) == \
         results.read_scores(committed / f"{SPLIT}.scores.csv.gz")
+
+
+def test_a_result_is_dirty_only_when_code_differs_from_the_commit(tmp_path):
+    """A campaign's own journals (tracked, changing while it runs) do not mark its results
+    '-dirty'; an edit of the code does."""
+    import subprocess
+
+    from harness.run.environment import git_commit
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    (tmp_path / "harness").mkdir()
+    (tmp_path / "leaderboard" / "results").mkdir(parents=True)
+    (tmp_path / "harness" / "x.py").write_text("A = 1\n")
+    journal = tmp_path / "leaderboard" / "results" / ".s.ckpt.jsonl"
+    journal.write_text("{}\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "c")
+    clean = git_commit(tmp_path)
+    assert len(clean) == 40
+    journal.write_text("{}\n{}\n")
+    assert git_commit(tmp_path) == clean
+    (tmp_path / "harness" / "x.py").write_text("A = 2\n")
+    assert git_commit(tmp_path) == clean + "-dirty"

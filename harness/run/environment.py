@@ -107,15 +107,25 @@ def set_threads(threads: int | None, device: str) -> None:
         torch.backends.cudnn.deterministic = True
 
 
-def git_commit() -> str:
-    """The harness's commit, ``-dirty`` when tracked files differ, or ``unknown``."""
-    root = Path(__file__).resolve().parents[2]
+#: Tracked paths that hold what runs produce, not code: a change there (a campaign's journals
+#: while it runs, results, costs, the generated site) does not make the code differ from the
+#: commit, so it does not mark a result ``-dirty``.
+PRODUCED_PATHS: tuple[str, ...] = ("leaderboard/results", "leaderboard/results-trained",
+                                   "leaderboard/costs", "runs", "docs")
+
+
+def git_commit(root: Path | None = None) -> str:
+    """The harness's commit, ``-dirty`` when tracked files other than
+    :data:`PRODUCED_PATHS` differ, or ``unknown``."""
+    root = root if root is not None else Path(__file__).resolve().parents[2]
     try:
         proc = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=root,
                               capture_output=True, text=True, timeout=10)
         sha = proc.stdout.strip() if proc.returncode == 0 else ""
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+        excluded = [f":(exclude){p}" for p in PRODUCED_PATHS]
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                ".", *excluded], cwd=root, capture_output=True, text=True,
+                               timeout=10).stdout.strip()
         return (sha or "unknown") + ("-dirty" if sha and dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
