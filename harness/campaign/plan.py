@@ -16,6 +16,9 @@ A plan looks like this (``campaigns/board.toml`` is the leaderboard's)::
     [[job]]                               # a train job: one one-shot supernet training run
     train = { sampler = "deiso", epochs = 100, seed = 2020, cells_per_stage = 1, channels = 8 }
     save_every = 10
+    # score = { estimators = ["oneshot_deiso"], split = "nb201-c10-1k",
+    #           options = { eval_batches = 2 } }   # score each checkpoint as it is saved
+    # keep = "latest"                      # then delete older checkpoints (needs score)
 
 Everything is checked before any work (:func:`load_plan`): an unknown field, estimator, split,
 option or a value of the wrong type is one :class:`PlanError` line naming the file and the job,
@@ -33,6 +36,7 @@ from typing import Any
 
 from harness import api, registry
 from harness.oneshot.config import SupernetConfig, TrainConfig
+from harness.oneshot.scoring import EVAL_OPTIONS, run_options
 from harness.run.config import UsageError, parse_seeds
 from harness.run.frontend import check_estimator_options, skip_reason
 from harness.splits import UnknownSplitError, load_split
@@ -44,7 +48,12 @@ else:  # the same parser, published as tomli before it joined the standard libra
 
 CAMPAIGN_FIELDS = ("name", "results_dir", "train_dir")
 SCORE_FIELDS = ("name", "estimators", "split", "seeds", "batches", "batch_size", "options")
-TRAIN_FIELDS = ("name", "train", "save_every")
+TRAIN_FIELDS = ("name", "train", "save_every", "score", "keep")
+#: ``score = {...}`` keys of a train job.
+TRAIN_SCORE_FIELDS = ("estimators", "split", "options")
+#: What a train job keeps of its checkpoints: all, or only the latest (a scored train job
+#: only: every other checkpoint is deleted once its scores are in the curve store).
+KEEP = ("all", "latest")
 #: ``train = {...}`` keys: TrainConfig's fields, with the supernet's shape flattened in.
 SUPERNET_KEYS = ("channels", "cells_per_stage", "memory_format", "cell_bn_affine", "dropout")
 TRAIN_KEYS = ("sampler", "epochs", "seed", "sharing", "lr", "momentum", "weight_decay",
@@ -88,29 +97,55 @@ class ScoreJob:
 
 
 @dataclass(frozen=True)
+class CheckpointScoring:
+    """How a train job scores its checkpoints as they are saved.
+
+    Each saved checkpoint but the last is scored into the curve store (its curve point);
+    after the last one the job writes the estimators' results with the whole curve.
+
+    Attributes:
+        estimators: one-shot estimators that load this run (scored jointly).
+        split: the split they rank.
+        options: ``--estimator-option`` values: the run's (:func:`run_options`) and the
+            evaluation options the plan gives.
+    """
+
+    estimators: tuple[str, ...]
+    split: str
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class TrainJob:
     """One one-shot supernet training run.
 
     Attributes:
         index: 1-based position in the plan.
         config: the run.
-        save_every: epochs between kept checkpoints (the final one is always kept).
+        save_every: epochs between saved checkpoints (the final one is always saved).
         name: a label for status lines.
+        score: score each checkpoint as it is saved, and write the results at the end.
+        keep: ``"all"`` checkpoints, or only the ``"latest"`` (others are deleted once their
+            scores are stored; what resuming needs stays).
     """
 
     index: int
     config: TrainConfig
     save_every: int | None = None
     name: str = ""
+    score: CheckpointScoring | None = None
+    keep: str = "all"
 
     kind = "train"
 
     @property
     def label(self) -> str:
         c = self.config
-        return self.name or (f"train {c.sampler} {c.sharing} seed {c.seed}, "
-                             f"{c.supernet.cells_per_stage} cell/stage {c.supernet.channels} ch, "
-                             f"{c.epochs} epochs [{c.config_hash()}]")
+        scored = f", scored on {self.score.split}" if self.score else ""
+        shape = (f"{c.supernet.cells_per_stage} cell/stage {c.supernet.channels} ch"
+                 if c.space == "nb201" else f"{c.space} widths x {c.supernet.channels}/16")
+        return self.name or (f"train {c.sampler} {c.sharing} seed {c.seed}, {shape}, "
+                             f"{c.epochs} epochs{scored} [{c.config_hash()}]")
 
 
 Job = ScoreJob | TrainJob
@@ -222,7 +257,52 @@ def _train_job(where: str, raw: Mapping[str, Any], index: int) -> TrainJob:
         _typed(where, "save_every", save_every, int, "an integer >= 1")
         if save_every < 1:
             raise PlanError(f"{where}: save_every must be >= 1")
-    return TrainJob(index, cfg, save_every, str(raw.get("name", "")))
+    scoring = _checkpoint_scoring(where, raw.get("score"), cfg)
+    keep = _typed(where, "keep", raw.get("keep", "all"), str, f"one of {KEEP}")
+    if keep not in KEEP:
+        raise PlanError(f"{where}: keep must be one of {KEEP}, not {keep!r}")
+    if keep == "latest" and scoring is None:
+        raise PlanError(f"{where}: keep = \"latest\" deletes checkpoints, so it needs "
+                        "score = {...}: their curve points would be lost")
+    return TrainJob(index, cfg, save_every, str(raw.get("name", "")), scoring, keep)
+
+
+def _checkpoint_scoring(where: str, raw: Any, cfg: TrainConfig) -> CheckpointScoring | None:
+    """A train job's ``score`` table, checked against the run it scores."""
+    if raw is None:
+        return None
+    where = f"{where} score"
+    table = _typed(where, "score", raw, dict, "a table")
+    _check_fields(where, table, TRAIN_SCORE_FIELDS)
+    for key in ("estimators", "split"):
+        if key not in table:
+            raise PlanError(f"{where}: needs {key!r}")
+    ests = _estimators(where, _str_list(where, "estimators", table["estimators"]))
+    split = _typed(where, "split", table["split"], str, "a split name")
+    try:
+        split_obj = load_split(split)
+    except UnknownSplitError as exc:
+        raise PlanError(f"{where}: {exc}") from None
+    if split_obj.benchmark != cfg.space:
+        raise PlanError(f"{where}: split {split} is a {split_obj.benchmark} split, the run "
+                        f"trains a {cfg.space} supernet")
+    for est in ests:
+        if est.info.kind != "one-shot":
+            raise PlanError(f"{where}: {est.name} is not a one-shot estimator")
+        reason = skip_reason(est, split_obj)
+        if reason:
+            raise PlanError(f"{where}: {reason}")
+    given = _typed(where, "options", table.get("options", {}), dict, "a table")
+    for key in given:
+        if key not in EVAL_OPTIONS:
+            raise PlanError(f"{where}: option {key!r} is not an evaluation option (the run's "
+                            f"own options follow from train = {{...}}){_close(key, EVAL_OPTIONS)}")
+    try:
+        options = {**run_options(cfg), **given}
+        check_estimator_options(ests, options)
+    except (ValueError, UsageError) as exc:
+        raise PlanError(f"{where}: {exc}".replace("--estimator-option", "options")) from None
+    return CheckpointScoring(tuple(e.name for e in ests), split, options)
 
 
 def parse_plan(doc: Mapping[str, Any], path: Path, base: Path | None = None) -> Plan:

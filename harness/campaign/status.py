@@ -5,7 +5,8 @@ protocol (estimator version, split hash, batches, batch size, options, device ty
 seed of the job). Otherwise it is *partial* when some of its cells are already scored -- in a
 checkpoint journal of the same scoring key (any sharding), or as a seed of the results file
 that the runner will take over (:mod:`harness.run.stored`) -- and *missing* when none are.
-A train job is done when its final epoch checkpoint exists, partial at epoch ``k`` (and step)
+A train job is done when its final epoch checkpoint exists (and, for a job that scores its
+checkpoints, when the results with the curve are written), partial at epoch ``k`` (and step)
 of ``K``.
 
 Costs come from measurements, best first, and each job says which one it used: the job's own
@@ -28,6 +29,7 @@ import torch
 
 from harness import data, registry, results
 from harness.campaign.plan import Job, Plan, ScoreJob, TrainJob
+from harness.campaign.train_task import results_written
 from harness.oneshot import checkpoints as train_ckpts
 from harness.oneshot.images import load_split_images, steps_per_epoch
 from harness.oneshot.sampling import make_sampler
@@ -36,7 +38,7 @@ from harness.run.config import RunConfig
 from harness.run.journal import read_checkpoint
 from harness.run.scoring import score_cell
 from harness.run.session import Session
-from harness.run.stored import reusable_result
+from harness.run.stored import covering_result, reusable_result
 
 COST_SOURCES = ("journal", "results", "probe", "other splits", "other runs", "unknown")
 
@@ -105,12 +107,6 @@ def job_config(job: ScoreJob, plan: Plan, **over: Any) -> RunConfig:
     return RunConfig(**base)
 
 
-def _covers(res: results.ResultFile, session: Session, est) -> bool:
-    """Whether the results file holds ``est`` on the split with the session's protocol."""
-    return (res.protocol.scoring_key == session.scoring_key(est)
-            and set(session.cfg.seeds) <= set(res.protocol.seeds))
-
-
 def _load(path: Path) -> results.ResultFile | None:
     try:
         return results.load_result(path) if path.is_file() else None
@@ -140,9 +136,7 @@ def pending_estimators(job: ScoreJob, plan: Plan) -> list:
     """The job's estimators whose results file does not cover it yet (a job is scored and
     merged for these only, so finished results are never rewritten)."""
     session = _session(job, plan)
-    return [est for est in session.estimators
-            if not ((res := _load(results.results_path(plan.results_dir, est.name, job.split)))
-                    is not None and _covers(res, session, est))]
+    return [est for est in session.estimators if covering_result(session, est) is None]
 
 
 def _fallback_cost(plan: Plan, est_name: str, split: str, benchmark: str
@@ -222,7 +216,7 @@ def train_status(job: TrainJob, plan: Plan) -> JobStatus:
     """The state of a train job from its checkpoints under the plan's ``train_dir``."""
     cfg, root = job.config, plan.train_dir
     epochs = train_ckpts.available_epochs(root, cfg)
-    latest = epochs[-1] if epochs else 0
+    latest = epochs[-1] if epochs else 0  # the latest checkpoint is never removed
     done, log, files = float(latest), [], []
     if latest:
         path = train_ckpts.checkpoint_path(root, cfg, latest)
@@ -249,6 +243,9 @@ def train_status(job: TrainJob, plan: Plan) -> JobStatus:
         per_epoch = statistics.fmean(secs) if secs else None
         source = source if secs else "unknown"
     state = "done" if latest >= cfg.epochs else "partial" if done else "missing"
+    if state == "done" and job.score is not None and not results_written(job, plan):
+        state = "partial"  # trained; the results with the curve are still to be written
+        files = [str(train_ckpts.run_dir(root, cfg) / "config.json"), files[-1]]
     return JobStatus(job.index, job.label, "train", state, round(done, 3), cfg.epochs,
                      "epochs", per_epoch, source, None, [] if state == "done" else files)
 
@@ -281,7 +278,7 @@ def probe_train_cost(job: TrainJob, plan: Plan, steps: int = 3) -> float:
     torch.set_num_threads(1)
     cfg = job.config
     images = load_split_images(cfg, None)
-    sampler = make_sampler(cfg.sampler, None)
+    sampler = make_sampler(cfg.sampler, None, cfg.space)
 
     def stop_after(n: int):
         asked = []

@@ -12,11 +12,9 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import torch
-
 from harness.campaign.plan import Plan, ScoreJob, TrainJob
 from harness.campaign.status import job_config, pending_estimators
-from harness.oneshot.training import default_save_epochs, train
+from harness.campaign.train_task import run_train_job
 from harness.run.scoring import score_split
 from harness.run.session import Session
 
@@ -69,10 +67,5 @@ def run_task(plan: Plan, task: Task, stop: Callable[[], bool],
         wanted = {(ids[p], s) for p in session.positions for s in job.seeds}
         complete = all(wanted <= c.records.keys() for c in ckpts.values())
         return FINISHED if complete else STOPPED
-    torch.set_num_threads(1)
-    cfg = job.config
-    res = train(cfg, cache_dir=plan.train_dir,
-                device="cuda" if torch.cuda.is_available() else "cpu",
-                save_epochs=default_save_epochs(cfg.epochs, job.save_every), stop=stop,
-                log=log or (lambda msg: sys.stderr.write(msg + "\n")))
-    return STOPPED if res.stopped else FINISHED
+    say = log or (lambda msg: sys.stderr.write(msg + "\n"))
+    return FINISHED if run_train_job(job, plan, stop, say) else STOPPED

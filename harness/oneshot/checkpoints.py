@@ -7,6 +7,9 @@ Layout::
     <cache_dir>/oneshot/<config_hash>/step.pt         state of a run stopped mid-epoch (a
                                                       campaign's budget or a signal); removed
                                                       once a later epoch checkpoint exists
+    <cache_dir>/oneshot/<config_hash>/removed.json    epoch checkpoints deleted after their
+                                                      curve points were scored: size, SHA-256
+                                                      and why (:func:`remove_checkpoint`)
 
 ``cache_dir`` is the harness's cache directory (``$ESTBENCH_CACHE``, else
 ``~/.cache/estbench``). A checkpoint holds the model and optimiser state dicts, the epoch and
@@ -18,6 +21,8 @@ and a killed run leaves the previous ones intact.
 
 from __future__ import annotations
 
+import datetime
+import hashlib
 import io
 import json
 import os
@@ -32,6 +37,7 @@ from harness.data import atomic_write_bytes
 from harness.oneshot.config import TrainConfig
 
 SUBDIR = "oneshot"
+REMOVED_FILE = "removed.json"
 _EPOCH_RE = re.compile(r"^epoch_(\d+)\.pt$")
 
 
@@ -57,6 +63,57 @@ def available_epochs(cache_dir: str | os.PathLike, cfg: TrainConfig) -> list[int
         return []
     found = (_EPOCH_RE.match(p.name) for p in d.iterdir())
     return sorted(int(m.group(1)) for m in found if m)
+
+
+def removed_checkpoints(cache_dir: str | os.PathLike, cfg: TrainConfig) -> dict[int, dict]:
+    """Epoch checkpoints of ``cfg`` that were deleted on purpose, by epoch: what each file was
+    (``bytes``, ``sha256``), when and why it was removed. An unreadable manifest reads as
+    empty (nothing is then claimed about removed epochs)."""
+    path = run_dir(cache_dir, cfg) / REMOVED_FILE
+    try:
+        obj = json.loads(path.read_text())
+        return {int(k): dict(v) for k, v in obj["removed"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def reached_epochs(cache_dir: str | os.PathLike, cfg: TrainConfig) -> list[int]:
+    """Epochs that training of ``cfg`` has saved: checkpoints on disk and removed ones."""
+    return sorted(set(available_epochs(cache_dir, cfg)) | set(removed_checkpoints(cache_dir,
+                                                                                    cfg)))
+
+
+def remove_checkpoint(cache_dir: str | os.PathLike, cfg: TrainConfig, epoch: int,
+                      reason: str) -> dict:
+    """Delete checkpoint ``epoch`` of ``cfg`` and record it in ``removed.json`` first.
+
+    The record (file size, SHA-256, UTC time, ``reason``) is written before the file goes,
+    so a kill in between leaves a recorded checkpoint that still exists (harmless), never an
+    unrecorded gap.
+
+    Returns:
+        The record.
+
+    Raises:
+        FileNotFoundError: no such checkpoint.
+    """
+    path = checkpoint_path(cache_dir, cfg, epoch)
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    record = {"bytes": path.stat().st_size, "sha256": digest.hexdigest(),
+              "removed_utc": datetime.datetime.now(datetime.timezone.utc)
+              .strftime("%Y-%m-%dT%H:%M:%SZ"), "reason": reason}
+    removed = removed_checkpoints(cache_dir, cfg)
+    removed[int(epoch)] = record
+    text = json.dumps({"config_hash": cfg.config_hash(),
+                       "removed": {str(k): removed[k] for k in sorted(removed)}},
+                      indent=1, sort_keys=True) + "\n"
+    atomic_write_bytes(run_dir(cache_dir, cfg) / REMOVED_FILE,
+                       lambda fh: fh.write(text.encode()))
+    path.unlink()
+    return record
 
 
 def write_config(cache_dir: str | os.PathLike, cfg: TrainConfig) -> Path:

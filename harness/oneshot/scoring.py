@@ -248,6 +248,33 @@ class OneShotOptions:
         return EvalConfig(n_batches=self.eval_batches, batch_size=self.eval_batch_size)
 
 
+#: Options that choose how a checkpoint is scored, not which run it belongs to.
+EVAL_OPTIONS = ("eval_batches", "eval_batch_size", "iso_eval", "post_deiso")
+
+
+def run_options(cfg: TrainConfig) -> dict[str, Any]:
+    """The ``--estimator-option`` values that select run ``cfg`` and never train: its epoch
+    budget, ``train=no`` and each run field that differs from its default.
+
+    Raises:
+        ValueError: a field of ``cfg`` that no option can select (learning rate, schedule,
+            ...): the one-shot estimators could not load that run.
+    """
+    base = OneShotOptions()
+    net = cfg.supernet
+    values = {"sharing": cfg.sharing, "batch_size": cfg.batch_size, "channels": net.channels,
+              "cells_per_stage": net.cells_per_stage, "subset": cfg.subset,
+              "memory_format": net.memory_format}
+    out: dict[str, Any] = {"epochs": cfg.epochs, "train": "no"}
+    out.update({k: v for k, v in values.items() if v != getattr(base, k)})
+    back = OneShotOptions.parse(out).train_config(cfg.sampler, cfg.seed, cfg.epochs, cfg.space)
+    if back != cfg:
+        diff = [k for k, v in back.to_dict().items() if cfg.to_dict().get(k) != v]
+        raise ValueError("the one-shot estimators select runs by options, and none selects "
+                         f"this run's {', '.join(diff) or 'configuration'}")
+    return out
+
+
 #: The ``--estimator-option`` keys of the one-shot estimators (each declares these), generated
 #: from :class:`OneShotOptions`'s fields.
 OPTIONS: dict[str, EstimatorOption] = {f.name: f.metadata["option"]
@@ -261,9 +288,14 @@ OPTIONS: dict[str, EstimatorOption] = {f.name: f.metadata["option"]
 
 @dataclass
 class OneShotState:
-    """What ``prepare`` hands to ``score`` (``ctx.state``)."""
+    """What ``prepare`` hands to ``score`` (``ctx.state``).
 
-    evaluator: OneShotEvaluator
+    ``evaluator`` is ``None`` for a checkpoint that was removed after its curve points were
+    stored (:func:`harness.oneshot.checkpoints.remove_checkpoint`): such a state still
+    describes itself, so its stored scores can be found, but it cannot score.
+    """
+
+    evaluator: OneShotEvaluator | None
     config: TrainConfig
     epoch: int
     iso_eval: str
@@ -296,26 +328,42 @@ class OneShotState:
                 "eval": {"n_batches": e.n_batches, "batch_size": e.batch_size,
                          "eval_seed": e.eval_seed}}
 
+    @property
+    def weights_available(self) -> bool:
+        """False for a removed checkpoint: its scores can only come from the curve store."""
+        return self.evaluator is not None
+
     def checkpoints(self) -> list[int]:
-        """Epochs with a checkpoint of the same run, up to this state's (training curves)."""
+        """Epochs the same run saved, up to this state's (training curves): checkpoints on
+        disk and checkpoints removed after their scores were stored."""
         if self.cache_dir is None:
             return [self.epoch]
-        have = checkpoints.available_epochs(self.cache_dir, self.config)
+        have = checkpoints.reached_epochs(self.cache_dir, self.config)
         return [e for e in have if e <= self.epoch] or [self.epoch]
 
     def at_checkpoint(self, epoch: int) -> OneShotState:
-        """The same scoring with the weights of checkpoint ``epoch`` of the same run."""
+        """The same scoring with the weights of checkpoint ``epoch`` of the same run (without
+        weights if that checkpoint was removed)."""
         if epoch == self.epoch:
             return self
+        training = _training_of(self.config, epoch, self.cache_dir)
+        path = checkpoints.checkpoint_path(self.cache_dir, self.config, epoch)
+        if not path.is_file() and epoch in checkpoints.removed_checkpoints(self.cache_dir,
+                                                                           self.config):
+            return replace(self, evaluator=None, epoch=epoch, trained_here=False,
+                           training=training)
         ev = self.evaluator
+        if ev is None:
+            raise FileNotFoundError(f"checkpoint {self.epoch} of run "
+                                    f"{self.config.config_hash()} was removed")
         model = load_model(self.config, epoch, self.cache_dir, ev.device)
         evaluator = OneShotEvaluator(model, ev.batches, ev.device, ev.data_dir)
         return replace(self, evaluator=evaluator, epoch=epoch, trained_here=False,
-                       training=_training_of(self.config, epoch, self.cache_dir))
+                       training=training)
 
     def fresh(self) -> OneShotState:
         """The same weights and batches with an empty evaluation cache (determinism check)."""
-        ev = self.evaluator
+        ev = self._evaluator()
         return replace(self, evaluator=OneShotEvaluator(ev.model, ev.batches, ev.device,
                                                         ev.data_dir))
 
@@ -325,19 +373,27 @@ class OneShotState:
         if self.config.space != "nb201":
             raise ValueError(f"trained weights of a {self.config.space} supernet are not "
                              "transferred to stand-alone networks yet (NAS-Bench-201 only)")
-        return trained_builder(self.evaluator.model, spec)
+        return trained_builder(self._evaluator().model, spec)
+
+    def _evaluator(self) -> OneShotEvaluator:
+        if self.evaluator is None:
+            raise FileNotFoundError(
+                f"checkpoint {self.epoch} of run {self.config.config_hash()} was removed "
+                "after its scores were stored; it cannot score again")
+        return self.evaluator
 
     def score(self, ctx, metric: str) -> float:
         """Score ``ctx.spec``; accuracy and loss are computed together and shared between
         estimators scoring the same context with the same weights (``ctx.shared``)."""
+        ev = self._evaluator()
         if self.config.space != "nb201":  # an NDS spec: scored as itself
             acc, loss = ctx.shared(f"{self.identity}/{ctx.spec}",
-                                   lambda: self.evaluator.evaluate(ctx.spec))
+                                   lambda: ev.evaluate(ctx.spec))
         else:
             cell = nb201.parse(ctx.spec) if isinstance(ctx.spec, str) else tuple(ctx.spec)
             key = nb201.canonical(cell) if self.iso_eval != "self" else "|".join(cell)
             acc, loss = ctx.shared(f"{self.identity}/{key}",
-                                   lambda: self.evaluator.evaluate_as(cell, self.iso_eval))
+                                   lambda: ev.evaluate_as(cell, self.iso_eval))
         if metric == "acc":
             return acc
         if metric == "loss":
@@ -444,12 +500,17 @@ def prepare_oneshot(pctx: PrepareContext, sampler: str) -> OneShotState:
 
 
 def _training_of(cfg: TrainConfig, epoch: int, cache_dir) -> dict | None:
-    """The training cost recorded in checkpoint ``epoch`` of run ``cfg``."""
-    try:
-        state = checkpoints.load_checkpoint(checkpoints.checkpoint_path(cache_dir, cfg, epoch))
-    except (OSError, RuntimeError, KeyError):
-        return None
-    return training_cost(list(state.get("log", [])), epoch)
+    """The training cost up to epoch ``epoch`` of run ``cfg``, from the log of checkpoint
+    ``epoch`` or, if it was removed, of the next checkpoint on disk (a later checkpoint's
+    log holds every earlier epoch's row unchanged, so the cost is the same)."""
+    later = [e for e in checkpoints.available_epochs(cache_dir, cfg) if e >= epoch]
+    for k in later[:1] if epoch not in later else [epoch]:
+        try:
+            state = checkpoints.load_checkpoint(checkpoints.checkpoint_path(cache_dir, cfg, k))
+        except (OSError, RuntimeError, KeyError):
+            return None
+        return training_cost(list(state.get("log", [])), epoch)
+    return None
 
 
 def evaluator_for(cfg: TrainConfig, epoch: int, *, cache_dir: str | os.PathLike,

@@ -30,7 +30,7 @@ import numpy as np
 
 from harness import api, metrics, results
 from harness.data import atomic_write_bytes
-from harness.run.environment import current_environment
+from harness.run.environment import NumericEnvironment, current_environment
 from harness.run.scoring import score_cell
 from harness.run.session import Session, own_options, weights_record
 from harness.scoring_key import ScoringKey
@@ -76,6 +76,24 @@ def _digest(obj: dict) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _has_weights(state: Any) -> bool:
+    """False for a checkpoint removed after its scores were stored (it cannot score again)."""
+    return bool(getattr(state, "weights_available", True))
+
+
+def _store_identity(session: Session, est: api.Estimator, seed: int, state: Any
+                    ) -> dict | None:
+    """Everything that determines a checkpoint's stored scores except the numeric
+    environment; ``None`` when the state cannot describe itself."""
+    described = _without_trained_flag(_describe(state))
+    if described is None:
+        return None
+    record = weights_record(session)
+    return {"version": CURVE_STORE_VERSION, "scoring_key": curve_key(session, est).to_dict(),
+            "seed": int(seed), "prepared": described,
+            "weights": (record.per_seed or {}).get(str(seed))}
+
+
 def curve_store_path(session: Session, est: api.Estimator, seed: int, state: Any
                      ) -> Path | None:
     """Where the scores of ``state`` (one checkpoint of ``est``'s training run) are stored.
@@ -86,15 +104,16 @@ def curve_store_path(session: Session, est: api.Estimator, seed: int, state: Any
     state cannot describe itself. A store file of the layout before the scoring key (version
     1) is moved to today's name when found, so its scores are kept (and verified when read).
     """
-    described = _without_trained_flag(_describe(state))
-    if described is None:
+    identity = _store_identity(session, est, seed, state)
+    if identity is None:
         return None
+    described, record = identity["prepared"], weights_record(session)
     cfg, split = session.cfg, session.split
-    record = weights_record(session)
     env = current_environment(cfg.device).to_dict()
-    key = {"version": CURVE_STORE_VERSION, "scoring_key": curve_key(session, est).to_dict(),
-           "seed": int(seed), "prepared": described, "environment": env,
-           "weights": (record.per_seed or {}).get(str(seed))}
+    # The key's layout (and so every stored file's name) predates the identity field.
+    key = {"version": identity["version"], "scoring_key": identity["scoring_key"],
+           "seed": identity["seed"], "prepared": described, "environment": env,
+           "weights": identity["weights"]}
     folder = Path(cfg.cache_dir) / "curves" / est.name / split.name
     path = folder / f"{_digest(key)[:20]}.json"
     if not path.exists():
@@ -127,16 +146,23 @@ STORE_ORIGINS = {"scored": "curve store, verified", "results file": "stored resu
 
 
 def save_curve_scores(path: Path, scores: Sequence[float | None], key: ScoringKey,
-                      origin: str = "scored") -> None:
+                      origin: str = "scored", identity: dict | None = None,
+                      environment: dict | None = None) -> None:
     """Store one checkpoint's scores (split order; ``None`` for a failed cell) atomically,
     with the scoring key they were made under.
 
     ``origin``: ``"scored"`` (computed by a curve pass or a run) or ``"results file"`` (taken,
-    verified, from a results file that held that checkpoint).
+    verified, from a results file that held that checkpoint). ``identity`` and
+    ``environment`` (what :func:`curve_store_path` hashes, split in two) let the scores of a
+    checkpoint that was later removed be found from another machine
+    (:func:`find_removed_checkpoint_scores`).
     """
-    text = json.dumps({"curve_store_version": CURVE_STORE_VERSION, "origin": origin,
-                       "scoring_key": key.to_dict(),
-                       "scores": [None if v is None else float(v) for v in scores]})
+    obj = {"curve_store_version": CURVE_STORE_VERSION, "origin": origin,
+           "scoring_key": key.to_dict(),
+           "scores": [None if v is None else float(v) for v in scores]}
+    if identity is not None:
+        obj.update(identity=identity, environment=environment)
+    text = json.dumps(obj, default=str)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, lambda fh: fh.write(text.encode()))
 
@@ -169,6 +195,88 @@ def load_curve_scores(path: Path | None, n: int, rescore: Callable[[Sequence[int
     if verify and not probe_matches(stored, rescore):
         return None
     return stored, origin
+
+
+def find_removed_checkpoint_scores(session: Session, est: api.Estimator, seed: int,
+                                   state: Any) -> tuple[list[float | None], str] | None:
+    """Stored scores of a removed checkpoint (which cannot be re-scored to verify them).
+
+    This machine's store file first; else a file in the same folder with the same identity
+    made in another numeric environment (labelled with that environment's CPU).
+    """
+    n = len(session.split)
+    path = curve_store_path(session, est, seed, state)
+    key = curve_key(session, est)
+    exact = load_curve_scores(path, n, lambda _p: [], key, verify=False)
+    if exact is not None:
+        return exact[0], "curve store (checkpoint removed after scoring)"
+    identity = _store_identity(session, est, seed, state)
+    if identity is None or path is None or not path.parent.is_dir():
+        return None
+    want = json.loads(json.dumps(identity, default=str))
+    for other in sorted(path.parent.glob("*.json")):
+        try:
+            obj = json.loads(other.read_text())
+        except (OSError, ValueError):
+            continue
+        if obj.get("identity") != want:
+            continue
+        found = load_curve_scores(other, n, lambda _p: [], key, verify=False)
+        if found is not None:
+            try:
+                where = NumericEnvironment.from_dict(obj.get("environment") or {}).describe()
+            except (KeyError, TypeError):
+                where = "another machine"
+            return found[0], f"curve store (checkpoint removed after scoring; made on {where})"
+    return None
+
+
+def _environment(session: Session) -> dict:
+    return current_environment(session.cfg.device).to_dict()
+
+
+def store_checkpoint_scores(session: Session, progress: Callable | None = None,
+                            stop: Callable[[], bool] | None = None) -> int:
+    """Score the split with each seed's own prepared states and put the scores in the curve
+    store (nothing else is written): a training run's checkpoint becomes a curve point the
+    moment it is saved, and the weights need not be kept for it.
+
+    All estimators of the session are scored together (shared passes run once). Scores
+    already stored are not computed again.
+
+    Returns:
+        The number of (estimator, seed) score sets computed; stops early (storing nothing
+        for the seed in progress) when ``stop()`` answers true between cells.
+    """
+    split, done = session.split, 0
+    for seed in session.cfg.seeds:
+        states = session.states(seed)
+        todo = []
+        for est in session.estimators:
+            path = curve_store_path(session, est, seed, states.get(est.name))
+            if path is not None and not path.is_file():
+                todo.append((est, path))
+        if not todo:
+            continue
+        ests = [e for e, _p in todo]
+        scores: dict[str, list] = {e.name: [] for e in ests}
+        label = f"checkpoint scores, seed {seed} ({', '.join(e.name for e in ests)})"
+        t0 = time.perf_counter()
+        for p in range(len(split)):
+            if stop is not None and stop():
+                return done
+            recs = score_cell(session, ests, p, seed, states)
+            for e in ests:
+                scores[e.name].append(recs[e.name].score)
+            if progress is not None:
+                elapsed = time.perf_counter() - t0
+                progress(label, p + 1, len(split), (p + 1) / elapsed if elapsed else 0.0, 0)
+        for e, path in todo:
+            save_curve_scores(path, scores[e.name], curve_key(session, e), "scored",
+                              _store_identity(session, e, seed, states[e.name]),
+                              _environment(session))
+            done += 1
+    return done
 
 
 def _rescorer(session: Session, est: api.Estimator, seed: int, st: Any
@@ -204,8 +312,8 @@ def score_checkpoints(session: Session, progress: Callable | None = None) -> int
                     continue
                 st = state.at_checkpoint(k)
                 path = curve_store_path(session, est, seed, st)
-                if path is None or path.is_file():
-                    continue
+                if path is None or path.is_file() or not _has_weights(st):
+                    continue  # stored, or removed: its scores can only come from the store
                 # The results file about to be replaced may hold this checkpoint already.
                 raw = stored_checkpoint_scores(session, est, seed, st,
                                                _rescorer(session, est, seed, st))
@@ -226,8 +334,9 @@ def score_checkpoints(session: Session, progress: Callable | None = None) -> int
                 if progress is not None:
                     elapsed = time.perf_counter() - t0
                     progress(label, p + 1, len(split), (p + 1) / elapsed if elapsed else 0.0, 0)
-            for e, _st, path in group:
-                save_curve_scores(path, scores[e.name], curve_key(session, e))
+            for e, st, path in group:
+                save_curve_scores(path, scores[e.name], curve_key(session, e), "scored",
+                                  _store_identity(session, e, seed, st), _environment(session))
                 session.curve_scored.add(path)
                 done += 1
     return done
@@ -242,6 +351,7 @@ def prepared_and_curve(session: Session, est: api.Estimator,
     cfg = session.cfg
     prepared: dict[str, Any] = {}
     points: list[results.CurvePoint] = []
+    unscored: list[str] = []  # removed checkpoints without stored scores of this protocol
     for seed in cfg.seeds:
         state = session.states(seed)[est.name]
         prepared[str(seed)] = _describe(state)
@@ -256,9 +366,21 @@ def prepared_and_curve(session: Session, est: api.Estimator,
                 if path is not None and not path.is_file():
                     # Stored for a later run that scores a later checkpoint of the same run.
                     save_curve_scores(path, [None if not np.isfinite(v) else float(v)
-                                             for v in s], curve_key(session, est))
+                                             for v in s], curve_key(session, est), "scored",
+                                      _store_identity(session, est, seed, state),
+                                      _environment(session))
             else:
                 st = state.at_checkpoint(k)
+                if not _has_weights(st):
+                    found = find_removed_checkpoint_scores(session, est, seed, st)
+                    if found is None:
+                        unscored.append(f"{k} (seed {seed})")
+                        continue
+                    raw, source = found
+                    m = metrics.all_metrics(_ranked(raw), truth)
+                    points.append(results.CurvePoint(int(k), seed, m["kendall"],
+                                                     m["spearman"], m.get("p_top_5"), source))
+                    continue
                 rescore = _rescorer(session, est, seed, st)
                 path = curve_store_path(session, est, seed, st)
                 # Scores this session's curve pass computed need no re-check.
@@ -275,15 +397,20 @@ def prepared_and_curve(session: Session, est: api.Estimator,
                     raw = rescore(range(len(session.split)))
                     source = "rescored"
                     if path is not None:
-                        save_curve_scores(path, raw, curve_key(session, est))
+                        save_curve_scores(path, raw, curve_key(session, est), "scored",
+                                          _store_identity(session, est, seed, st),
+                                          _environment(session))
                 s = _ranked(raw)
             m = metrics.all_metrics(s, truth)
             points.append(results.CurvePoint(int(k), seed, m["kendall"], m["spearman"],
                                              m.get("p_top_5"), source))
     curve = None
     if cfg.curve and per_seed_scores is not None:
-        curve = results.Curve("checkpoint (training epoch)", points,
-                              "metrics of the same scoring at each saved checkpoint of the run")
+        note = "metrics of the same scoring at each saved checkpoint of the run"
+        if unscored:
+            note += ("; checkpoints removed before this protocol scored them, so not on the "
+                     "curve: " + ", ".join(unscored))
+        curve = results.Curve("checkpoint (training epoch)", points, note)
     return prepared, curve
 
 

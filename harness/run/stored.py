@@ -57,6 +57,19 @@ def probe_positions(positions: list[int]) -> list[int]:
     return sorted({positions[0], positions[len(positions) // 2], positions[-1]})
 
 
+def covering_result(session: Session, est: api.Estimator) -> results.ResultFile | None:
+    """The results file of ``est`` on the session's split if it already holds the session's
+    scoring: the same scoring key and every seed. ``None`` if not, or unreadable."""
+    path = results.results_path(session.cfg.results_dir, est.name, session.split.name)
+    try:
+        old = results.load_result(path) if path.is_file() else None
+    except (results.ResultsSchemaError, OSError, KeyError, ValueError):
+        return None
+    covers = (old is not None and old.protocol.scoring_key == session.scoring_key(est)
+              and set(session.cfg.seeds) <= set(old.protocol.seeds))
+    return old if covers else None
+
+
 def reusable_result(session: Session, est: api.Estimator) -> results.ResultFile | None:
     """The results file of ``est`` on the session's split if its seeds may be taken over."""
     cfg, split = session.cfg, session.split

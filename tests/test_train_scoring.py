@@ -1,0 +1,163 @@
+"""Train jobs that score each checkpoint as it is saved and keep only the latest one.
+
+The curve of such a job must be the curve of the same run scored with every checkpoint kept;
+removed checkpoints are recorded; stops anywhere resume; the plan refuses what cannot work.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from harness import results
+from harness.campaign import Campaign, PlanError, load_plan, plan_status
+from harness.campaign.train_task import scoring_config
+from harness.oneshot import checkpoints
+from harness.oneshot.training import train
+from harness.registry import resolve
+from harness.run.pipeline import run_session
+from harness.run.session import Session
+
+SPLIT = "nb201-c10-smoke"
+RUN = ('train = { sampler = "uniform", epochs = 3, seed = 7, batch_size = 40, subset = 100, '
+       'channels = 4, cells_per_stage = 1 }\nsave_every = 1\n')
+SCORE = ('score = { estimators = ["oneshot_uniform"], split = "nb201-c10-smoke", '
+         'options = { eval_batches = 1, eval_batch_size = 32 } }\n')
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        self.t += 1.0
+        return self.t
+
+
+def plan_file(folder: Path, body: str, name: str = "plan.toml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text('[campaign]\nname = "t"\nresults_dir = "res"\ntrain_dir = "runs"\n\n'
+                    "[[job]]\n" + body)
+    return path
+
+
+def run_campaign(folder: Path, plan: Path, budget: float = 1e9):
+    return Campaign(load_plan(plan, base=folder), budget, workers=1, executor="inline",
+                    clock=FakeClock(), write=lambda _s: None).run()
+
+
+def curve_of(results_dir: Path) -> list[tuple[int, float]]:
+    res = results.load_result(results.results_path(results_dir, "oneshot_uniform", SPLIT))
+    return [(p.checkpoint, p.kendall) for p in res.curve.points]
+
+
+@pytest.fixture(scope="module")
+def kept_everything(tmp_path_factory, data_dir) -> list[tuple[int, float]]:
+    """The reference: the same run trained with every checkpoint kept, scored with --curve,
+    on one thread as campaign workers train (the thread count changes training's bits)."""
+    folder = tmp_path_factory.mktemp("kept")
+    job = load_plan(plan_file(folder, RUN + SCORE), base=folder).jobs[0]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(job.config, cache_dir=folder / "runs", data_dir=data_dir, save_epochs=[1, 2, 3],
+              log=None)
+        cfg = scoring_config(job, load_plan(folder / "plan.toml", base=folder))
+        run_session(Session.create(resolve("oneshot_uniform"), SPLIT, cfg))
+    finally:
+        torch.set_num_threads(threads)
+    return curve_of(folder / "res")
+
+
+def test_scored_as_saved_gives_the_curve_of_kept_checkpoints(tmp_path, kept_everything):
+    plan = plan_file(tmp_path, RUN + SCORE + 'keep = "latest"\n')
+    report = run_campaign(tmp_path, plan)
+    assert report.finished and not report.failed
+    job = load_plan(plan, base=tmp_path).jobs[0]
+    root = tmp_path / "runs"
+    assert checkpoints.available_epochs(root, job.config) == [3]
+    removed = checkpoints.removed_checkpoints(root, job.config)
+    assert sorted(removed) == [1, 2]
+    assert all(len(r["sha256"]) == 64 and r["bytes"] > 0 for r in removed.values())
+    assert curve_of(tmp_path / "res") == kept_everything
+    res = results.load_result(results.results_path(tmp_path / "res", "oneshot_uniform", SPLIT))
+    sources = {p.checkpoint: p.scores_from for p in res.curve.points}
+    assert "removed" in sources[1] and "removed" in sources[2] and sources[3] == "this run"
+    assert [s.state for s in plan_status(load_plan(plan, base=tmp_path))] == ["done"]
+    assert run_campaign(tmp_path, plan).finished == []  # nothing left to do
+
+
+def test_stops_anywhere_resume_to_the_same_curve(tmp_path, kept_everything):
+    plan = plan_file(tmp_path, RUN + SCORE + 'keep = "latest"\n')
+    for budget in (5, 40, 130, 160, 200):  # stops in training and in scoring
+        run_campaign(tmp_path, plan, budget=budget)
+    run_campaign(tmp_path, plan)
+    assert curve_of(tmp_path / "res") == kept_everything
+
+
+def test_a_trained_job_without_results_is_partial(tmp_path):
+    plan = plan_file(tmp_path, RUN + SCORE)
+    run_campaign(tmp_path, plan)
+    path = results.results_path(tmp_path / "res", "oneshot_uniform", SPLIT)
+    job = load_plan(plan, base=tmp_path).jobs[0]
+    assert checkpoints.available_epochs(tmp_path / "runs", job.config) == [1, 2, 3]  # keep all
+    path.unlink()
+    assert plan_status(load_plan(plan, base=tmp_path))[0].state == "partial"
+    run_campaign(tmp_path, plan)
+    assert path.is_file()
+
+
+def test_a_removed_checkpoint_reads_its_scores_from_another_machine(tmp_path,
+                                                                   kept_everything):
+    plan = plan_file(tmp_path, RUN + SCORE + 'keep = "latest"\n')
+    run_campaign(tmp_path, plan)
+    store = tmp_path / "runs" / "curves" / "oneshot_uniform" / SPLIT
+    moved = 0
+    for path in sorted(store.glob("*.json")):
+        obj = json.loads(path.read_text())
+        if obj["identity"]["prepared"]["epoch"] == 1:
+            obj["environment"]["device_name"] = "Other CPU"
+            path.unlink()
+            (store / "elsewhere.json").write_text(json.dumps(obj))
+            moved += 1
+    assert moved == 1
+    results.results_path(tmp_path / "res", "oneshot_uniform", SPLIT).unlink()
+    run_campaign(tmp_path, plan)
+    res = results.load_result(results.results_path(tmp_path / "res", "oneshot_uniform", SPLIT))
+    point = next(p for p in res.curve.points if p.checkpoint == 1)
+    assert "made on Other CPU" in point.scores_from
+    assert curve_of(tmp_path / "res") == kept_everything
+
+
+def test_a_removed_checkpoint_without_stored_scores_is_named_not_invented(tmp_path):
+    plan = plan_file(tmp_path, RUN + SCORE + 'keep = "latest"\n')
+    run_campaign(tmp_path, plan)
+    job = load_plan(plan, base=tmp_path).jobs[0]
+    # Another evaluation protocol: nothing is stored for the removed checkpoints 1 and 2.
+    cfg = scoring_config(job, load_plan(plan, base=tmp_path))
+    cfg = type(cfg)(**{**cfg.__dict__, "options": {**cfg.options, "eval_batch_size": 16}})
+    run_session(Session.create(resolve("oneshot_uniform"), SPLIT, cfg))
+    res = results.load_result(results.results_path(tmp_path / "res", "oneshot_uniform", SPLIT))
+    assert [p.checkpoint for p in res.curve.points] == [3]
+    assert "not on the curve: 1 (seed 7), 2 (seed 7)" in res.curve.note
+    assert checkpoints.available_epochs(tmp_path / "runs", job.config) == [3]
+
+
+@pytest.mark.parametrize("body, message", [
+    (RUN + 'keep = "latest"\n', "needs score"),
+    (RUN + 'keep = "some"\n', "keep must be one of"),
+    (RUN + SCORE.replace("oneshot_uniform", "params"), "params is not a one-shot estimator"),
+    (RUN + SCORE.replace('split = "nb201-c10-smoke"', 'split = "nds-resnet-1k"'),
+     "nds_resnet split, the run trains a nb201 supernet"),
+    (RUN + SCORE.replace("eval_batches = 1", "channels = 8"),
+     "'channels' is not an evaluation option"),
+    (RUN.replace("seed = 7", "seed = 7, lr = 0.1") + SCORE, "none selects this run's lr"),
+    (RUN + SCORE.replace("split", "splt"), "unknown field 'splt'"),
+])
+def test_the_plan_refuses_scoring_that_cannot_work(tmp_path, body, message):
+    with pytest.raises(PlanError, match=message):
+        load_plan(plan_file(tmp_path, body), base=tmp_path)
