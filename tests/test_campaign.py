@@ -290,3 +290,29 @@ def test_a_train_job_names_its_space(tmp_path):
                                'epochs = 2 }\n\n', "bad.toml")
     with pytest.raises(PlanError, match="job 1.*sampler='uniform'"):
         load_plan(bad, base=tmp_path)
+
+
+def test_a_job_without_results_is_costed_from_its_standalone_costs(tmp_path, monkeypatch):
+    """A committed ``harness cost`` measurement of the same estimator version, split file and
+    protocol is the estimate before results on other splits; another batch size is not."""
+    from harness import registry
+    from harness.run import standalone
+    from harness.splits import load_split
+
+    monkeypatch.setattr(standalone, "COSTS_DIR", tmp_path / "costs")
+    (est,) = registry.resolve("params")
+    split = load_split(SPLIT)
+    cost = standalone.StandaloneCost(
+        estimator="params", estimator_version=str(est.info.version), split=SPLIT,
+        split_sha256=split.sha256, arch_ids=[0], seed=20, batch_size=64, n_batches=1,
+        threads=1, s_per_arch_median=2.5, s_per_arch_p90=3.0, peak_rss_mb=700.0,
+        rss_before_mb=300.0, n_failed=0, environment={}, measured_at="2026-12-05T00:00:00")
+    standalone.write(cost, tmp_path / "costs")
+    plan = load_plan(write_plan(tmp_path, score_job("params")), base=tmp_path)
+    (st,) = plan_status(plan)
+    assert (st.cost_source, st.seconds_per_unit, st.peak_rss_mb) == ("standalone", 2.5, 700.0)
+    assert st.cpu_hours_left == pytest.approx(100 * 2.5 / 3600)
+    other = write_plan(tmp_path, score_job("params").replace(
+        "seeds = [20]", "seeds = [20]\nbatch_size = 32"), "b.toml")
+    (st,) = plan_status(load_plan(other, base=tmp_path))
+    assert st.cost_source != "standalone"

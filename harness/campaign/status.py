@@ -10,9 +10,11 @@ checkpoints, when the results with the curve are written), partial at epoch ``k`
 of ``K``.
 
 Costs come from measurements, best first, and each job says which one it used: the job's own
-journal (``journal``), the committed result of the same estimator and split (``results``), a
-short probe of a few cells (``probe``), or the estimator's results on other splits
-(``other splits``, an estimate). A job with none of these has no estimate (``unknown``).
+journal (``journal``), the committed result of the same estimator and split (``results``), its
+committed standalone cost on the split (``standalone``: ``harness cost``, each estimator alone,
+so jointly scored estimators that share passes are over-counted), a short probe of a few cells
+(``probe``), or the estimator's results on other splits (``other splits``, an estimate). A
+job with none of these has no estimate (``unknown``).
 """
 
 from __future__ import annotations
@@ -34,13 +36,15 @@ from harness.oneshot import checkpoints as train_ckpts
 from harness.oneshot.images import load_split_images, steps_per_epoch
 from harness.oneshot.sampling import make_sampler
 from harness.oneshot.training import train
+from harness.run import standalone
 from harness.run.config import RunConfig
 from harness.run.journal import read_checkpoint
 from harness.run.scoring import score_cell
 from harness.run.session import Session
 from harness.run.stored import covering_result, reusable_result
 
-COST_SOURCES = ("journal", "results", "probe", "other splits", "other runs", "unknown")
+COST_SOURCES = ("journal", "results", "standalone", "probe", "other splits", "other runs",
+                "unknown")
 
 
 @dataclass
@@ -152,6 +156,22 @@ def _fallback_cost(plan: Plan, est_name: str, split: str, benchmark: str
             max(r.cost.peak_rss_mb for r in use))
 
 
+def _standalone_cost(est, session: Session) -> tuple[float, float] | None:
+    """The estimator's committed standalone cost on this split (``harness cost``: median
+    seconds per architecture alone on one thread, and peak memory), if it was measured for
+    this estimator version, split file, batch size and batches."""
+    cfg = session.cfg
+    try:
+        cost = standalone.read(standalone.cost_path(standalone.COSTS_DIR, est.name,
+                                                    session.split.name))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    same = (cost.estimator_version == str(est.info.version)
+            and cost.split_sha256 == session.split.sha256 and cost.batch_size == cfg.batch_size
+            and cost.n_batches == cfg.n_batches)
+    return (cost.s_per_arch_median, cost.peak_rss_mb) if same else None
+
+
 def score_status(job: ScoreJob, plan: Plan) -> JobStatus:
     """The state of a score job from its results files and journals."""
     session = _session(job, plan)
@@ -180,12 +200,16 @@ def score_status(job: ScoreJob, plan: Plan) -> JobStatus:
         some = some or bool(keys & wanted)
         cost = _journal_cost(journal)
         fallback = _fallback_cost(plan, est.name, job.split, session.split.benchmark)
+        alone = _standalone_cost(est, session)
         if cost is not None:
             costs.append(cost)
             sources.append("journal")
         elif res is not None:
             costs.append(res.cost.wall_s_per_arch_mean)
             sources.append("results")
+        elif alone is not None:
+            costs.append(alone[0])
+            sources.append("standalone")
         elif fallback is not None:
             costs.append(fallback[0])
             sources.append("other splits")
@@ -194,6 +218,7 @@ def score_status(job: ScoreJob, plan: Plan) -> JobStatus:
         if sources[-1] != "unknown":
             seconds_left += costs[-1] * len(wanted - keys)
         peaks.append(res.cost.peak_rss_mb if res is not None else
+                     alone[1] if alone is not None else
                      fallback[1] if fallback is not None else None)
     if not pending:
         return JobStatus(job.index, job.label, "score", "done", len(wanted), len(wanted),
