@@ -351,13 +351,21 @@ def identity_aggregate(pop: Population) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Estimator:
-    """A registered estimator: metadata plus its functions."""
+    """A registered estimator: metadata plus its functions.
+
+    ``untrusted``: the file was not imported in this process (it is not the file the committed
+    catalog records, :mod:`harness.trust`); ``score`` and ``prepare`` are stand-ins that
+    refuse to run here and the aggregation runs in a worker (:mod:`harness.sandbox`). ``path``
+    is then its source file.
+    """
 
     info: EstimatorInfo
     score: ScoreFn
     prepare: PrepareFn | None = None
     module: str = ""
     aggregate: AggregateFn | None = None
+    untrusted: bool = False
+    path: Path | None = None
 
     @property
     def name(self) -> str:
@@ -377,6 +385,8 @@ class Estimator:
     def source_file(self) -> Path | None:
         """The file that defines the scoring function (``None`` for a function without code,
         such as a builtin)."""
+        if self.path is not None:
+            return self.path
         code = getattr(self.score, "__code__", None)
         return Path(code.co_filename) if code is not None else None
 

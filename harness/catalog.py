@@ -8,6 +8,10 @@ reads ``leaderboard/catalog.json``, which this module writes from the registry
 (``python -m harness catalog --write``) and CI checks is current (``--check``), as it checks
 the results schema. The catalog is generated, never edited by hand; like results, it is
 committed by a maintainer, so a pull request that adds a submission does not touch it.
+
+Each entry also records the SHA-256 of the estimator's source file: writing the catalog is how
+a maintainer vouches for the code, and only files with the recorded hash are imported into the
+harness's own process (:mod:`harness.trust`); any other is described and scored in workers.
 """
 
 from __future__ import annotations
@@ -17,13 +21,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness import registry
+from harness import registry, trust
 from harness.data import atomic_write_bytes
 from harness.run.resolve import skip_reason
 from harness.splits import load_split, split_names
 
-#: Where the site reads it.
-CATALOG_PATH = Path(__file__).resolve().parent.parent / "leaderboard" / "catalog.json"
+#: Where the site reads it (and :mod:`harness.trust` the trusted sources).
+CATALOG_PATH = trust.CATALOG_PATH
 #: Version of the catalog's layout (the site refuses another).
 CATALOG_VERSION = 1
 
@@ -41,11 +45,20 @@ def build_catalog() -> dict[str, Any]:
             "paper": dataclasses.asdict(info.paper) if info.paper is not None else None,
             "published": [dataclasses.asdict(p) for p in info.published],
             "not_applicable": {s.name: r for s in splits if (r := skip_reason(est, s))},
+            "source_sha256": _source_sha256(est),
         }
     broken = {b.module: b.message for b in registry.broken()}
     return {"catalog_version": CATALOG_VERSION,
             "generated_by": "python -m harness catalog --write",
             "estimators": estimators, "broken": broken}
+
+
+def _source_sha256(est) -> str | None:
+    path = est.source_file
+    try:
+        return trust.source_sha256(path) if path is not None else None
+    except OSError:
+        return None
 
 
 def render(catalog: dict[str, Any]) -> str:
@@ -57,6 +70,7 @@ def write(path: Path = CATALOG_PATH) -> None:
     """Write the catalog of the estimators registered now to ``path`` (atomically)."""
     text = render(build_catalog()).encode()
     atomic_write_bytes(Path(path), lambda fh: fh.write(text))
+    trust.forget()  # the files it records are trusted from now on
 
 
 #: Committed results; an estimator without any is a new submission (see :func:`differences`).

@@ -4,6 +4,13 @@ There is no hand-edited list: adding ``estimators/<name>.py`` is the whole submi
 the module runs its ``@estimator`` decorator, which registers it in
 :data:`harness.api.ESTIMATORS` at definition time.
 
+Only *trusted* files are imported in this process: those whose SHA-256 the committed catalog
+records (:mod:`harness.trust`). Every other file (a new or changed submission) is imported
+in a guarded worker process that reports what it registers (:func:`harness.sandbox.
+describe_module`); here it is registered as a stand-in that carries its metadata and runs no
+code of it (``Estimator.untrusted``). The harness scores such estimators in workers of their
+own (:mod:`harness.run.isolation`), so untrusted code never runs where ground truth is read.
+
 A broken submission (a syntax or import error, a registered name that differs from the file
 name, a file that registers nothing, a file that changes process-wide torch settings when
 imported) is reported and skipped: it never blocks the other
@@ -18,7 +25,7 @@ import traceback
 from dataclasses import dataclass
 from functools import cache
 
-from harness import api, torch_state
+from harness import api, sandbox, torch_state, trust
 from harness.api import DuplicateEstimatorError, UnknownEstimatorError
 from harness.registration import unknown_message
 
@@ -55,6 +62,12 @@ def _scan(package: str) -> tuple[dict[str, api.Estimator], tuple[BrokenEstimator
         if mod.name.startswith("_") or mod.ispkg:
             continue
         full = f"{package}.{mod.name}"
+        path = getattr(mod.module_finder, "path", "")
+        if not trust.is_trusted(package, mod.name, f"{path}/{mod.name}.py"):
+            problem = _register_described(full)
+            if problem is not None:
+                bad.append(problem)
+            continue
         before = set(api.ESTIMATORS.names())
         settings = torch_state.snapshot()
         try:
@@ -87,6 +100,26 @@ def _scan(package: str) -> tuple[dict[str, api.Estimator], tuple[BrokenEstimator
     return found, tuple(bad)
 
 
+def _register_described(full: str) -> BrokenEstimator | None:
+    """Register the stand-ins of untrusted module ``full``, described in a worker; the
+    problem if it is broken."""
+    described = sandbox.describe_module(full)
+    if isinstance(described, sandbox.DescribeFailure):
+        return BrokenEstimator(full, described.message, described.detail)
+    if not described:
+        return BrokenEstimator(full, f"{full} registers no estimator (use @estimator)")
+    done = []
+    for d in described:
+        try:
+            api.ESTIMATORS.register(d.info.name, sandbox.stand_in(d), origin=d.origin)
+        except DuplicateEstimatorError as exc:
+            for name in done:
+                api.ESTIMATORS.unregister(name)
+            return BrokenEstimator(full, str(exc))
+        done.append(d.info.name)
+    return None
+
+
 def discover(package: str = "estimators") -> dict[str, api.Estimator]:
     """Import every module of ``package``; the estimators they register, by name.
 
@@ -101,8 +134,10 @@ def broken(package: str = "estimators") -> tuple[BrokenEstimator, ...]:
 
 
 def rescan() -> None:
-    """Forget what was discovered (tests that add submission files)."""
+    """Forget what was discovered, and which files are trusted (tests that add submission
+    files; after ``catalog --write``)."""
     _scan.cache_clear()
+    trust.forget()
 
 
 def names() -> list[str]:

@@ -129,7 +129,8 @@ def test_duplicate_names_raise(fake_package):
 
 def test_the_same_definition_imported_again_is_not_a_collision(fake_package):
     (fake_package / "alpha.py").write_text(_module("alpha", "alpha"))
-    _discover()
+    _discover()  # untrusted: described in a worker, registered here as a stand-in
+    importlib.import_module("fake_estimators.alpha")  # the same definition, imported here
     importlib.reload(sys.modules["fake_estimators.alpha"])
     assert list(_discover()) == ["alpha"] and not _broken()
 
@@ -159,7 +160,9 @@ def test_the_documented_example_submission_works_first_time(fake_package, data_d
     cfg = runner.RunConfig(seeds=(20,), data_dir=data_dir, results_dir=fake_package / "res",
                            determinism_checks=1, shard=(0, 40))  # 3 of the 100 cells
     session = runner.Session.create([est], "nb201-c10-smoke", cfg)
-    recs = runner.score_split(session)["my_gradsum"].records
+    assert est.untrusted  # a new file: scored in a worker of its own
+    with runner.isolated(session):
+        recs = runner.score_split(session)["my_gradsum"].records
     assert len(recs) == 3 and all(r.failure is None and r.score >= 0 for r in recs.values())
     assert any(r.score > 0 for r in recs.values())  # (a cell cut off from its input scores 0)
 

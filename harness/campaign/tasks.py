@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from harness.campaign.plan import Plan, ScoreJob, TrainJob
 from harness.campaign.status import job_config, pending_estimators
 from harness.campaign.train_task import run_train_job
+from harness.run.isolation import isolated
 from harness.run.scoring import score_split
 from harness.run.session import Session
 
@@ -62,7 +63,8 @@ def run_task(plan: Plan, task: Task, stop: Callable[[], bool],
         if not ests:
             return FINISHED
         session = Session.create(ests, job.split, job_config(job, plan, shard=task.shard))
-        ckpts = score_split(session, stop=stop)
+        with isolated(session):  # untrusted estimators are scored in workers of their own
+            ckpts = score_split(session, stop=stop)
         ids = session.split.arch_ids
         wanted = {(ids[p], s) for p in session.positions for s in job.seeds}
         complete = all(wanted <= c.records.keys() for c in ckpts.values())

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from harness import api, bias, metrics, results
+from harness import api, bias, metrics, results, sandbox
 from harness.run.complexity import complexity_table
 from harness.run.config import RunConfig
 from harness.run.curves import prepared_and_curve
@@ -50,7 +50,11 @@ def aggregate_scores(est: api.Estimator, session: Session, records: Records,
         arr.setflags(write=False)
     pop = api.Population(components=comps, specs=tuple(session.specs),
                          space=session.split.benchmark, dataset=session.split.dataset, seed=seed)
-    out = np.asarray(est.aggregation(pop), dtype=np.float64)
+    aggregation = est.aggregation
+    if isinstance(aggregation, sandbox.RemoteAggregate):
+        # Untrusted code: in a guarded worker that protects this run's data directory.
+        aggregation = dataclasses.replace(aggregation, data_dir=session.cfg.data_dir)
+    out = np.asarray(aggregation(pop), dtype=np.float64)
     if out.shape != (len(ids),):
         raise ValueError(f"{est.name}: aggregate returned shape {out.shape}, not ({len(ids)},)")
     failed = {a for a in ids if records[(a, seed)].failure}

@@ -1,6 +1,8 @@
 """Isolated scoring: an estimator under evaluation runs in a worker process without ground truth.
 
-With ``--isolate`` every estimator of the run is scored in a worker process of its own
+An *untrusted* estimator (a file the committed catalog does not record, so the registry never
+imported it here: :mod:`harness.trust`) is always scored this way; with ``--isolate`` every
+estimator of the run is. Each is scored in a worker process of its own
 (``multiprocessing`` *spawn*: a fresh interpreter that inherits nothing but the arguments it is
 given), and only there is its file imported. The parent keeps everything that must not be
 reachable from estimator code: the accuracy tables, the metrics, the results files.
@@ -35,7 +37,6 @@ trusted code; ``--isolate`` refuses them with a message.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib
 import multiprocessing as mp
 import os
@@ -44,7 +45,6 @@ import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from harness import api, data
@@ -53,6 +53,7 @@ from harness.run.environment import current_environment, set_threads
 from harness.run.journal import Record
 from harness.run.scoring import score_cell
 from harness.run.session import Session
+from harness.sandbox import GroundTruthGuard, forbidden_files
 from harness.splits import load_split
 
 #: Seconds the parent adds to a cell's own limit before it kills the worker: messaging, and the
@@ -60,56 +61,6 @@ from harness.splits import load_split
 MARGIN_S = 5.0
 #: Seconds a worker may take to start (interpreter, torch, the estimator's module).
 START_LIMIT_S = 300.0
-
-
-def forbidden_files(data_dir: str | os.PathLike) -> frozenset[str]:
-    """Real paths of every benchmark table in ``data_dir`` (accuracies, training times)."""
-    root = Path(data_dir)
-    return frozenset(os.path.realpath(root / spec.relpath) for spec in data.TABLES.values())
-
-
-@dataclass(frozen=True)
-class GroundTruthGuard:
-    """An audit hook that refuses to open ground truth (see the module docstring).
-
-    Attributes:
-        estimator: named in the refusal.
-        forbidden: real paths of the benchmark tables.
-        data_root: real path of the data directory (any ``.csv`` below it is refused too).
-    """
-
-    estimator: str
-    forbidden: frozenset[str]
-    data_root: str
-    #: refusals so far (the worker fails the cell even if the estimator caught the error)
-    attempts: list[str] = dataclasses.field(default_factory=list)
-
-    def refused(self, path: Any) -> str | None:
-        """The real path of ``path`` if opening it is refused, else ``None``."""
-        if isinstance(path, int):
-            return None  # an already open descriptor: its opening was checked
-        try:
-            real = os.path.realpath(os.fsdecode(path))
-        except (TypeError, ValueError):
-            return None
-        if real in self.forbidden:
-            return real
-        if real.startswith(self.data_root + os.sep) and real.lower().endswith(".csv"):
-            return real
-        parts = real.split(os.sep)
-        if len(parts) > 2 and parts[1] == "proc" and parts[2].isdigit() \
-                and parts[2] != str(os.getpid()):
-            return real  # another process's memory or files (the parent holds the truth)
-        return None
-
-    def __call__(self, event: str, args: tuple) -> None:
-        if event == "open" and args:
-            real = self.refused(args[0])
-            if real is not None:
-                message = (f"estimator {self.estimator!r} tried to read {real}: the contract "
-                           "forbids ground truth")
-                self.attempts.append(message)
-                raise PermissionError(message)
 
 
 @dataclass(frozen=True)
@@ -281,9 +232,16 @@ class IsolatedScorer:
 def check_isolatable(estimators: list[api.Estimator], cfg: RunConfig) -> None:
     """Raises :class:`UsageError` for a run ``--isolate`` cannot serve."""
     if cfg.weights != "init":
-        raise UsageError("--isolate scores on random initialisation only (--weights=init): "
-                         "trained weights come from a supernet prepared in the harness")
+        raise UsageError("an isolated estimator is scored on random initialisation only "
+                         "(--weights=init): trained weights come from a supernet prepared in "
+                         f"the harness ({', '.join(e.name for e in estimators)})")
     prepared = [e.name for e in estimators if e.prepare is not None]
+    untrusted = [e for e in prepared if e in {x.name for x in estimators if x.untrusted}]
+    if untrusted:
+        raise UsageError(f"{', '.join(untrusted)} cannot be scored: an estimator with "
+                         "prepare() keeps its state in the harness, which runs only trusted "
+                         "code (a file the committed catalog records, `python -m harness "
+                         "catalog --write` by a maintainer)")
     if prepared:
         raise UsageError(f"--isolate cannot isolate {', '.join(prepared)}: an estimator with "
                          "prepare() keeps its state in the harness (one-shot estimators are "
@@ -292,13 +250,15 @@ def check_isolatable(estimators: list[api.Estimator], cfg: RunConfig) -> None:
 
 @contextlib.contextmanager
 def isolated(session: Session) -> Iterator[None]:
-    """With ``--isolate``: route every estimator of ``session`` through its own worker
-    (``session.remote``) for the block, and stop the workers after it. Otherwise nothing."""
-    if not session.cfg.isolate:
+    """Route every untrusted estimator of ``session`` (with ``--isolate``, every estimator)
+    through its own worker (``session.remote``) for the block, and stop the workers after it.
+    Nothing when there is none."""
+    chosen = [e for e in session.estimators if session.cfg.isolate or e.untrusted]
+    if not chosen:
         yield
         return
-    check_isolatable(list(session.estimators), session.cfg)
-    scorers = {e.name: IsolatedScorer(session, e) for e in session.estimators}
+    check_isolatable(chosen, session.cfg)
+    scorers = {e.name: IsolatedScorer(session, e) for e in chosen}
     session.remote.update(scorers)
     try:
         yield
