@@ -1,12 +1,13 @@
 """Running untrusted estimator code away from ground truth: the guard, and two short-lived
 guarded workers (describe a file; run a population aggregation).
 
-Every worker is a ``multiprocessing`` *spawn* process (a fresh interpreter that inherits only
-its arguments). Before any estimator code runs, :class:`GroundTruthGuard` is installed as an
-audit hook (:func:`sys.addaudithook`, which cannot be removed): opening a benchmark table of
-the data directory (every file of :data:`harness.data.TABLES`, and any other ``.csv`` there)
-or another process's ``/proc`` files raises ``PermissionError`` with "estimator X tried to
-read <file>: the contract forbids ground truth".
+Every worker is a :class:`harness.worker.Worker` (a *spawn* process: a fresh interpreter that
+inherits only its arguments, whose limits the parent enforces). Before any estimator code
+runs, :class:`GroundTruthGuard` is installed as an audit hook (:func:`sys.addaudithook`,
+which cannot be removed): opening a benchmark table of the data directory (every file of
+:data:`harness.data.TABLES`, and any other ``.csv`` there) or another process's ``/proc``
+files raises ``PermissionError`` with "estimator X tried to read <file>: the contract
+forbids ground truth".
 
 * :func:`describe_module` imports one untrusted file in a worker and returns what it
   registers (metadata only), or why it is broken. The registry
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import multiprocessing as mp
 import os
 import sys
 import traceback
@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import api, data, torch_state
+from harness import api, data, torch_state, worker
 
 #: Seconds a worker may take to import an estimator file (interpreter, torch, the file).
 IMPORT_LIMIT_S = 300.0
@@ -166,29 +166,16 @@ def _describe_worker(conn: Any, module: str, guard: GroundTruthGuard) -> None:
 def describe_module(module: str, data_dir: str | os.PathLike | None = None
                     ) -> list[Described] | DescribeFailure:
     """Import ``module`` in a guarded worker; what it registers, or why it cannot be."""
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe()
     name = module.rsplit(".", 1)[-1]
-    proc = ctx.Process(target=_describe_worker, args=(child, module, guard_for(name, data_dir)),
-                       daemon=True, name=f"estbench-describe-{name}")
-    proc.start()
-    child.close()
     try:
-        if not parent.poll(IMPORT_LIMIT_S):
-            proc.kill()
-            return DescribeFailure(f"{module} did not finish importing within "
-                                   f"{IMPORT_LIMIT_S:.0f} s")
-        try:
-            return parent.recv()
-        except EOFError:
-            proc.join()
-            return DescribeFailure(f"{module} could not be imported: its worker died "
-                                   f"(exit code {proc.exitcode})")
-    finally:
-        parent.close()
-        proc.join(timeout=30)
-        if proc.is_alive():
-            proc.kill()
+        return worker.call(_describe_worker, (module, guard_for(name, data_dir)),
+                           IMPORT_LIMIT_S, f"estbench-describe-{name}")
+    except worker.WorkerTimeout:
+        return DescribeFailure(f"{module} did not finish importing within "
+                               f"{IMPORT_LIMIT_S:.0f} s")
+    except worker.WorkerDied as exc:
+        return DescribeFailure(f"{module} could not be imported: its worker died (exit code "
+                               f"{exc.exitcode})")
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,30 +226,17 @@ class RemoteAggregate:
     data_dir: str | None = None
 
     def __call__(self, pop: api.Population) -> np.ndarray:
-        ctx = mp.get_context("spawn")
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_aggregate_worker,
-                           args=(child, self.module, self.name, pop,
-                                 guard_for(self.name, self.data_dir)),
-                           daemon=True, name=f"estbench-aggregate-{self.name}")
-        proc.start()
-        child.close()
         try:
-            if not parent.poll(AGGREGATE_LIMIT_S):
-                proc.kill()
-                raise RuntimeError(f"{self.name}: the aggregation did not finish within "
-                                   f"{AGGREGATE_LIMIT_S:.0f} s (killed by the harness)")
-            try:
-                kind, payload = parent.recv()
-            except EOFError:
-                proc.join()
-                raise RuntimeError(f"{self.name}: the aggregation's worker died (exit code "
-                                   f"{proc.exitcode})") from None
-        finally:
-            parent.close()
-            proc.join(timeout=30)
-            if proc.is_alive():
-                proc.kill()
+            kind, payload = worker.call(
+                _aggregate_worker, (self.module, self.name, pop,
+                                    guard_for(self.name, self.data_dir)),
+                AGGREGATE_LIMIT_S, f"estbench-aggregate-{self.name}")
+        except worker.WorkerTimeout:
+            raise RuntimeError(f"{self.name}: the aggregation did not finish within "
+                               f"{AGGREGATE_LIMIT_S:.0f} s (killed by the harness)") from None
+        except worker.WorkerDied as exc:
+            raise RuntimeError(f"{self.name}: the aggregation's worker died (exit code "
+                               f"{exc.exitcode})") from None
         if kind != "ok":
             raise RuntimeError(f"{self.name}: the aggregation failed in its worker: {payload}")
         return payload

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import multiprocessing as mp
 import os
 import sys
 import time
@@ -55,6 +54,7 @@ from harness.run.scoring import score_cell
 from harness.run.session import Session
 from harness.sandbox import GroundTruthGuard, forbidden_files
 from harness.splits import load_split
+from harness.worker import Worker, WorkerDied, WorkerTimeout
 
 #: Seconds the parent adds to a cell's own limit before it kills the worker: messaging, and the
 #: in-process timer's own reaction time.
@@ -130,8 +130,8 @@ def cell_limit_s(est: api.Estimator, cfg: RunConfig) -> float | None:
 class IsolatedScorer:
     """The parent's side of one estimator's worker: ``scorer(position, seed) -> Record``.
 
-    A worker is started on first use and again after one was killed or died; it is stopped by
-    :meth:`close`.
+    A worker (:class:`harness.worker.Worker`) is started on first use and again after one was
+    killed or died; it is stopped by :meth:`close`.
     """
 
     def __init__(self, session: Session, est: api.Estimator):
@@ -145,50 +145,21 @@ class IsolatedScorer:
         self.limit_s = cell_limit_s(est, cfg)
         self.starts = 0
         self._start_error: str | None = None
-        self._proc: Any = None
-        self._conn: Any = None
+        self._worker = Worker(worker_main, (self.init,), f"estbench-worker-{est.name}")
 
     def _start(self) -> None:
-        ctx = mp.get_context("spawn")
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=worker_main, args=(child, self.init), daemon=True,
-                           name=f"estbench-worker-{self.est.name}")
-        proc.start()
-        child.close()
         self.starts += 1
-        if not parent.poll(START_LIMIT_S):
-            proc.kill()
-            raise WorkerStartError(f"the worker of {self.est.name} did not start within "
-                                   f"{START_LIMIT_S:.0f} s")
         try:
-            kind, payload = parent.recv()
-        except EOFError:
-            proc.join()
+            kind, payload = self._worker.start(START_LIMIT_S)
+        except WorkerTimeout:
+            raise WorkerStartError(f"the worker of {self.est.name} did not start within "
+                                   f"{START_LIMIT_S:.0f} s") from None
+        except WorkerDied as exc:
             raise WorkerStartError(f"the worker of {self.est.name} died while starting "
-                                   f"(exit code {proc.exitcode})") from None
+                                   f"(exit code {exc.exitcode})") from None
         if kind != "ready":
-            proc.join()
+            self._worker.close()
             raise WorkerStartError(f"the worker of {self.est.name} could not start:\n{payload}")
-        self._proc, self._conn = proc, parent
-
-    def _stop(self, kill: bool) -> int | None:
-        proc, conn = self._proc, self._conn
-        self._proc = self._conn = None
-        if proc is None:
-            return None
-        if kill:
-            proc.kill()
-        else:
-            try:
-                conn.send(None)
-            except (BrokenPipeError, OSError):
-                pass
-        proc.join(timeout=30)
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
-        conn.close()
-        return proc.exitcode
 
     def _failed(self, position: int, seed: int, kind: str, message: str,
                 wall_s: float) -> Record:
@@ -197,7 +168,7 @@ class IsolatedScorer:
                          current_environment(self.session.cfg.device).to_dict(), kind)
 
     def __call__(self, position: int, seed: int) -> Record:
-        if self._proc is None:
+        if not self._worker.alive:
             if self._start_error is not None:
                 return self._failed(position, seed, "raised", self._start_error, 0.0)
             try:
@@ -208,25 +179,22 @@ class IsolatedScorer:
                 self._start_error = str(exc)
                 return self._failed(position, seed, "raised", self._start_error, 0.0)
         t0 = time.perf_counter()
-        self._conn.send((position, seed))
-        if not self._conn.poll(self.limit_s):
-            self._stop(kill=True)
+        try:
+            _kind, rec = self._worker.request((position, seed), self.limit_s)
+        except WorkerTimeout:
             return self._failed(
                 position, seed, "timeout",
                 f"timeout: killed by the harness after {self.limit_s:.1f} s (the estimator "
                 "did not return within --arch-timeout per call; its own timer was switched "
                 "off or caught)", time.perf_counter() - t0)
-        try:
-            _kind, rec = self._conn.recv()
-        except (EOFError, OSError):
-            code = self._stop(kill=True)
+        except WorkerDied as exc:
             return self._failed(position, seed, "raised",
-                                f"the worker process died (exit code {code}) while scoring",
-                                time.perf_counter() - t0)
+                                f"the worker process died (exit code {exc.exitcode}) while "
+                                "scoring", time.perf_counter() - t0)
         return rec
 
     def close(self) -> None:
-        self._stop(kill=False)
+        self._worker.close(kill=False)
 
 
 def check_isolatable(estimators: list[api.Estimator], cfg: RunConfig) -> None:
