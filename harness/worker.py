@@ -7,13 +7,16 @@ the process (:class:`WorkerTimeout`); a process that dies is reported with its e
 (:class:`WorkerDied`). The estimator code inside cannot switch a limit off.
 
 Used for scoring cell by cell (:mod:`harness.run.isolation`: a long-lived worker per
-estimator, restarted after a kill) and for one-off calls (:func:`call`:
-:mod:`harness.sandbox` describes an untrusted file and runs an untrusted aggregation).
+estimator, restarted after a kill), for one-off calls (:func:`call`: :mod:`harness.sandbox`
+describes an untrusted file and runs an untrusted aggregation) and for a campaign's tasks,
+the shards and training runs (:class:`harness.campaign.executors.LocalExecutor`: started with
+:meth:`Worker.spawn`, watched with :meth:`Worker.ended`, stopped with a signal).
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +57,26 @@ class Worker:
     def alive(self) -> bool:
         return self._proc is not None
 
+    def spawn(self, env: dict[str, str] | None = None, daemon: bool = True) -> None:
+        """Start the process without waiting for it (``env``: variables it starts with, on
+        top of this process's; ``daemon=False`` for a worker that may start workers)."""
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=self.target, args=(child, *self.args), daemon=daemon,
+                           name=self.name)
+        saved = {k: os.environ.get(k) for k in env or {}}
+        os.environ.update(env or {})  # a spawned interpreter reads them as it starts
+        try:
+            proc.start()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        child.close()
+        self._proc, self._conn = proc, parent
+
     def start(self, limit_s: float | None) -> Any:
         """Spawn the process and return its first message.
 
@@ -61,14 +84,33 @@ class Worker:
             WorkerTimeout: no message within ``limit_s`` (the process is killed).
             WorkerDied: the process exited first.
         """
-        ctx = mp.get_context("spawn")
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=self.target, args=(child, *self.args), daemon=True,
-                           name=self.name)
-        proc.start()
-        child.close()
-        self._proc, self._conn = proc, parent
+        self.spawn()
         return self._receive(limit_s)
+
+    def ended(self) -> tuple[bool, Any]:
+        """Without waiting: ``(True, message)`` once the worker has sent its message (it is
+        then stopped), ``(True, WorkerDied)`` if it exited without one, else
+        ``(False, None)``."""
+        if self._conn.poll(0):
+            try:
+                message = self._conn.recv()
+            except (EOFError, OSError):
+                code = self.close(kill=True)
+                return True, WorkerDied(f"{self.name} exited (exit code {code})", code)
+            self.close()
+            return True, message
+        if not self._proc.is_alive():
+            code = self.close(kill=True)
+            return True, WorkerDied(f"{self.name} exited (exit code {code})", code)
+        return False, None
+
+    def send_signal(self, signum: int) -> None:
+        """Signal the process (a task worker stops at its next cell on SIGTERM)."""
+        if self._proc is not None and self._proc.pid is not None:
+            try:
+                os.kill(self._proc.pid, signum)
+            except ProcessLookupError:
+                pass
 
     def request(self, message: Any, limit_s: float | None) -> Any:
         """Send ``message`` and return the answer (same errors as :meth:`start`)."""

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,8 +27,6 @@ from harness.campaign.runner import (
     parse_budget,
 )
 from harness.campaign.status import JobStatus, plan_status
-from harness.campaign.tasks import FINISHED, Task, run_task
-from harness.run.scoring import EstimatorBroken
 
 DEFAULT_PLAN = "campaigns/board.toml"
 
@@ -120,27 +116,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if not rows and not report.failed else 1
 
 
-def cmd_task(args: argparse.Namespace) -> int:
-    """A worker (started by ``campaign run``): exit 0 finished, 3 stopped, 4 broken."""
-    plan = _plan(args)
-    flag = []
-
-    def on_signal(signum, frame):
-        flag.append(signum)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    shard = tuple(int(v) for v in args.shard.split("/")) if args.shard else None
-    task = Task(args.job, shard)
-    try:
-        outcome = run_task(plan, task, lambda: bool(flag) or time.time() >= args.deadline)
-    except EstimatorBroken as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 4
-    print(f"[task {task.tag}] {outcome}", file=sys.stderr)
-    return 0 if outcome == FINISHED else 3
-
-
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m harness campaign",
                                  description="Fill the board on a clock: time-budgeted, "
@@ -169,14 +144,9 @@ def main(argv: list[str]) -> int:
                     help="run the tasks on the Dask cluster at ADDR (tcp://host:8786) "
                          "instead of local worker processes")
     add("state", "paths and sizes of unfinished jobs' resumable state (to commit)")
-    tk = add("_task", argparse.SUPPRESS)
-    tk.add_argument("--job", type=int, required=True)
-    tk.add_argument("--shard", default=None)
-    tk.add_argument("--deadline", type=float, required=True)
     args = ap.parse_args(argv)
     try:
-        return {"status": cmd_status, "run": cmd_run, "state": cmd_state,
-                "_task": cmd_task}[args.cmd](args)
+        return {"status": cmd_status, "run": cmd_run, "state": cmd_state}[args.cmd](args)
     except (PlanError, CampaignError, ValueError, data.DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -9,58 +9,78 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
+import time
 from collections.abc import Callable
 
 from harness import data
 from harness.campaign.plan import Plan
-from harness.campaign.tasks import FINISHED, STOPPED, Task, run_task
+from harness.campaign.tasks import Task, run_task
+from harness.worker import Worker, WorkerDied
+
+
+def task_main(conn, plan: Plan, task: Task, deadline: float, log_path: str) -> None:
+    """A campaign task in its worker process: its output goes to its log, SIGTERM or SIGINT
+    stops it at the next cell (or training step), and its outcome goes back over the pipe."""
+    # Own session: a terminal's Ctrl-C reaches the runner, which stops the workers itself (so
+    # that they all stop the same way, at a cell boundary).
+    os.setsid()
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    flag: list[int] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda s, _frame: flag.append(s))
+    try:
+        outcome = run_task(plan, task, lambda: bool(flag) or time.time() >= deadline,
+                           log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    except Exception as exc:  # a broken estimator: reported, the campaign goes on
+        outcome = f"{type(exc).__name__}: {exc} (log: {log_path})"
+    print(f"[task {task.tag}] {outcome}", file=sys.stderr, flush=True)
+    conn.send(outcome)
 
 
 class LocalExecutor:
-    """Tasks as single-thread worker processes on this machine
-    (``python -m harness campaign _task``), each logging to ``<cache>/campaign/logs``."""
+    """Tasks as single-thread worker processes on this machine (:class:`harness.worker.Worker`,
+    the design isolated scoring uses), each logging to ``<cache>/campaign/logs``."""
+
+    #: A task worker's threads: one, whatever the machine (the runner runs one per core).
+    ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
     def __init__(self, plan: Plan):
         self.plan = plan
         self.logs = data.default_cache_dir() / "campaign" / "logs"
-        self.procs: dict[Task, subprocess.Popen] = {}
+        self.workers: dict[Task, Worker] = {}
 
     def start(self, task: Task, deadline: float) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "harness", "campaign", "_task", str(self.plan.path),
-               "--job", str(task.job), "--deadline", repr(deadline),
-               "--results-dir", str(self.plan.results_dir),
-               "--train-dir", str(self.plan.train_dir)]
-        if task.shard:
-            cmd += ["--shard", f"{task.shard[0]}/{task.shard[1]}"]
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        with open(self.logs / f"{task.tag}.log", "a") as log:
-            # Own process group: a terminal's Ctrl-C reaches the runner, which stops the
-            # workers itself (so that they all stop the same way, at a cell boundary).
-            self.procs[task] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                                env=env, start_new_session=True)
+        log = str(self.logs / f"{task.tag}.log")
+        worker = Worker(task_main, (self.plan, task, deadline, log), f"estbench-{task.tag}")
+        # Not a daemon: a task may start workers of its own (untrusted estimators).
+        worker.spawn(env=self.ENV, daemon=False)
+        self.workers[task] = worker
 
     def poll(self) -> dict[Task, str]:
         """Tasks that ended since the last call → ``finished``, ``stopped`` or an error."""
         out = {}
-        for task, proc in list(self.procs.items()):
-            rc = proc.poll()
-            if rc is None:
+        for task, worker in list(self.workers.items()):
+            done, outcome = worker.ended()
+            if not done:
                 continue
-            del self.procs[task]
-            out[task] = {0: FINISHED, 3: STOPPED}.get(
-                rc, f"worker exited with status {rc} (log: {self.logs / (task.tag + '.log')})")
+            del self.workers[task]
+            if isinstance(outcome, WorkerDied):
+                outcome = (f"worker exited with status {outcome.exitcode} (log: "
+                           f"{self.logs / (task.tag + '.log')})")
+            out[task] = outcome
         return out
 
     def stop(self, hard: bool = False) -> None:
-        for proc in self.procs.values():
-            proc.send_signal(signal.SIGKILL if hard else signal.SIGTERM)
+        for worker in self.workers.values():
+            worker.send_signal(signal.SIGKILL if hard else signal.SIGTERM)
 
     @property
     def running(self) -> int:
-        return len(self.procs)
+        return len(self.workers)
 
 
 class InlineExecutor:
