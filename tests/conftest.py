@@ -25,3 +25,24 @@ def _single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def estimator_package(tmp_path, monkeypatch, name: str):
+    """A throw-away package of estimator files, ``<tmp_path>/<name>/``, importable (here and
+    in spawned workers, which inherit ``sys.path``); a generator for fixtures: what the
+    package's files registered and imported is forgotten afterwards."""
+    import sys
+
+    from harness import api, registry
+
+    pkg = tmp_path / name
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield pkg
+    for mod in [m for m in sys.modules if m == name or m.startswith(f"{name}.")]:
+        del sys.modules[mod]
+    for est in api.ESTIMATORS.names():
+        if api.ESTIMATORS.origin(est).startswith(f"{name}."):
+            api.ESTIMATORS.unregister(est)
+    registry.rescan()

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import estimator_package
 
 from harness import api, registry
 
@@ -61,17 +62,7 @@ def test_resolve_all_and_lists():
 
 @pytest.fixture
 def fake_package(tmp_path, monkeypatch):
-    pkg = tmp_path / "fake_estimators"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield pkg
-    for mod in [m for m in sys.modules if m.startswith("fake_estimators")]:
-        del sys.modules[mod]
-    for name in api.ESTIMATORS.names():
-        if api.ESTIMATORS.origin(name).startswith("fake_estimators."):
-            api.ESTIMATORS.unregister(name)
-    registry.rescan()
+    yield from estimator_package(tmp_path, monkeypatch, "fake_estimators")
 
 
 def _module(name: str, registered: str) -> str:

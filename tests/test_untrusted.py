@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import estimator_package
 
 from harness import api, registry, trust
 from harness import run as runner
@@ -79,20 +80,7 @@ def score(ctx):
 
 @pytest.fixture
 def package(tmp_path, monkeypatch):
-    pkg = tmp_path / "untrusted_pkg"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    # The workers are spawned: they find the package through the environment's path.
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path),
-                                                      os.environ.get("PYTHONPATH", "")]))
-    yield pkg
-    for mod in [m for m in sys.modules if m.startswith("untrusted_pkg")]:
-        del sys.modules[mod]
-    for name in api.ESTIMATORS.names():
-        if api.ESTIMATORS.origin(name).startswith("untrusted_pkg."):
-            api.ESTIMATORS.unregister(name)
-    registry.rescan()
+    yield from estimator_package(tmp_path, monkeypatch, "untrusted_pkg")
 
 
 def discover() -> dict[str, api.Estimator]:

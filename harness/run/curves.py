@@ -248,7 +248,7 @@ def store_checkpoint_scores(session: Session, progress: Callable | None = None,
         The number of (estimator, seed) score sets computed; stops early (storing nothing
         for the seed in progress) when ``stop()`` answers true between cells.
     """
-    split, done = session.split, 0
+    done = 0
     for seed in session.cfg.seeds:
         states = session.states(seed)
         todo = []
@@ -259,24 +259,41 @@ def store_checkpoint_scores(session: Session, progress: Callable | None = None,
         if not todo:
             continue
         ests = [e for e, _p in todo]
-        scores: dict[str, list] = {e.name: [] for e in ests}
         label = f"checkpoint scores, seed {seed} ({', '.join(e.name for e in ests)})"
-        t0 = time.perf_counter()
-        for p in range(len(split)):
-            if stop is not None and stop():
-                return done
-            recs = score_cell(session, ests, p, seed, states)
-            for e in ests:
-                scores[e.name].append(recs[e.name].score)
-            if progress is not None:
-                elapsed = time.perf_counter() - t0
-                progress(label, p + 1, len(split), (p + 1) / elapsed if elapsed else 0.0, 0)
+        scores = _score_all(session, ests, seed, states, label, progress, stop)
+        if scores is None:
+            return done
         for e, path in todo:
-            save_curve_scores(path, scores[e.name], curve_key(session, e), "scored",
-                              _store_identity(session, e, seed, states[e.name]),
-                              _environment(session))
+            _store(session, e, seed, states[e.name], path, scores[e.name])
             done += 1
     return done
+
+
+def _score_all(session: Session, ests: list[api.Estimator], seed: int, states: dict,
+               label: str, progress: Callable | None = None,
+               stop: Callable[[], bool] | None = None) -> dict[str, list] | None:
+    """Every cell of the split scored with ``ests`` jointly (shared passes run once), by
+    estimator; ``None`` when ``stop()`` answered true between cells."""
+    n = len(session.split)
+    scores: dict[str, list] = {e.name: [] for e in ests}
+    t0 = time.perf_counter()
+    for p in range(n):
+        if stop is not None and stop():
+            return None
+        recs = score_cell(session, ests, p, seed, states)
+        for e in ests:
+            scores[e.name].append(recs[e.name].score)
+        if progress is not None:
+            elapsed = time.perf_counter() - t0
+            progress(label, p + 1, n, (p + 1) / elapsed if elapsed else 0.0, 0)
+    return scores
+
+
+def _store(session: Session, est: api.Estimator, seed: int, state: Any, path: Path,
+           scores: Sequence[float | None]) -> None:
+    """Store scores this process computed, with what finds them again from elsewhere."""
+    save_curve_scores(path, scores, curve_key(session, est), "scored",
+                      _store_identity(session, est, seed, state), _environment(session))
 
 
 def _rescorer(session: Session, est: api.Estimator, seed: int, st: Any
@@ -298,7 +315,7 @@ def score_checkpoints(session: Session, progress: Callable | None = None) -> int
     Returns:
         The number of (estimator, seed, checkpoint) score sets computed.
     """
-    cfg, split = session.cfg, session.split
+    cfg = session.cfg
     done = 0
     for seed in cfg.seeds:
         todo: dict[int, list[tuple[api.Estimator, Any, Path]]] = {}
@@ -325,18 +342,9 @@ def score_checkpoints(session: Session, progress: Callable | None = None) -> int
             ests = [e for e, _st, _p in group]
             states = {**session.states(seed), **{e.name: st for e, st, _p in group}}
             label = f"curve: checkpoint {k}, seed {seed} ({', '.join(e.name for e in ests)})"
-            scores: dict[str, list] = {e.name: [] for e in ests}
-            t0 = time.perf_counter()
-            for p in range(len(split)):
-                recs = score_cell(session, ests, p, seed, states)
-                for e in ests:
-                    scores[e.name].append(recs[e.name].score)
-                if progress is not None:
-                    elapsed = time.perf_counter() - t0
-                    progress(label, p + 1, len(split), (p + 1) / elapsed if elapsed else 0.0, 0)
+            scores = _score_all(session, ests, seed, states, label, progress)
             for e, st, path in group:
-                save_curve_scores(path, scores[e.name], curve_key(session, e), "scored",
-                                  _store_identity(session, e, seed, st), _environment(session))
+                _store(session, e, seed, st, path, scores[e.name])
                 session.curve_scored.add(path)
                 done += 1
     return done
@@ -365,10 +373,8 @@ def prepared_and_curve(session: Session, est: api.Estimator,
                 path = curve_store_path(session, est, seed, state)
                 if path is not None and not path.is_file():
                     # Stored for a later run that scores a later checkpoint of the same run.
-                    save_curve_scores(path, [None if not np.isfinite(v) else float(v)
-                                             for v in s], curve_key(session, est), "scored",
-                                      _store_identity(session, est, seed, state),
-                                      _environment(session))
+                    _store(session, est, seed, state, path,
+                           [None if not np.isfinite(v) else float(v) for v in s])
             else:
                 st = state.at_checkpoint(k)
                 if not _has_weights(st):
@@ -397,9 +403,7 @@ def prepared_and_curve(session: Session, est: api.Estimator,
                     raw = rescore(range(len(session.split)))
                     source = "rescored"
                     if path is not None:
-                        save_curve_scores(path, raw, curve_key(session, est), "scored",
-                                          _store_identity(session, est, seed, st),
-                                          _environment(session))
+                        _store(session, est, seed, st, path, raw)
                 s = _ranked(raw)
             m = metrics.all_metrics(s, truth)
             points.append(results.CurvePoint(int(k), seed, m["kendall"], m["spearman"],
