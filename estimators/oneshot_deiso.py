@@ -6,14 +6,22 @@ often. By default an architecture is scored as its class representative (the cel
 supernet was trained on; isomorphic cells get equal scores); ``post_deiso=true`` averages
 over all cells of the class instead, ``iso_eval=self`` scores the cell as given. The option
 ``sharing=partition-op`` (or ``partition-convs``) trains several supernets that each own a part
-of the space at the same total budget (less weight sharing). On the NDS spaces, which have no
-isomorphic duplicates, de-isomorphic sampling is uniform sampling: the NDS supernet
-(:mod:`harness.oneshot.nds_supernet`) of the uniform run is scored, each architecture as
-itself. See ``docs/oneshot.md``. Higher is predicted better.
+of the space at the same total budget (less weight sharing). On NAS-Bench-101 the classes are
+the 49,032 of NAS-Bench-1shot1 search space 3, and a cell is scored as its representative. On
+the NDS spaces, which have no isomorphic duplicates, and on NAS-Bench-301, whose classes are too
+many to list, the uniform run is scored, each architecture as itself. See ``docs/oneshot.md``.
+Higher is predicted better.
 """
 
 from harness.api import ArchContext, PrepareContext, estimator
-from harness.oneshot.scoring import OPTIONS, PAPER, OneShotState, prepare_oneshot
+from harness.oneshot.scoring import (
+    ONESHOT_SPACES,
+    OPTIONS,
+    PAPER,
+    SKIP_REASON,
+    OneShotState,
+    prepare_oneshot,
+)
 
 
 def prepare(pctx: PrepareContext) -> OneShotState:
@@ -28,8 +36,8 @@ def prepare(pctx: PrepareContext) -> OneShotState:
     version="1",
     needs_images=True,
     data_independent=True,  # scored on its own validation batches, not the harness's batch
-    spaces=("nb201", "nds_resnet", "nds_resnexta"),
-    skip_reason="supernets exist for NAS-Bench-201 and the NDS spaces (CIFAR-10) so far",
+    spaces=ONESHOT_SPACES,
+    skip_reason=SKIP_REASON,
     prepare=prepare,
     options=OPTIONS,
 )

@@ -7,7 +7,14 @@ forward pass, shared when both estimators run together. Higher is predicted bett
 """
 
 from harness.api import ArchContext, PrepareContext, estimator
-from harness.oneshot.scoring import OPTIONS, PAPER, OneShotState, prepare_oneshot
+from harness.oneshot.scoring import (
+    ONESHOT_SPACES,
+    OPTIONS,
+    PAPER,
+    SKIP_REASON,
+    OneShotState,
+    prepare_oneshot,
+)
 
 
 def prepare(pctx: PrepareContext) -> OneShotState:
@@ -22,8 +29,8 @@ def prepare(pctx: PrepareContext) -> OneShotState:
     version="1",
     needs_images=True,
     data_independent=True,  # scored on its own validation batches, not the harness's batch
-    spaces=("nb201", "nds_resnet", "nds_resnexta"),
-    skip_reason="supernets exist for NAS-Bench-201 and the NDS spaces (CIFAR-10) so far",
+    spaces=ONESHOT_SPACES,
+    skip_reason=SKIP_REASON,
     prepare=prepare,
     options=OPTIONS,
 )

@@ -10,11 +10,21 @@ see ``docs/oneshot.md`` for the options (``epochs``, ``checkpoint_epoch``, ``pos
 ``iso_eval``, ``sharing``, ``train``, ...). On NDS ResNet and ResNeXt-A the supernet is the
 slimmable network of :mod:`harness.oneshot.nds_supernet` (first blocks and leading channels of
 the space's largest architecture), trained on the benchmark table's architectures drawn
-uniformly. Higher is predicted better.
+uniformly; on NAS-Bench-101 the supernet of :mod:`harness.oneshot.nb101_supernet` (every op at
+every vertex, leading channels), trained on all 108,135 cells of NAS-Bench-1shot1 search space
+3; on NAS-Bench-301 the DARTS supernet of :mod:`harness.oneshot.nb301_supernet`, trained on
+random genotypes. Higher is predicted better.
 """
 
 from harness.api import ArchContext, PrepareContext, estimator
-from harness.oneshot.scoring import OPTIONS, PAPER, OneShotState, prepare_oneshot
+from harness.oneshot.scoring import (
+    ONESHOT_SPACES,
+    OPTIONS,
+    PAPER,
+    SKIP_REASON,
+    OneShotState,
+    prepare_oneshot,
+)
 
 
 def prepare(pctx: PrepareContext) -> OneShotState:
@@ -29,8 +39,8 @@ def prepare(pctx: PrepareContext) -> OneShotState:
     version="1",
     needs_images=True,
     data_independent=True,  # scored on its own validation batches, not the harness's batch
-    spaces=("nb201", "nds_resnet", "nds_resnexta"),
-    skip_reason="supernets exist for NAS-Bench-201 and the NDS spaces (CIFAR-10) so far",
+    spaces=ONESHOT_SPACES,
+    skip_reason=SKIP_REASON,
     prepare=prepare,
     options=OPTIONS,
 )

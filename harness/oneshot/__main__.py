@@ -153,11 +153,10 @@ def cmd_bench(a: argparse.Namespace) -> int:
         step_times.append(time.perf_counter() - t0)
     ecfg = EvalConfig(n_batches=a.eval_batches, batch_size=a.eval_batch_size)
     ev = OneShotEvaluator(model, validation_batches(images, ecfg), device, a.data_dir)
-    rng = np.random.default_rng(0)
     arch_times = []
-    for i in sampler.sample_indices(rng, a.archs):
+    for i in range(a.archs):  # architectures the run's sampler draws, but not its first ones
         t0 = time.perf_counter()
-        ev.evaluate(sampler.population[int(i)])
+        ev.evaluate(sampler.cell_at(cfg.seed + 1, i))
         arch_times.append(time.perf_counter() - t0)
     print(json.dumps({
         "device": device, "threads": torch.get_num_threads(), "batch_size": cfg.batch_size,

@@ -25,9 +25,13 @@ from harness.oneshot.sharing import parse_sharing
 
 FORMAT_VERSION = 1  # bump when the training code changes the weights a config produces
 SAMPLERS: tuple[str, ...] = ("uniform", "deiso")
-#: Search spaces with a one-shot supernet: NAS-Bench-201 (:mod:`harness.oneshot.supernet`) and
-#: the NDS spaces (:mod:`harness.oneshot.nds_supernet`).
-ONESHOT_SPACES: tuple[str, ...] = ("nb201", "nds_resnet", "nds_resnexta")
+#: Search spaces with a one-shot supernet: NAS-Bench-201 (:mod:`harness.oneshot.supernet`),
+#: NAS-Bench-101 (:mod:`harness.oneshot.nb101_supernet`), NAS-Bench-301
+#: (:mod:`harness.oneshot.nb301_supernet`) and the NDS spaces
+#: (:mod:`harness.oneshot.nds_supernet`).
+ONESHOT_SPACES: tuple[str, ...] = ("nb201", "nds_resnet", "nds_resnexta", "nb101", "nb301")
+#: Spaces whose sampler can be de-isomorphic: their isomorphism classes can be listed.
+DEISO_SPACES: tuple[str, ...] = ("nb201", "nb101")
 SCHEDULES: tuple[str, ...] = ("cosine", "constant")
 MEMORY_FORMATS: tuple[str, ...] = ("channels_last", "contiguous")
 
@@ -56,7 +60,13 @@ def cli_fields(cls: type) -> list[tuple[str, Any, Cli]]:
 
 @dataclass(frozen=True)
 class SupernetConfig:
-    """Shape of the NAS-Bench-201 supernet.
+    """Shape of the supernet.
+
+    The two shape fields mean, per space: NAS-Bench-201 as named (16 and 5 in the benchmark);
+    NAS-Bench-101 the stem channels (128) and cells per stack (3), with the benchmark's 3
+    stacks; NAS-Bench-301 the initial channels ``C`` (32) and ``n`` normal cells per stage, so
+    ``3n + 2`` cells in all (the benchmark's 8 are ``n = 2``); the NDS spaces use only
+    ``channels``, as 16 × the width multiplier (16: the benchmark's widths).
 
     Attributes:
         channels: stem / first-stage channels (16 in NAS-Bench-201).
@@ -135,11 +145,15 @@ class TrainConfig:
         if self.space not in ONESHOT_SPACES:
             raise ValueError(f"space must be one of {ONESHOT_SPACES}, not {self.space!r}")
         # The NDS spaces have no isomorphic duplicates (distinct configurations are distinct
-        # networks): de-isomorphic sampling would be uniform sampling, so runs are named by
-        # one sampler. Partitions are defined on NAS-Bench-201 cells.
-        if self.space != "nb201" and (self.sampler != "uniform" or self.sharing != "full"):
-            raise ValueError(f"a {self.space} supernet is trained with sampler='uniform' and "
-                             f"sharing='full', not {self.sampler!r}/{self.sharing!r}")
+        # networks), so de-isomorphic sampling would be uniform sampling and runs are named by
+        # one sampler; the DARTS space is too large to list its classes. Partitions are
+        # defined on NAS-Bench-201 cells.
+        if self.space != "nb201" and self.sharing != "full":
+            raise ValueError(f"a {self.space} supernet is trained with sharing='full', not "
+                             f"{self.sharing!r}")
+        if self.space not in DEISO_SPACES and self.sampler != "uniform":
+            raise ValueError(f"a {self.space} supernet is trained with sampler='uniform', not "
+                             f"{self.sampler!r}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {SAMPLERS}, not {self.sampler!r}")
         if self.schedule not in SCHEDULES:

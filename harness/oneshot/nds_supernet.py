@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from harness.oneshot.slim import SlimBatchNorm2d, SlimConv2d
 from harness.spaces.nds import BN_EPS, BN_MOMENTUM, STEM_WIDTH, NDSArch, dims, parse
 from harness.spaces.seeding import seeded
 
@@ -92,50 +93,6 @@ class NDSSupernetShape:
         return ok
 
 
-class SlimConv2d(nn.Module):
-    """A convolution whose leading slices (and diagonal blocks, for groups) are sub-layers."""
-
-    def __init__(self, max_in: int, max_out: int, kernel: int, stride: int = 1):
-        super().__init__()
-        self.stride, self.padding = stride, kernel // 2
-        ref = nn.Conv2d(max_in, max_out, kernel, bias=False)  # PyTorch's default init
-        self.weight = nn.Parameter(ref.weight.detach().clone())
-
-    def kernel(self, c_in: int, c_out: int, groups: int = 1) -> torch.Tensor:
-        """The weight of the ``c_in → c_out`` sub-layer with ``groups`` groups."""
-        if groups == 1:
-            return self.weight[:c_out, :c_in]
-        gi, go = c_in // groups, c_out // groups
-        return torch.cat([self.weight[i * go:(i + 1) * go, i * gi:(i + 1) * gi]
-                          for i in range(groups)])
-
-    def forward(self, x: torch.Tensor, c_out: int, groups: int = 1) -> torch.Tensor:
-        return F.conv2d(x, self.kernel(x.shape[1], c_out, groups), stride=self.stride,
-                        padding=self.padding, groups=groups)
-
-
-class SlimBatchNorm2d(nn.BatchNorm2d):
-    """A BatchNorm whose first ``c`` channels (parameters and running statistics) serve a
-    ``c``-channel input. Without ``track_running_stats`` it always normalises with the batch's
-    own statistics (one-shot training and scoring: running statistics would mix
-    architectures)."""
-
-    def __init__(self, max_c: int, track_running_stats: bool = True):
-        super().__init__(max_c, eps=BN_EPS, momentum=BN_MOMENTUM,
-                         track_running_stats=track_running_stats)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c = x.shape[1]
-        use_batch = self.training or not self.track_running_stats
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked.add_(1)
-        # Slices of the buffers are views: a training step updates this architecture's part.
-        mean = self.running_mean[:c] if self.running_mean is not None else None
-        var = self.running_var[:c] if self.running_var is not None else None
-        return F.batch_norm(x, mean, var, self.weight[:c], self.bias[:c], use_batch,
-                            self.momentum, self.eps)
-
-
 class SlimBlock(nn.Module):
     """A residual block (ResNet basic or ResNeXt-A bottleneck) at its largest size.
 
@@ -153,7 +110,7 @@ class SlimBlock(nn.Module):
         super().__init__()
 
         def bn(c: int) -> SlimBatchNorm2d:
-            return SlimBatchNorm2d(c, track_running_stats)
+            return SlimBatchNorm2d(c, track_running_stats, BN_EPS, BN_MOMENTUM)
 
         self.kind, self.stride = kind, stride
         if kind == "resnet":
@@ -195,7 +152,7 @@ class NDSSupernet(nn.Module):
         self.shape = shape
         self.channels_last = channels_last
         self.stem = SlimConv2d(3, shape.stem, 3)
-        self.stem_bn = SlimBatchNorm2d(shape.stem, track_running_stats)
+        self.stem_bn = SlimBatchNorm2d(shape.stem, track_running_stats, BN_EPS, BN_MOMENTUM)
         stages = []
         w_in = shape.stem
         for s, (d, w) in enumerate(zip(shape.depths, shape.widths)):
@@ -241,12 +198,7 @@ class NDSSupernet(nn.Module):
         out: dict[str, torch.Tensor] = {}
 
         def bn(prefix: str, m: SlimBatchNorm2d, c: int) -> None:
-            if m.running_mean is None:
-                raise ValueError("standalone_state needs running statistics: build the "
-                                 "supernet with track_running_stats=True")
-            for name in ("weight", "bias", "running_mean", "running_var"):
-                out[f"{prefix}.{name}"] = getattr(m, name)[:c].detach().clone()
-            out[f"{prefix}.num_batches_tracked"] = m.num_batches_tracked.detach().clone()
+            out.update(m.slice_state(prefix, c))
 
         out["stem.0.weight"] = self.stem.kernel(3, d.stem).detach().clone()
         bn("stem.1", self.stem_bn, d.stem)

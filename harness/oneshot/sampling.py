@@ -12,6 +12,16 @@ de-isomorphic supernet is scored on exactly the cells it was trained on); withou
 the first member in :func:`harness.spaces.nb201.enumerate_cells` order. Only architecture
 strings are read from the table, never accuracies.
 
+On NAS-Bench-101 (NAS-Bench-1shot1 search space 3) ``uniform`` draws from every cell of the
+space that needs no pruning (:func:`harness.spaces.nb101.enumerate_ss3`, 108,135 encodings,
+the population the benchmark table was drawn from) and ``deiso`` from one representative per
+isomorphism class of those (the first in enumeration order; classes by the benchmark's graph
+hash). On NAS-Bench-301, whose DARTS space is far too large to list, ``uniform``
+(:class:`GenotypeSampler`) draws each intermediate node's two distinct inputs uniformly among
+the pairs of earlier nodes and each edge's operation uniformly among the seven, in the normal
+and the reduction cell independently, as DARTS's random search does. On the NDS spaces the
+population is the benchmark table's architectures.
+
 Sampling is stateless: the cell of global step ``t`` of a run with seed ``s`` is drawn from a
 generator seeded with ``(s, t)``, so a resumed run draws exactly the cells of an uninterrupted
 one without checkpointing any RNG state.
@@ -23,11 +33,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 
 import numpy as np
 
 from harness import data
-from harness.spaces import get_space, nb201
+from harness.spaces import get_space, nb101, nb201, nb301
 
 Cell = tuple[str, ...]
 _SAMPLER_STREAM = 1  # distinguishes the sampling stream from the data / dropout streams
@@ -115,13 +126,85 @@ class Sampler:
         return self.population[int(rng.integers(0, len(self.population)))]
 
 
-def make_sampler(name: str, data_dir: str | os.PathLike | None = None,
-                 space: str = "nb201") -> Sampler:
-    """The sampler called ``name`` (``"uniform"`` or ``"deiso"``) over ``space``.
+class ArchSampler(Protocol):
+    """What training needs of a sampler: the architecture of each global step."""
 
-    On an NDS space the population is the benchmark table's architectures, in table order
-    (every one a distinct network, so only ``uniform`` exists there).
+    name: str
+
+    def cell_at(self, seed: int, step: int) -> Cell | str: ...
+
+
+@dataclass(frozen=True)
+class GenotypeSampler:
+    """Uniform sampling from the DARTS space (NAS-Bench-301), drawn afresh at every step.
+
+    Attributes:
+        name: ``"uniform"``.
     """
+
+    name: str = "uniform"
+
+    def cell_at(self, seed: int, step: int) -> str:
+        """The genotype (a spec) trained at global step ``step`` of a run with seed ``seed``."""
+        rng = np.random.default_rng([seed, step, _SAMPLER_STREAM])
+        return nb301.format_spec((_random_darts_cell(rng), _random_darts_cell(rng)))
+
+
+def _random_darts_cell(rng: np.random.Generator) -> nb301.Cell:
+    edges = []
+    for k in range(nb301.STEPS):
+        sources = sorted(int(s) for s in rng.choice(k + 2, size=2, replace=False))
+        ops = rng.integers(0, len(nb301.OPS), size=2)
+        edges += [(nb301.OPS[int(o)], src) for o, src in zip(ops, sources)]
+    return tuple(edges)
+
+
+@lru_cache(maxsize=1)
+def _nb101_classes() -> tuple[tuple[str, ...], dict[str, str]]:
+    """NAS-Bench-101's de-isomorphic representatives, and canonical hash -> representative."""
+    reps: dict[str, str] = {}
+    for spec in nb101.enumerate_ss3():
+        reps.setdefault(nb101.canonical(spec), spec)
+    return tuple(reps.values()), reps
+
+
+def space_representative(space: str, spec: str) -> str:
+    """The representative that de-isomorphic sampling trains for ``spec``'s class.
+
+    Raises:
+        ValueError: for a space without de-isomorphic sampling by spec (NAS-Bench-101 only;
+            NAS-Bench-201 cells use :func:`representative`), or a cell outside the sampled
+            space.
+    """
+    if space != "nb101":
+        raise ValueError(f"{space} has no de-isomorphic sampler over specs")
+    key = nb101.canonical(spec)
+    reps = _nb101_classes()[1]
+    if key not in reps:
+        raise ValueError(f"{spec!r} is not isomorphic to a cell of NAS-Bench-1shot1 search "
+                         "space 3 (7 vertices, none pruned)")
+    return reps[key]
+
+
+def make_sampler(name: str, data_dir: str | os.PathLike | None = None,
+                 space: str = "nb201") -> ArchSampler:
+    """The sampler called ``name`` (``"uniform"`` or ``"deiso"``) over ``space`` (module
+    docstring).
+
+    Raises:
+        ValueError: for an unknown name, or ``deiso`` where the space has no classes to list.
+    """
+    if space == "nb101":
+        if name == "uniform":
+            return Sampler(name, nb101.enumerate_ss3())
+        if name == "deiso":
+            return Sampler(name, _nb101_classes()[0])
+        raise ValueError(f"Unknown sampler {name!r}; expected 'uniform' or 'deiso'")
+    if space == "nb301":
+        if name != "uniform":
+            raise ValueError("the DARTS space is too large to list its isomorphism classes: "
+                             "sample nb301 'uniform'")
+        return GenotypeSampler()
     if space != "nb201":
         if name != "uniform":
             raise ValueError(f"{space} has no isomorphic duplicates: sample it 'uniform'")

@@ -32,6 +32,7 @@ from torch import nn
 from harness.api import EstimatorOption, PrepareContext
 from harness.oneshot import checkpoints
 from harness.oneshot.config import (
+    DEISO_SPACES,
     MEMORY_FORMATS,
     ONESHOT_SPACES,
     EvalConfig,
@@ -39,7 +40,7 @@ from harness.oneshot.config import (
     TrainConfig,
 )
 from harness.oneshot.images import SplitImages, load_split_images, validation_batches
-from harness.oneshot.sampling import class_members, representative
+from harness.oneshot.sampling import class_members, representative, space_representative
 from harness.oneshot.supernet import PartitionedSupernet, plan_cell
 from harness.oneshot.training import load_model, train, training_cost
 from harness.oneshot.transfer import trained_builder
@@ -49,6 +50,7 @@ from harness.spaces import nb201
 Cell = tuple[str, ...]
 PAPER = NING2021  # defined once, in harness.papers
 METRICS = ("acc", "loss")
+SKIP_REASON = "supernets exist for the five benchmarks' CIFAR-10 spaces"
 ISO_EVALS = ("self", "representative", "mean")
 TRAIN_MODES = ("auto", "yes", "no")
 AUTO_TRAIN_EPOCHS = 1  # what prepare trains without being asked (minutes on a GPU, ~1 h CPU)
@@ -386,9 +388,11 @@ class OneShotState:
         """Score ``ctx.spec``; accuracy and loss are computed together and shared between
         estimators scoring the same context with the same weights (``ctx.shared``)."""
         ev = self._evaluator()
-        if self.config.space != "nb201":  # an NDS spec: scored as itself
-            acc, loss = ctx.shared(f"{self.identity}/{ctx.spec}",
-                                   lambda: ev.evaluate(ctx.spec))
+        if self.config.space != "nb201":  # a spec: scored as itself or its representative
+            spec = ctx.spec
+            if self.iso_eval == "representative":
+                spec = space_representative(self.config.space, spec)
+            acc, loss = ctx.shared(f"{self.identity}/{spec}", lambda: ev.evaluate(spec))
         else:
             cell = nb201.parse(ctx.spec) if isinstance(ctx.spec, str) else tuple(ctx.spec)
             key = nb201.canonical(cell) if self.iso_eval != "self" else "|".join(cell)
@@ -453,8 +457,11 @@ def resolve_run(opts: OneShotOptions, sampler: str, seed: int,
 def prepare_oneshot(pctx: PrepareContext, sampler: str) -> OneShotState:
     """Load (or, within limits, train) the supernet a one-shot estimator scores with.
 
-    On an NDS space, which has no isomorphic duplicates, de-isomorphic sampling is uniform
-    sampling: the ``deiso`` estimators score the uniform run there, each architecture as itself.
+    On a space without a de-isomorphic sampler (the NDS spaces, which have no isomorphic
+    duplicates, and NAS-Bench-301, whose classes are too many to list), the ``deiso``
+    estimators score the uniform run, each architecture as itself. On NAS-Bench-101 a
+    de-isomorphic run scores each architecture as its class representative (the cell it was
+    trained on); the class mean (``post_deiso``) is NAS-Bench-201's only so far.
 
     Raises:
         ValueError: outside the spaces with a supernet (CIFAR-10), or on bad options.
@@ -465,11 +472,14 @@ def prepare_oneshot(pctx: PrepareContext, sampler: str) -> OneShotState:
         raise ValueError(f"the one-shot estimators train a supernet of {ONESHOT_SPACES} on "
                          "CIFAR-10")
     opts = OneShotOptions.parse(pctx.options)
-    if pctx.space != "nb201":
+    if pctx.space not in DEISO_SPACES:
         if opts.iso_mode("uniform") != "self" or opts.sharing != "full":
             raise ValueError(f"{pctx.space} has no isomorphism classes or partitions: the "
                              "options iso_eval, post_deiso and sharing do not apply")
         sampler = "uniform"
+    elif pctx.space != "nb201" and (opts.iso_mode(sampler) == "mean" or opts.sharing != "full"):
+        raise ValueError(f"{pctx.space}: the options post_deiso (iso_eval=mean) and sharing are "
+                         "defined on NAS-Bench-201 only so far")
     cfg, epoch = resolve_run(opts, sampler, pctx.seed, pctx.cache_dir, pctx.space)
     trained_here = False
     if epoch is None:

@@ -30,7 +30,7 @@ from harness.oneshot import checkpoints
 from harness.oneshot.config import TrainConfig
 from harness.oneshot.images import SplitImages, load_split_images, steps_per_epoch, train_batch
 from harness.oneshot.models import build_model
-from harness.oneshot.sampling import Sampler, make_sampler
+from harness.oneshot.sampling import ArchSampler, make_sampler
 
 _DROPOUT_STREAM = 4
 LogFn = Callable[[str], None]
@@ -141,7 +141,7 @@ def train(cfg: TrainConfig, *, cache_dir: str | os.PathLike, device: torch.devic
           data_dir: str | os.PathLike | None = None, save_epochs: Iterable[int] | None = None,
           until_epoch: int | None = None, resume: bool = True, log: LogFn | None = _stderr,
           log_every: int = 50, images: SplitImages | None = None,
-          sampler: Sampler | None = None, stop: Callable[[], bool] | None = None,
+          sampler: ArchSampler | None = None, stop: Callable[[], bool] | None = None,
           step_every_s: float | None = None) -> TrainResult:
     """Train (or continue training) the supernet of ``cfg``.
 

@@ -37,6 +37,7 @@ estbench space does), not TensorFlow's variance-scaling initialiser.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections import Counter
 from collections.abc import Sequence
 
@@ -110,6 +111,17 @@ def prune(matrix: Sequence[Sequence[int]], ops: Sequence[str]) -> tuple[Matrix, 
     Raises:
         ValueError: if the input is not connected to the output.
     """
+    keep = kept_vertices(matrix)
+    pruned = tuple(tuple(int(bool(matrix[i][j])) for j in keep) for i in keep)
+    return pruned, tuple(ops[i] for i in keep)
+
+
+def kept_vertices(matrix: Sequence[Sequence[int]]) -> tuple[int, ...]:
+    """The vertices :func:`prune` keeps (those on an input → output path), ascending.
+
+    Raises:
+        ValueError: if the input is not connected to the output.
+    """
     n = len(matrix)
     fwd, stack = {0}, [0]
     while stack:
@@ -128,8 +140,7 @@ def prune(matrix: Sequence[Sequence[int]], ops: Sequence[str]) -> tuple[Matrix, 
     keep = sorted(fwd & bwd)
     if len(keep) < 2 or keep[0] != 0 or keep[-1] != n - 1:
         raise ValueError("NB101 cell: the input is not connected to the output")
-    pruned = tuple(tuple(int(bool(matrix[i][j])) for j in keep) for i in keep)
-    return pruned, tuple(ops[i] for i in keep)
+    return tuple(keep)
 
 
 def hash_module(matrix: Sequence[Sequence[int]], labels: Sequence[int]) -> str:
@@ -211,6 +222,39 @@ def compute_vertex_channels(c_in: int, c_out: int, matrix: Sequence[Sequence[int
         if channels[v] <= 0:
             raise ValueError("NB101 cell: an interior vertex would get no channels")
     return channels
+
+
+#: NAS-Bench-1shot1 search space 3: how many inputs each vertex of its 7-vertex cells takes
+#: (vertices 1..5 and the output). Every cell of the benchmark table has exactly these
+#: in-degrees (``tests/test_more_supernets.py``).
+SS3_PARENTS: tuple[int, ...] = (1, 1, 1, 2, 2, 2)
+
+
+def enumerate_ss3() -> tuple[str, ...]:
+    """Every cell of NAS-Bench-1shot1 search space 3 that needs no pruning, as specs.
+
+    A cell picks, for each vertex ``v`` = 1..6, :data:`SS3_PARENTS` inputs among the earlier
+    vertices, and an op for each of vertices 1..5; cells with a vertex off every
+    input → output path are left out (the benchmark prunes them into smaller cells; the
+    table holds none). The order is fixed (parents, then ops, lexicographically): 445 graphs ×
+    243 op choices = 108,135 specs, several encodings per isomorphism class.
+    """
+    choices = [list(itertools.combinations(range(v), k))
+               for v, k in zip(range(1, MAX_VERTICES), SS3_PARENTS)]
+    out = []
+    for parents in itertools.product(*choices):
+        matrix = [[0] * MAX_VERTICES for _ in range(MAX_VERTICES)]
+        for v, srcs in enumerate(parents, start=1):
+            for u in srcs:
+                matrix[u][v] = 1
+        try:
+            if len(kept_vertices(matrix)) != MAX_VERTICES:
+                continue
+        except ValueError:
+            continue
+        rows = ",".join("".join(map(str, row)) for row in matrix)
+        out.extend(f"{rows}|{','.join(ops)}" for ops in itertools.product(OPS, repeat=5))
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------------------------
