@@ -46,3 +46,22 @@ def estimator_package(tmp_path, monkeypatch, name: str):
         if api.ESTIMATORS.origin(est).startswith(f"{name}."):
             api.ESTIMATORS.unregister(est)
     registry.rescan()
+
+
+def assert_resumes_exactly(cfg, root, data_dir) -> None:
+    """Train run ``cfg`` to its last epoch straight (under ``root/a``, saving every epoch) and
+    in two calls stopped after epoch 1 (``root/b``); the final weights must be the same bits.
+    Leaves ``root/a`` holding every checkpoint, for scoring."""
+    import torch
+
+    from harness.oneshot import checkpoints
+    from harness.oneshot.training import train
+
+    train(cfg, cache_dir=root / "a", data_dir=data_dir,
+          save_epochs=list(range(1, cfg.epochs + 1)), log=None)
+    train(cfg, cache_dir=root / "b", data_dir=data_dir, until_epoch=1, log=None)
+    train(cfg, cache_dir=root / "b", data_dir=data_dir, log=None)
+    a = checkpoints.load_checkpoint(checkpoints.checkpoint_path(root / "a", cfg, cfg.epochs))
+    b = checkpoints.load_checkpoint(checkpoints.checkpoint_path(root / "b", cfg, cfg.epochs))
+    assert list(a["model"]) == list(b["model"])
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])

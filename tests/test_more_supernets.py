@@ -9,17 +9,16 @@ import collections
 import numpy as np
 import pytest
 import torch
+from conftest import assert_resumes_exactly
 
 from harness import data, registry
 from harness import run as runner
-from harness.oneshot import checkpoints
 from harness.oneshot.config import TrainConfig
 from harness.oneshot.models import build_model, nb301_layers
 from harness.oneshot.nb101_supernet import NB101Shape, NB101Supernet
 from harness.oneshot.nb301_supernet import NB301Supernet
 from harness.oneshot.sampling import make_sampler, space_representative
 from harness.oneshot.scoring import OneShotOptions
-from harness.oneshot.training import train
 from harness.spaces import get_space, nb101, nb301
 from harness.splits import load_split
 
@@ -184,12 +183,7 @@ def test_shapes_of_the_run_config():
 def test_a_supernet_trains_resumes_exactly_and_scores_through_the_harness(
         space, sampler, split, tmp_path, data_dir):
     cfg = OneShotOptions.parse(TINY).train_config(sampler, 20, 2, space)
-    train(cfg, cache_dir=tmp_path / "a", data_dir=data_dir, save_epochs=[1, 2], log=None)
-    train(cfg, cache_dir=tmp_path / "b", data_dir=data_dir, until_epoch=1, log=None)
-    train(cfg, cache_dir=tmp_path / "b", data_dir=data_dir, log=None)
-    a = checkpoints.load_checkpoint(checkpoints.checkpoint_path(tmp_path / "a", cfg, 2))
-    b = checkpoints.load_checkpoint(checkpoints.checkpoint_path(tmp_path / "b", cfg, 2))
-    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert_resumes_exactly(cfg, tmp_path, data_dir)
 
     est = registry.get(f"oneshot_{sampler}")
     rcfg = runner.RunConfig(seeds=(20,), data_dir=data_dir, results_dir=tmp_path / "res",

@@ -4,11 +4,10 @@ through the harness like the NAS-Bench-201 ones (issue #43)."""
 from __future__ import annotations
 
 import pytest
-import torch
+from conftest import assert_resumes_exactly
 
 from harness import registry
 from harness import run as runner
-from harness.oneshot import checkpoints
 from harness.oneshot.config import TrainConfig
 from harness.oneshot.nds_supernet import (
     MAX_GROUPS,
@@ -18,7 +17,6 @@ from harness.oneshot.nds_supernet import (
 )
 from harness.oneshot.sampling import make_sampler
 from harness.oneshot.scoring import OneShotOptions
-from harness.oneshot.training import train
 from harness.spaces import get_space
 from harness.spaces.nds import parse
 
@@ -61,12 +59,7 @@ def test_an_nds_supernet_trains_resumes_exactly_and_scores_through_the_harness(t
                                                                                   data_dir):
     cfg = _cfg()
     # Straight to epoch 2, and in two calls: the same weights, bit for bit.
-    train(cfg, cache_dir=tmp_path / "a", data_dir=data_dir, save_epochs=[1, 2], log=None)
-    train(cfg, cache_dir=tmp_path / "b", data_dir=data_dir, until_epoch=1, log=None)
-    train(cfg, cache_dir=tmp_path / "b", data_dir=data_dir, log=None)
-    a = checkpoints.load_checkpoint(checkpoints.checkpoint_path(tmp_path / "a", cfg, 2))
-    b = checkpoints.load_checkpoint(checkpoints.checkpoint_path(tmp_path / "b", cfg, 2))
-    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert_resumes_exactly(cfg, tmp_path, data_dir)
 
     ests = [registry.get("oneshot_uniform"), registry.get("oneshot_deiso_loss")]
     rcfg = runner.RunConfig(seeds=(20,), data_dir=data_dir, results_dir=tmp_path / "res",

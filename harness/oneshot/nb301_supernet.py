@@ -48,7 +48,6 @@ class SuperCell(nn.Module):
             edge_key(src, node): nn.ModuleDict({
                 op: nb301.make_op(op, c, 2 if reduction and src < 2 else 1) for op in nb301.OPS})
             for node in range(2, 2 + nb301.STEPS) for src in range(node)})
-        self.multiplier = nb301.STEPS
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, cell: nb301.Cell) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
@@ -75,22 +74,13 @@ class NB301Supernet(nn.Module):
                  num_classes: int = 10, channels_last: bool = False):
         super().__init__()
         self.channels_last = channels_last
-        c_curr = nb301.STEM_MULTIPLIER * channels
-        self.stem = nn.Sequential(nn.Conv2d(3, c_curr, 3, padding=1, bias=False),
-                                  nn.BatchNorm2d(c_curr))
-        c_prev_prev, c_prev, c_curr = c_curr, c_curr, channels
-        self.cells = nn.ModuleList()
-        reduction_prev = False
-        for i in range(layers):
-            reduction = i in (layers // 3, 2 * layers // 3)
-            if reduction:
-                c_curr *= 2
-            cell = SuperCell(c_prev_prev, c_prev, c_curr, reduction, reduction_prev)
-            self.cells.append(cell)
-            reduction_prev = reduction
-            c_prev_prev, c_prev = c_prev, cell.multiplier * c_curr
+        self.stem = nb301.stem(channels)
+        slots = nb301.cell_slots(channels, layers)
+        self.cells = nn.ModuleList(
+            SuperCell(s.c_prev_prev, s.c_prev, s.c, s.reduction, s.reduction_prev)
+            for s in slots)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_prev, num_classes)
+        self.classifier = nn.Linear(nb301.STEPS * slots[-1].c, num_classes)
 
     def forward(self, x: torch.Tensor, spec: str,
                 generator: torch.Generator | None = None) -> torch.Tensor:

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -288,6 +289,44 @@ class DartsCell(nn.Module):
         return torch.cat(states[2:], dim=1)
 
 
+@dataclass(frozen=True)
+class CellSlot:
+    """One cell position of the DARTS network.
+
+    Attributes:
+        c_prev_prev, c_prev: channels of the cell's two inputs.
+        c: channels of each intermediate node (the cell outputs ``STEPS * c``).
+        reduction: whether the cell halves the resolution (and doubles ``c``).
+        reduction_prev: whether the previous cell did (the first input is then reduced).
+    """
+
+    c_prev_prev: int
+    c_prev: int
+    c: int
+    reduction: bool
+    reduction_prev: bool
+
+
+def cell_slots(channels: int = INIT_CHANNELS, layers: int = LAYERS) -> list[CellSlot]:
+    """The cells of the DARTS network in order: cells ``layers // 3`` and ``2 · layers // 3``
+    reduce; the stem outputs ``STEM_MULTIPLIER · channels``."""
+    slots = []
+    c_prev_prev = c_prev = STEM_MULTIPLIER * channels
+    c, reduction_prev = channels, False
+    for i in range(layers):
+        reduction = i in (layers // 3, 2 * layers // 3)
+        c = 2 * c if reduction else c
+        slots.append(CellSlot(c_prev_prev, c_prev, c, reduction, reduction_prev))
+        c_prev_prev, c_prev, reduction_prev = c_prev, STEPS * c, reduction
+    return slots
+
+
+def stem(channels: int = INIT_CHANNELS) -> nn.Sequential:
+    """The DARTS stem: conv3×3 (3 → ``STEM_MULTIPLIER · channels``) → BN."""
+    width = STEM_MULTIPLIER * channels
+    return nn.Sequential(nn.Conv2d(3, width, 3, padding=1, bias=False), nn.BatchNorm2d(width))
+
+
 class NB301Network(nn.Module):
     """DARTS ``NetworkCIFAR`` without auxiliary head and drop path (see module docstring)."""
 
@@ -295,24 +334,13 @@ class NB301Network(nn.Module):
                  layers: int = LAYERS):
         super().__init__()
         normal, reduce = genotype
-        c_curr = STEM_MULTIPLIER * channels
-        self.stem = nn.Sequential(
-            nn.Conv2d(3, c_curr, 3, padding=1, bias=False), nn.BatchNorm2d(c_curr)
-        )
-        c_prev_prev, c_prev, c_curr = c_curr, c_curr, channels
-        self.cells = nn.ModuleList()
-        reduction_prev = False
-        for i in range(layers):
-            reduction = i in (layers // 3, 2 * layers // 3)
-            if reduction:
-                c_curr *= 2
-            cell = DartsCell(reduce if reduction else normal, c_prev_prev, c_prev, c_curr,
-                             reduction, reduction_prev)
-            self.cells.append(cell)
-            reduction_prev = reduction
-            c_prev_prev, c_prev = c_prev, cell.multiplier * c_curr
+        self.stem = stem(channels)
+        slots = cell_slots(channels, layers)
+        self.cells = nn.ModuleList(
+            DartsCell(reduce if s.reduction else normal, s.c_prev_prev, s.c_prev, s.c,
+                      s.reduction, s.reduction_prev) for s in slots)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_prev, num_classes)
+        self.classifier = nn.Linear(STEPS * slots[-1].c, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s0 = s1 = self.stem(x)
