@@ -292,6 +292,20 @@ def test_a_train_job_names_its_space(tmp_path):
         load_plan(bad, base=tmp_path)
 
 
+def test_a_train_job_is_costed_from_runs_of_its_own_space_and_shape(tmp_path, data_dir):
+    """A run's own log costs it; else a finished run of the same space and shape; a run of the
+    same shape in another space (another network) says nothing."""
+    shape = "epochs = 1, seed = 7, batch_size = 40, subset = 100, channels = 4, cells_per_stage = 1"
+    done = write_plan(tmp_path, f'[[job]]\ntrain = {{ sampler = "uniform", {shape} }}\n\n')
+    assert campaign(tmp_path, done).run().finished
+    other = write_plan(tmp_path, f'[[job]]\ntrain = {{ sampler = "deiso", {shape} }}\n\n'
+                                 f'[[job]]\ntrain = {{ space = "nb101", sampler = "uniform", '
+                                 f'{shape} }}\n\n', "other.toml")
+    same_space, nb101_job = plan_status(load_plan(other, base=tmp_path))
+    assert same_space.cost_source == "other runs" and same_space.seconds_per_unit > 0
+    assert nb101_job.cost_source == "unknown" and nb101_job.seconds_per_unit is None
+
+
 def test_a_job_without_results_is_costed_from_its_standalone_costs(tmp_path, monkeypatch):
     """A committed ``harness cost`` measurement of the same estimator version, split file and
     protocol is the estimate before results on other splits; another batch size is not."""

@@ -260,8 +260,9 @@ def train_status(job: TrainJob, plan: Plan) -> JobStatus:
     if per_epoch is None:
         source = "other runs"  # runs of the same shape: an estimate
         same = [r for r in train_ckpts.list_runs(root)
-                if r.config.supernet == cfg.supernet and r.config.batch_size == cfg.batch_size
-                and r.config.subset == cfg.subset and r.epochs]
+                if r.config.space == cfg.space and r.config.supernet == cfg.supernet
+                and r.config.batch_size == cfg.batch_size and r.config.subset == cfg.subset
+                and r.epochs]
         secs = [s for r in same for s in [_epoch_seconds(train_ckpts.load_checkpoint(
             train_ckpts.checkpoint_path(root, r.config, r.epochs[-1])).get("log", []))]
             if s is not None]
