@@ -43,8 +43,9 @@ class Arm:
         sharing: ``full`` or a partition rule.
         shape: ``"<cells> cell(s)/stage, <channels> ch"`` (NAS-Bench-201) or the run's shape.
         epochs: the run's epoch budget.
-        evaluation: the results file's options other than the checkpoint choice, as sorted
-            ``key=value`` pairs (validation batches, post-de-isomorphism, ...).
+        evaluation: the results file's other options (neither the checkpoint choice nor the
+            fields above), as sorted ``key=value`` pairs: validation batches,
+            post-de-isomorphism, and any other run field that differs from its default.
     """
 
     estimator: str
@@ -169,7 +170,7 @@ def _fmt(m: float, sd: float | None) -> str:
 
 def finals_table(arms: Sequence[ArmResult]) -> str:
     """Markdown: per arm, τ at the last checkpoint of each seed, mean ± sd."""
-    lines = ["| estimator | arm | evaluation | seeds | τ per seed | mean ± sd |",
+    lines = ["| estimator | arm | other options | seeds | τ per seed | mean ± sd |",
              "|---|---|---|---|---|---:|"]
     for a in arms:
         finals = a.finals()
