@@ -27,6 +27,14 @@ from harness import schema
 #: ``weights`` of a run on randomly initialised networks.
 INIT = "init"
 
+#: Options with which a prepared (one-shot) estimator only chooses which checkpoint of its
+#: training run it loads, or whether ``prepare`` may train a missing one. They do not change
+#: what a score means, so a result of the same run scored at another checkpoint is replaced by
+#: a later run; every other option (the run's sampler, sharing, budget, shape; evaluation
+#: batches, post-de-isomorphism) is part of the protocol, and a result with another value is
+#: never replaced silently (:func:`harness.run.stored.check_replacement`).
+CHECKPOINT_CHOICE_OPTIONS: tuple[str, ...] = ("checkpoint_epoch", "train")
+
 
 @dataclass(frozen=True)
 class ScoringKey:

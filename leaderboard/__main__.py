@@ -10,6 +10,7 @@ Examples::
     python -m leaderboard export --format latex > table.tex   # the home table for a paper
     python -m leaderboard export --format csv --split nb301-1k  # a split's full table
     python -m leaderboard preview --results-dir ~/.local/share/estbench/results  # yours, ranked
+    python -m leaderboard study --write docs/oneshot.md   # the one-shot study's seed spread
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ import argparse
 import sys
 import time
 from pathlib import Path
+
+#: Where ``study`` reads by default: the board's results and every study arm's directory
+#: (the one list; ``leaderboard.study`` takes its directories from its caller).
+DEFAULT_STUDY_DIRS = ("leaderboard/results", "runs/oneshot-study/*")
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -132,6 +137,27 @@ def _site_arguments(p: argparse.ArgumentParser) -> None:
                         "results-trained beside --results-dir); shown on trained-weights.md")
 
 
+def _cmd_study(args: argparse.Namespace) -> int:
+    # lazy: each subcommand loads only its own modules (the site build needs no torch)
+    from leaderboard.study import collect, expand_dirs, report, write_block
+
+    dirs = expand_dirs(args.dirs or list(DEFAULT_STUDY_DIRS), Path.cwd())
+    ests = [e.strip() for e in (args.estimators or "").split(",") if e.strip()]
+    try:
+        arms = collect(dirs, args.split, ests or None)
+        text = report(arms, args.split, [d.relative_to(Path.cwd()) if d.is_relative_to(
+            Path.cwd()) else d for d in dirs])
+        if args.write:
+            write_block(Path(args.write), text)
+            print(f"wrote {len(arms)} arm(s) into {args.write}", file=sys.stderr)
+        else:
+            sys.stdout.write(text + "\n")
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _trained_dir(args: argparse.Namespace) -> Path:
     return (Path(args.trained_dir) if args.trained_dir is not None
             else Path(args.results_dir).parent / "results-trained")
@@ -197,6 +223,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--no-plots", action="store_true")
     p.set_defaults(func=_cmd_preview)
+
+    st = sub.add_parser("study", help="the one-shot study: each arm (sampler, sharing, shape, "
+                                      "budget) with τ per seed, mean ± sd, and its curve")
+    st.add_argument("dirs", nargs="*", help="results directories, globs allowed (default: "
+                                            + " ".join(DEFAULT_STUDY_DIRS) + ")")
+    st.add_argument("--split", default="nb201-c10-1k",
+                    help="split the runs are compared on (default: %(default)s)")
+    st.add_argument("--estimators", default=None, help="comma list (default: every one-shot)")
+    st.add_argument("--write", metavar="PAGE", default=None,
+                    help="replace the generated block of PAGE (between "
+                         "<!-- oneshot-study:start --> and <!-- oneshot-study:end -->)")
+    st.set_defaults(func=_cmd_study)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -582,6 +582,37 @@ def test_curve_reuses_a_stored_checkpoint_result_only_when_verified(tmp_path, da
     assert fourth["curve"]["points"][0]["scores_from"] == "rescored"
 
 
+def test_a_one_shot_result_is_replaced_by_another_checkpoint_never_by_another_protocol(
+        tmp_path, data_dir):
+    """Scoring another checkpoint of the same run replaces a one-shot result; another run
+    (sharing, budget) or another evaluation (batches, post-de-isomorphism) is refused with the
+    differing option named, and the file is left as it was."""
+    from harness import results
+    from harness import run as runner
+
+    est = registry.discover()["oneshot_deiso"]
+    opts = {**TINY_OPTIONS, "epochs": 2, "iso_eval": "self", "train": "no"}
+    tcfg = OneShotOptions.parse(opts).train_config("deiso", 20, 2)
+    train(tcfg, cache_dir=tmp_path / "cache", data_dir=data_dir, save_epochs=[1, 2], log=None)
+
+    def cfg(options):
+        return runner.RunConfig(seeds=(20,), data_dir=data_dir, results_dir=tmp_path / "res",
+                                cache_dir=tmp_path / "cache", determinism_checks=0,
+                                options=options)
+
+    _run([est], "nb201-c10-smoke", cfg({**opts, "checkpoint_epoch": 1}))
+    path = results.results_path(tmp_path / "res", "oneshot_deiso", "nb201-c10-smoke")
+    # Another checkpoint of the same run, with or without training allowed: replaced.
+    _run([est], "nb201-c10-smoke", cfg({**opts, "train": "auto"}))
+    assert results.load_result(path).prepared["20"]["epoch"] == 2
+    before = path.read_bytes()
+    for key, value in (("eval_batches", 1), ("sharing", "partition-convs"), ("epochs", 3)):
+        with pytest.raises(runner.UsageError,
+                           match=rf"other settings \(options: .*{key}.*--no-resume"):
+            _run([est], "nb201-c10-smoke", cfg({**opts, key: value}))
+        assert path.read_bytes() == before
+
+
 def test_curve_store_makes_curves_incremental_and_checks_what_it_reads(tmp_path, data_dir):
     """A curve run stores each checkpoint's scores; the next curve run of a later checkpoint
     reads them (after re-scoring three cells) instead of scoring the split again, the

@@ -139,15 +139,41 @@ def test_a_removed_checkpoint_without_stored_scores_is_named_not_invented(tmp_pa
     job = load_plan(plan, base=tmp_path).jobs[0]
     # Another evaluation protocol: nothing is stored for the removed checkpoints 1 and 2.
     cfg = scoring_config(job, load_plan(plan, base=tmp_path))
-    cfg = type(cfg)(**{**cfg.__dict__, "options": {**cfg.options, "eval_batch_size": 16}})
+    cfg = type(cfg)(**{**cfg.__dict__, "options": {**cfg.options, "eval_batch_size": 16},
+                       "results_dir": tmp_path / "other"})
     run_session(Session.create(resolve("oneshot_uniform"), SPLIT, cfg))
-    res = results.load_result(results.results_path(tmp_path / "res", "oneshot_uniform", SPLIT))
+    res = results.load_result(results.results_path(tmp_path / "other", "oneshot_uniform",
+                                                   SPLIT))
     assert [p.checkpoint for p in res.curve.points] == [3]
     assert "not on the curve: 1 (seed 7), 2 (seed 7)" in res.curve.note
     assert checkpoints.available_epochs(tmp_path / "runs", job.config) == [3]
 
 
+def test_a_study_arm_writes_its_own_results_beside_the_boards(tmp_path):
+    """Another seed of the same protocol, given its own ``results_dir``, writes its results
+    there: the board's result of the first run is neither replaced nor refused, and each job
+    is done by its own file."""
+    arm = RUN.replace("seed = 7", "seed = 8")
+    plan = plan_file(tmp_path, RUN + SCORE + 'keep = "latest"\n\n[[job]]\n' + arm
+                     + SCORE.replace("options", 'results_dir = "study/seed8", options')
+                     + 'keep = "latest"\n')
+    board = results.results_path(tmp_path / "res", "oneshot_uniform", SPLIT)
+    study = results.results_path(tmp_path / "study" / "seed8", "oneshot_uniform", SPLIT)
+    report = run_campaign(tmp_path, plan)
+    assert len(report.finished) == 2 and not report.failed
+    assert results.load_result(board).protocol.seeds == [7]
+    got = results.load_result(study)
+    assert got.protocol.seeds == [8] and [p.checkpoint for p in got.curve.points] == [1, 2, 3]
+    assert [s.state for s in plan_status(load_plan(plan, base=tmp_path))] == ["done", "done"]
+    study.unlink()
+    assert [s.state for s in plan_status(load_plan(plan, base=tmp_path))] == ["done",
+                                                                              "partial"]
+
+
 @pytest.mark.parametrize("body, message", [
+    (RUN + SCORE + "\n[[job]]\n" + RUN.replace("seed = 7", "seed = 8") + SCORE,
+     "jobs 1 and 2 both write oneshot_uniform on nb201-c10-smoke into"),
+    (RUN + SCORE.replace("options", "results_dir = 3, options"), "results_dir must be a path"),
     (RUN + 'keep = "latest"\n', "needs score"),
     (RUN + 'keep = "some"\n', "keep must be one of"),
     (RUN + SCORE.replace("oneshot_uniform", "params"), "params is not a one-shot estimator"),

@@ -18,6 +18,8 @@ A plan looks like this (``campaigns/board.toml`` is the leaderboard's)::
     save_every = 10
     # score = { estimators = ["oneshot_deiso"], split = "nb201-c10-1k",
     #           options = { eval_batches = 2 } }   # score each checkpoint as it is saved
+    #   (add results_dir = "runs/oneshot-study/deiso-seed2020" to write this run's results
+    #    there instead of the campaign's results_dir: a study arm beside the board's result)
     # keep = "latest"                      # then delete older checkpoints (needs score)
 
 Everything is checked before any work (:func:`load_plan`): an unknown field, estimator, split,
@@ -30,7 +32,7 @@ from __future__ import annotations
 import difflib
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +52,7 @@ CAMPAIGN_FIELDS = ("name", "results_dir", "train_dir")
 SCORE_FIELDS = ("name", "estimators", "split", "seeds", "batches", "batch_size", "options")
 TRAIN_FIELDS = ("name", "train", "save_every", "score", "keep")
 #: ``score = {...}`` keys of a train job.
-TRAIN_SCORE_FIELDS = ("estimators", "split", "options")
+TRAIN_SCORE_FIELDS = ("estimators", "split", "options", "results_dir")
 #: What a train job keeps of its checkpoints: all, or only the latest (a scored train job
 #: only: every other checkpoint is deleted once its scores are in the curve store).
 KEEP = ("all", "latest")
@@ -108,11 +110,16 @@ class CheckpointScoring:
         split: the split they rank.
         options: ``--estimator-option`` values: the run's (:func:`run_options`) and the
             evaluation options the plan gives.
+        results_dir: where this run's results go; ``None``: the campaign's ``results_dir``.
+            A run that is one arm of a study (another seed, less sharing) writes its own
+            directory, so it never meets the board's result of another run of the same
+            estimator and split.
     """
 
     estimators: tuple[str, ...]
     split: str
     options: Mapping[str, Any]
+    results_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -302,7 +309,36 @@ def _checkpoint_scoring(where: str, raw: Any, cfg: TrainConfig) -> CheckpointSco
         check_estimator_options(ests, options)
     except (ValueError, UsageError) as exc:
         raise PlanError(f"{where}: {exc}".replace("--estimator-option", "options")) from None
-    return CheckpointScoring(tuple(e.name for e in ests), split, options)
+    results_dir = table.get("results_dir")
+    if results_dir is not None:
+        _typed(where, "results_dir", results_dir, str, "a path")
+    return CheckpointScoring(tuple(e.name for e in ests), split, options,
+                             None if results_dir is None else Path(results_dir))
+
+
+def _rooted(job: Job, root: Path) -> Job:
+    """``job`` with its own results directory (if any) taken relative to ``root``."""
+    if isinstance(job, TrainJob) and job.score and job.score.results_dir is not None:
+        return replace(job, score=replace(job.score, results_dir=root / job.score.results_dir))
+    return job
+
+
+def _check_result_targets(name: str, jobs: list[Job], results_dir: Path) -> None:
+    """Two scored train jobs writing the same estimator's results on the same split in one
+    directory would replace each other's result: refused, naming both."""
+    seen: dict[tuple, int] = {}
+    for job in jobs:
+        if not isinstance(job, TrainJob) or job.score is None:
+            continue
+        where = (job.score.results_dir or results_dir).resolve()
+        for est in job.score.estimators:
+            key = (where, est, job.score.split)
+            if key in seen:
+                raise PlanError(
+                    f"{name}: jobs {seen[key]} and {job.index} both write {est} on "
+                    f"{job.score.split} into {where}; give one of them "
+                    "score = {{ results_dir = ... }}")
+            seen[key] = job.index
 
 
 def parse_plan(doc: Mapping[str, Any], path: Path, base: Path | None = None) -> Plan:
@@ -347,6 +383,8 @@ def parse_plan(doc: Mapping[str, Any], path: Path, base: Path | None = None) -> 
     results_dir = root / _typed(name, "results_dir",
                                 head.get("results_dir", "leaderboard/results"), str, "a path")
     train_dir = root / _typed(name, "train_dir", head.get("train_dir", "runs"), str, "a path")
+    jobs = [_rooted(job, root) for job in jobs]
+    _check_result_targets(name, jobs, results_dir)
     return Plan(path, str(head.get("name", path.stem)), results_dir, train_dir, tuple(jobs))
 
 

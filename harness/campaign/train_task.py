@@ -42,14 +42,16 @@ def _device() -> str:
 
 def scoring_config(job: TrainJob, plan: Plan, epoch: int | None = None) -> RunConfig:
     """How a scored train job's estimators run: the run's seed, its options (plus
-    ``checkpoint_epoch`` for a curve point), one thread, checkpoints under ``train_dir``.
+    ``checkpoint_epoch`` for a curve point), one thread, checkpoints under ``train_dir``,
+    results in the job's own ``results_dir`` if it names one, else the campaign's.
     ``epoch=None``: the final results, with the curve."""
     assert job.score is not None
     options = dict(job.score.options)
     if epoch is not None:
         options["checkpoint_epoch"] = epoch
     return RunConfig(seeds=(job.config.seed,), device=_device(),
-                     data_dir=str(data.resolve_data_dir(None)), results_dir=plan.results_dir,
+                     data_dir=str(data.resolve_data_dir(None)),
+                     results_dir=job.score.results_dir or plan.results_dir,
                      cache_dir=plan.train_dir, threads=1, options=options,
                      curve=epoch is None)
 

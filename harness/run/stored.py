@@ -37,7 +37,7 @@ from harness.run.config import UsageError
 from harness.run.environment import current_environment, device_name
 from harness.run.journal import Checkpoint, Record, move_aside
 from harness.run.session import Session
-from harness.scoring_key import ScoringKey
+from harness.scoring_key import CHECKPOINT_CHOICE_OPTIONS, ScoringKey
 
 #: ``Record.origin`` of a record taken over from the results file.
 STORED_ORIGIN = "stored result"
@@ -100,15 +100,23 @@ _IDENTITY = ("estimator", "estimator_version", "split", "split_sha256")
 
 
 def protocol_differences(old: results.ResultFile, key: ScoringKey, *,
-                         options: bool = True) -> dict[str, tuple]:
+                         options: bool = True,
+                         ignore_options: tuple[str, ...] = ()) -> dict[str, tuple]:
     """Settings in which a results file differs from a run whose scoring key is ``key``:
     every key field but the estimator's and split's identity (batches, batch size, weights,
-    device type, any field added since) and, with ``options``, the estimator's own options.
+    device type, any field added since) and, with ``options``, the estimator's own options
+    other than ``ignore_options``.
 
     The one comparison of "the same protocol" for the replacement rule (estimator version and
     split are told apart before it: another version is not another protocol).
     """
-    diff = old.protocol.scoring_key.differences(key)
+    if ignore_options:
+        def drop(k: ScoringKey) -> ScoringKey:
+            return k.replace(options={o: v for o, v in k.options.items()
+                                      if o not in ignore_options})
+        diff = drop(old.protocol.scoring_key).differences(drop(key))
+    else:
+        diff = old.protocol.scoring_key.differences(key)
     return {_SETTINGS.get(k, k): v for k, v in diff.items()
             if k not in _IDENTITY and (options or k != "options")}
 
@@ -122,7 +130,8 @@ def check_replacement(session: Session) -> list:
 
     * the file holds seeds this run does not score (``--seeds=20`` after a three-seed run);
     * the file was scored with other settings (batches, batch size, options, weights, device;
-      a one-shot estimator's options are left out: they name the checkpoint it evaluates).
+      of a one-shot estimator's options, those that only choose the checkpoint,
+      :data:`harness.scoring_key.CHECKPOINT_CHOICE_OPTIONS`, are left out).
 
     A file of another estimator version is stale and is replaced as any re-run replaces it.
 
@@ -144,10 +153,12 @@ def check_replacement(session: Session) -> list:
             continue  # unreadable: not a result of this protocol
         if old.estimator.version != est.info.version or old.split.sha256 != split.sha256:
             continue
-        # A one-shot estimator's options name the supernet checkpoint it evaluates: scoring a
-        # later checkpoint replaces the earlier result (the curve store keeps every point).
-        diff = protocol_differences(old, session.scoring_key(est),
-                                    options=est.prepare is None)
+        # A one-shot estimator's checkpoint choice is not its protocol: scoring a later
+        # checkpoint of the same run replaces the earlier result (the curve store keeps every
+        # point). Its other options (the run's sampler, sharing, budget; evaluation) are.
+        diff = protocol_differences(
+            old, session.scoring_key(est),
+            ignore_options=CHECKPOINT_CHOICE_OPTIONS if est.prepare is not None else ())
         dropped = sorted(set(old.protocol.seeds) - set(cfg.seeds))
         if not diff and not dropped:
             continue

@@ -1,0 +1,228 @@
+"""The one-shot study's tables: each arm (sampler, sharing, shape, budget) with its seed spread.
+
+The board holds one result per (estimator, split). A study compares *runs*: the same one-shot
+estimator with supernets trained by another sampler, with less sharing, at another shape, or
+from another seed. Each such run writes its own results directory (a campaign train job with
+``score = { results_dir = ... }``), so the study is read from several directories at once.
+
+An **arm** is everything that tells runs apart except the seed: the estimator, the run's
+sampler, sharing, supernet shape and epoch budget, and how it was evaluated (the results file's
+options other than the checkpoint choice). Runs of one arm that differ only in their seed are
+its seeds; this module reports, per arm, Kendall τ at the last checkpoint of every seed, their
+mean and sample standard deviation, and the curve's mean and spread at each checkpoint.
+Nothing is recomputed: every number is read from results files the harness wrote::
+
+    python -m leaderboard study                       # leaderboard/results + runs/oneshot-study/*
+    python -m leaderboard study --write docs/oneshot.md   # replace the marked block there
+
+The block written into a page sits between ``<!-- oneshot-study:start -->`` and
+``<!-- oneshot-study:end -->`` and says that it is generated.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness import results
+from harness.data import atomic_write_bytes
+from harness.scoring_key import CHECKPOINT_CHOICE_OPTIONS
+
+START, END = "<!-- oneshot-study:start -->", "<!-- oneshot-study:end -->"
+
+
+@dataclass(frozen=True)
+class Arm:
+    """What a run of the study is, bar its seed.
+
+    Attributes:
+        estimator: the one-shot estimator (what it reads off the supernet).
+        sampler: the run's training sampler.
+        sharing: ``full`` or a partition rule.
+        shape: ``"<cells> cell(s)/stage, <channels> ch"`` (NAS-Bench-201) or the run's shape.
+        epochs: the run's epoch budget.
+        evaluation: the results file's other options (neither the checkpoint choice nor the
+            fields above), as sorted ``key=value`` pairs: validation batches,
+            post-de-isomorphism, and any other run field that differs from its default.
+    """
+
+    estimator: str
+    sampler: str
+    sharing: str
+    shape: str
+    epochs: int
+    evaluation: tuple[str, ...]
+
+    def label(self) -> str:
+        return f"{self.sampler}, {self.sharing} sharing, {self.shape}, {self.epochs} epochs"
+
+
+@dataclass
+class SeedRun:
+    """One seed of an arm: its last checkpoint's τ and its curve, from one results file."""
+
+    seed: int
+    kendall: float | None
+    curve: dict[int, float | None]
+    source: Path
+
+
+@dataclass
+class ArmResult:
+    """An arm's seeds (in seed order)."""
+
+    arm: Arm
+    runs: list[SeedRun] = field(default_factory=list)
+
+    def finals(self) -> list[float]:
+        return [r.kendall for r in self.runs if r.kendall is not None]
+
+    def curve(self) -> dict[int, list[float]]:
+        """Checkpoint -> τ of every seed that has that checkpoint."""
+        out: dict[int, list[float]] = {}
+        for r in self.runs:
+            for k, tau in r.curve.items():
+                if tau is not None:
+                    out.setdefault(k, []).append(tau)
+        return dict(sorted(out.items()))
+
+
+def _shape(prep: dict) -> str:
+    shape = prep.get("shape") or {}
+    if set(shape) == {"cells_per_stage", "channels"}:
+        n = shape["cells_per_stage"]
+        return f"{n} cell{'s' if n != 1 else ''}/stage, {shape['channels']} ch"
+    return ", ".join(f"{k} {v}" for k, v in sorted(shape.items())) or "?"
+
+
+def arm_of(res: results.ResultFile, seed: str) -> Arm:
+    """The arm of seed ``seed`` of a one-shot results file."""
+    prep = (res.prepared or {})[seed]
+    skip = set(CHECKPOINT_CHOICE_OPTIONS) | {"epochs", "sharing", "channels",
+                                                 "cells_per_stage"}
+    evaluation = tuple(f"{k}={v}" for k, v in sorted(res.protocol.options.items())
+                       if k not in skip)
+    return Arm(res.estimator.name, str(prep.get("sampler", "?")), str(prep.get("sharing", "?")),
+               _shape(prep), int(prep.get("epoch_budget", prep.get("epoch", 0))), evaluation)
+
+
+def _result_files(dirs: Iterable[Path], split: str) -> list[Path]:
+    found = []
+    for d in dirs:
+        found.extend(sorted(d.glob(f"*/{split}.json")))
+    return found
+
+
+def expand_dirs(patterns: Sequence[str], root: Path) -> list[Path]:
+    """Directories named by ``patterns`` (globs allowed), relative to ``root``, sorted."""
+    out: list[Path] = []
+    for p in patterns:
+        matches = sorted(q for q in root.glob(p) if q.is_dir()) if any(
+            c in p for c in "*?[") else [root / p]
+        out.extend(m for m in matches if m.is_dir())
+    return out
+
+
+def collect(dirs: Iterable[Path], split: str,
+            estimators: Sequence[str] | None = None) -> list[ArmResult]:
+    """Every one-shot result on ``split`` in ``dirs``, grouped into arms.
+
+    Raises:
+        ValueError: two files give the same (arm, seed), so the study could not tell which
+            one it reports.
+    """
+    arms: dict[Arm, ArmResult] = {}
+    seen: dict[tuple[Arm, int], Path] = {}
+    for path in _result_files(dirs, split):
+        res = results.load_result(path)
+        if res.estimator.kind != "one-shot" or not res.prepared:
+            continue
+        if estimators and res.estimator.name not in estimators:
+            continue
+        for seed in sorted(res.prepared, key=int):
+            arm = arm_of(res, seed)
+            if (arm, int(seed)) in seen:
+                raise ValueError(f"{path} and {seen[(arm, int(seed))]} both hold seed {seed} "
+                                 f"of {arm.estimator} ({arm.label()}); keep one")
+            seen[(arm, int(seed))] = path
+            per_seed = res.metrics.per_seed.get(seed) if res.metrics else None
+            curve = {p.checkpoint: p.kendall for p in (res.curve.points if res.curve else [])
+                     if p.seed == int(seed)}
+            arms.setdefault(arm, ArmResult(arm)).runs.append(
+                SeedRun(int(seed), per_seed.get("kendall") if per_seed else None, curve, path))
+    for a in arms.values():
+        a.runs.sort(key=lambda r: r.seed)
+    return sorted(arms.values(), key=lambda a: (a.arm.estimator, a.arm.shape, a.arm.epochs,
+                                                a.arm.sampler, a.arm.sharing, a.arm.evaluation))
+
+
+def mean_sd(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (``None`` for one value)."""
+    m = statistics.fmean(values)
+    return m, (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def _fmt(m: float, sd: float | None) -> str:
+    return f"{m:.3f}" if sd is None else f"{m:.3f} ± {sd:.3f}"
+
+
+def finals_table(arms: Sequence[ArmResult]) -> str:
+    """Markdown: per arm, τ at the last checkpoint of each seed, mean ± sd."""
+    lines = ["| estimator | arm | other options | seeds | τ per seed | mean ± sd |",
+             "|---|---|---|---|---|---:|"]
+    for a in arms:
+        finals = a.finals()
+        per = ", ".join(f"{r.seed}: {r.kendall:.3f}" if r.kendall is not None
+                        else f"{r.seed}: n/a" for r in a.runs)
+        stat = _fmt(*mean_sd(finals)) if finals else "n/a"
+        lines.append(f"| `{a.arm.estimator}` | {a.arm.label()} | "
+                     f"{', '.join(a.arm.evaluation) or '—'} | {len(a.runs)} | {per} | {stat} |")
+    return "\n".join(lines)
+
+
+def curves_table(arms: Sequence[ArmResult]) -> str:
+    """Markdown: per arm, τ's mean ± sd over seeds at each checkpoint (``(n)`` where fewer
+    seeds than the arm has reach that checkpoint)."""
+    ks = sorted({k for a in arms for k in a.curve()})
+    lines = ["| estimator | arm | " + " | ".join(str(k) for k in ks) + " |",
+             "|---|---|" + "---:|" * len(ks)]
+    for a in arms:
+        c = a.curve()
+        cells = []
+        for k in ks:
+            vals = c.get(k, [])
+            if not vals:
+                cells.append("")
+                continue
+            cell = _fmt(*mean_sd(vals))
+            cells.append(cell + (f" ({len(vals)})" if len(vals) < len(a.runs) else ""))
+        lines.append(f"| `{a.arm.estimator}` | {a.arm.label()} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def report(arms: Sequence[ArmResult], split: str, sources: Sequence[Path]) -> str:
+    """The generated block: both tables and where they come from."""
+    if not arms:
+        return f"No one-shot results on `{split}` in {', '.join(map(str, sources)) or '—'}."
+    n_files = len({r.source for a in arms for r in a.runs})
+    head = (f"*Generated by `python -m leaderboard study --split {split}` from {n_files} "
+            f"results files ({', '.join(f'`{s}`' for s in sources)}); do not edit by hand.* "
+            "Kendall τ on "
+            f"`{split}`; the standard deviation is over seeds (sample, n − 1); an arm is a run "
+            "protocol bar its seed.")
+    return "\n\n".join([head, "At the last checkpoint:", finals_table(arms),
+                        "Along training (mean ± sd over seeds at each checkpoint, epoch in the "
+                        "header):", curves_table(arms)])
+
+
+def write_block(page: Path, block: str) -> None:
+    """Replace the text between the study markers in ``page`` (which must have them)."""
+    text = page.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        raise ValueError(f"{page} has no {START} ... {END} block to replace")
+    before, rest = text.split(START, 1)
+    _, after = rest.split(END, 1)
+    data = f"{before}{START}\n{block}\n{END}{after}".encode()
+    atomic_write_bytes(page, lambda fh: fh.write(data))

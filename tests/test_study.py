@@ -1,0 +1,101 @@
+"""The one-shot study's tables (``python -m leaderboard study``): arms, seed spread, curves.
+
+Built from the committed seed-20 result of ``oneshot_deiso`` on ``nb201-c10-1k``, copied into
+study directories as other seeds and another arm with known τ values, so every mean and
+standard deviation below can be checked by hand.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from leaderboard.__main__ import main
+from leaderboard.study import END, START, collect, report, write_block
+
+REPO = Path(__file__).resolve().parents[1]
+SPLIT = "nb201-c10-1k"
+BOARD = REPO / "leaderboard" / "results" / "oneshot_deiso" / f"{SPLIT}.json"
+
+
+def _as_seed(obj: dict, seed: int, final: float, curve: dict[int, float],
+             **prepared) -> dict:
+    """``obj`` (a one-seed result) turned into seed ``seed`` with the given τ values."""
+    out = copy.deepcopy(obj)
+    (old,) = out["protocol"]["seeds"]
+    out["protocol"]["seeds"] = [seed]
+    prep = out["prepared"].pop(str(old))
+    prep.update(seed=seed, **prepared)
+    out["prepared"] = {str(seed): prep}
+    metric = out["metrics"]["per_seed"].pop(str(old))
+    out["metrics"]["per_seed"] = {str(seed): {**metric, "kendall": final}}
+    point = out["curve"]["points"][0]
+    out["curve"]["points"] = [{**point, "checkpoint": k, "seed": seed, "kendall": v}
+                              for k, v in sorted(curve.items())]
+    return out
+
+
+def _write(folder: Path, obj: dict) -> None:
+    path = folder / obj["estimator"]["name"] / f"{SPLIT}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj))
+
+
+@pytest.fixture()
+def study(tmp_path) -> list[Path]:
+    board = json.loads(BOARD.read_text())
+    dirs = []
+    for name, seed, final, curve, prep in [
+            ("board", 20, 0.5, {50: 0.4, 100: 0.5}, {}),
+            ("s2020", 2020, 0.6, {50: 0.3, 100: 0.6}, {}),
+            ("s202020", 202020, 0.7, {100: 0.7}, {}),
+            ("part20", 20, 0.2, {50: 0.1, 100: 0.2}, {"sharing": "partition-convs"})]:
+        folder = tmp_path / name
+        _write(folder, _as_seed(board, seed, final, curve, **prep))
+        dirs.append(folder)
+    return dirs
+
+
+def test_runs_are_grouped_into_arms_with_their_seed_spread(study):
+    arms = collect(study, SPLIT)
+    by_sharing = {a.arm.sharing: a for a in arms}
+    assert set(by_sharing) == {"full", "partition-convs"}
+    full = by_sharing["full"]
+    assert [r.seed for r in full.runs] == [20, 2020, 202020]
+    assert full.finals() == [0.5, 0.6, 0.7]
+    # The curve: each checkpoint over the seeds that have it.
+    assert full.curve() == {50: [0.4, 0.3], 100: [0.5, 0.6, 0.7]}
+    text = report(arms, SPLIT, study)
+    sd = statistics.stdev([0.5, 0.6, 0.7])  # 0.1
+    assert f"0.600 ± {sd:.3f}" in text and "20: 0.500, 2020: 0.600, 202020: 0.700" in text
+    assert f"0.350 ± {statistics.stdev([0.4, 0.3]):.3f} (2)" in text  # 2 of 3 seeds at 50
+    assert "| 1 | 20: 0.200 | 0.200 |" in text  # one seed: no sd
+    assert "partition-convs sharing" in text and "do not edit by hand" in text
+
+
+def test_the_same_seed_of_an_arm_twice_is_refused(study, tmp_path):
+    board = json.loads(BOARD.read_text())
+    twin = tmp_path / "twin"
+    _write(twin, _as_seed(board, 2020, 0.9, {100: 0.9}))
+    with pytest.raises(ValueError, match="both hold seed 2020 of oneshot_deiso"):
+        collect([*study, twin], SPLIT)
+
+
+def test_the_block_is_replaced_between_its_markers_only(tmp_path, study, monkeypatch, capsys):
+    page = tmp_path / "page.md"
+    page.write_text(f"# Title\n\nbefore\n{START}\nold\n{END}\nafter\n")
+    write_block(page, "new")
+    assert page.read_text() == f"# Title\n\nbefore\n{START}\nnew\n{END}\nafter\n"
+    (tmp_path / "none.md").write_text("no markers\n")
+    with pytest.raises(ValueError, match="no <!-- oneshot-study:start -->"):
+        write_block(tmp_path / "none.md", "x")
+    # The command line: the same block, then an error line (exit 2) for a page without markers.
+    monkeypatch.chdir(tmp_path)
+    assert main(["study", *map(str, study), "--write", str(page)]) == 0
+    assert report(collect(study, SPLIT), SPLIT, [Path(d.name) for d in study]) in page.read_text()
+    assert main(["study", *map(str, study), "--write", "none.md"]) == 2
+    assert "error: " in capsys.readouterr().err
