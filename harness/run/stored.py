@@ -100,25 +100,21 @@ _IDENTITY = ("estimator", "estimator_version", "split", "split_sha256")
 
 
 def protocol_differences(old: results.ResultFile, key: ScoringKey, *,
-                         options: bool = True,
                          ignore_options: tuple[str, ...] = ()) -> dict[str, tuple]:
     """Settings in which a results file differs from a run whose scoring key is ``key``:
     every key field but the estimator's and split's identity (batches, batch size, weights,
-    device type, any field added since) and, with ``options``, the estimator's own options
-    other than ``ignore_options``.
+    device type, any field added since) and the estimator's own options other than
+    ``ignore_options``.
 
     The one comparison of "the same protocol" for the replacement rule (estimator version and
     split are told apart before it: another version is not another protocol).
     """
-    if ignore_options:
-        def drop(k: ScoringKey) -> ScoringKey:
-            return k.replace(options={o: v for o, v in k.options.items()
-                                      if o not in ignore_options})
-        diff = drop(old.protocol.scoring_key).differences(drop(key))
-    else:
-        diff = old.protocol.scoring_key.differences(key)
-    return {_SETTINGS.get(k, k): v for k, v in diff.items()
-            if k not in _IDENTITY and (options or k != "options")}
+    def drop(k: ScoringKey) -> ScoringKey:
+        return k.replace(options={o: v for o, v in k.options.items()
+                                  if o not in ignore_options})
+
+    diff = drop(old.protocol.scoring_key).differences(drop(key))
+    return {_SETTINGS.get(k, k): v for k, v in diff.items() if k not in _IDENTITY}
 
 
 def check_replacement(session: Session) -> list:
