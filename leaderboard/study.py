@@ -97,12 +97,17 @@ def _shape(prep: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(shape.items())) or "?"
 
 
+def _value(v: object) -> str:
+    """An option value as it is given on the command line (``post_deiso=true``)."""
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
 def arm_of(res: results.ResultFile, seed: str) -> Arm:
     """The arm of seed ``seed`` of a one-shot results file."""
     prep = (res.prepared or {})[seed]
     skip = set(CHECKPOINT_CHOICE_OPTIONS) | {"epochs", "sharing", "channels",
                                                  "cells_per_stage"}
-    evaluation = tuple(f"{k}={v}" for k, v in sorted(res.protocol.options.items())
+    evaluation = tuple(f"{k}={_value(v)}" for k, v in sorted(res.protocol.options.items())
                        if k not in skip)
     return Arm(res.estimator.name, str(prep.get("sampler", "?")), str(prep.get("sharing", "?")),
                _shape(prep), int(prep.get("epoch_budget", prep.get("epoch", 0))), evaluation)
@@ -183,8 +188,12 @@ def finals_table(arms: Sequence[ArmResult]) -> str:
 
 
 def curves_table(arms: Sequence[ArmResult]) -> str:
-    """Markdown: per arm, τ's mean ± sd over seeds at each checkpoint (``(n)`` where fewer
-    seeds than the arm has reach that checkpoint)."""
+    """Markdown: per arm with a curve, τ's mean ± sd over seeds at each checkpoint (``(n)``
+    where fewer seeds than the arm has reach that checkpoint); ``""`` if no arm has one (a
+    scoring of final checkpoints only, such as post-de-isomorphism, has none)."""
+    arms = [a for a in arms if a.curve()]
+    if not arms:
+        return ""
     ks = sorted({k for a in arms for k in a.curve()})
     lines = ["| estimator | arm | " + " | ".join(str(k) for k in ks) + " |",
              "|---|---|" + "---:|" * len(ks)]
@@ -212,9 +221,12 @@ def report(arms: Sequence[ArmResult], split: str, sources: Sequence[Path]) -> st
             "Kendall τ on "
             f"`{split}`; the standard deviation is over seeds (sample, n − 1); an arm is a run "
             "protocol bar its seed.")
-    return "\n\n".join([head, "At the last checkpoint:", finals_table(arms),
-                        "Along training (mean ± sd over seeds at each checkpoint, epoch in the "
-                        "header):", curves_table(arms)])
+    parts = [head, "At the last checkpoint:", finals_table(arms)]
+    curves = curves_table(arms)
+    if curves:
+        parts += ["Along training (mean ± sd over seeds at each checkpoint, epoch in the "
+                  "header; arms with a curve):", curves]
+    return "\n\n".join(parts)
 
 
 def write_block(page: Path, block: str) -> None:

@@ -99,3 +99,22 @@ def test_the_block_is_replaced_between_its_markers_only(tmp_path, study, monkeyp
     assert report(collect(study, SPLIT), SPLIT, [Path(d.name) for d in study]) in page.read_text()
     assert main(["study", *map(str, study), "--write", "none.md"]) == 2
     assert "error: " in capsys.readouterr().err
+
+
+def test_an_arm_scored_at_its_final_checkpoint_only_has_no_curve_row(study, tmp_path):
+    """Post-de-isomorphism scores the final checkpoints, with no curve: it is its own arm (its
+    option written as on the command line), in the first table and not in the curve table."""
+    board = json.loads(BOARD.read_text())
+    post = _as_seed(board, 20, 0.55, {100: 0.55})
+    post["protocol"]["options"] = {**post["protocol"]["options"], "post_deiso": True}
+    post["curve"] = None
+    _write(tmp_path / "post", post)
+    arms = collect([*study, tmp_path / "post"], SPLIT)
+    (alone,) = [a for a in arms if "post_deiso=true" in a.arm.evaluation]
+    assert alone.curve() == {} and alone.finals() == [0.55]
+    text = report(arms, SPLIT, study)
+    finals, curves = text.split("Along training", 1)
+    assert "post_deiso=true | 1 | 20: 0.550 | 0.550 |" in finals
+    assert len([ln for ln in curves.splitlines() if ln.startswith("| `oneshot_deiso`")]) == 2
+    only = report([alone], SPLIT, [tmp_path / "post"])
+    assert "Along training" not in only and only.endswith("| 0.550 |")
