@@ -118,3 +118,24 @@ def test_an_arm_scored_at_its_final_checkpoint_only_has_no_curve_row(study, tmp_
     assert len([ln for ln in curves.splitlines() if ln.startswith("| `oneshot_deiso`")]) == 2
     only = report([alone], SPLIT, [tmp_path / "post"])
     assert "Along training" not in only and only.endswith("| 0.550 |")
+
+
+def test_the_papers_comparisons_pair_arms_by_seed(study, tmp_path):
+    """Partition-convs against full sharing: the one seed both arms have (20: 0.5 → 0.2); a
+    uniform arm against the de-isomorphic one pairs oneshot_uniform with oneshot_deiso."""
+    board = json.loads(BOARD.read_text())
+    for seed, final in ((20, 0.3), (2020, 0.35)):
+        uni = _as_seed(board, seed, final, {100: final}, sampler="uniform")
+        uni["estimator"]["name"] = "oneshot_uniform"
+        _write(tmp_path / f"uniform{seed}", uni)
+    dirs = [*study, tmp_path / "uniform20", tmp_path / "uniform2020"]
+    text = report(collect(dirs, SPLIT), SPLIT, dirs)
+    rows = {ln.split(" | ")[0].lstrip("| "): ln for ln in text.splitlines()
+            if ln.startswith("| less sharing") or ln.startswith("| de-isomorphic")}
+    assert "| 1 | 20: 0.500 → 0.200 | -0.300 |" in rows["less sharing (partition-convs) vs full sharing"]
+    sampler = rows["de-isomorphic vs uniform sampling"]
+    assert "`oneshot_uniform` → `oneshot_deiso`" in sampler
+    deltas = [0.5 - 0.3, 0.6 - 0.35]
+    assert (f"| 2 | 20: 0.300 → 0.500, 2020: 0.350 → 0.600 | "
+            f"{statistics.fmean(deltas):.3f} ± {statistics.stdev(deltas):.3f} |") in sampler
+    assert "paired by seed" not in report(collect(study[:1], SPLIT), SPLIT, study[:1])
