@@ -207,12 +207,12 @@ def test_every_board_scoring_of_trained_runs_finds_its_runs():
     for job in plan.jobs:
         if job.kind != "score" or job.options.get("train") != "no":
             continue
-        assert set(job.estimators) <= {"oneshot_deiso", "oneshot_deiso_loss"}  # deiso runs
+        assert job.estimators == ("oneshot_uniform",)  # it loads uniform runs
         opts = OneShotOptions.parse(dict(job.options))
         trained = {find_job(plan, i).config.seed: find_job(plan, i).config
-                   for i in job.after if find_job(plan, i).config.sampler == "deiso"}
+                   for i in job.after if find_job(plan, i).config.sampler == "uniform"}
         for seed in job.seeds:
-            cfg = opts.train_config("deiso", seed, opts.epochs)
+            cfg = opts.train_config("uniform", seed, opts.epochs)
             committed = checkpoints.available_epochs(plan.train_dir, cfg)
             assert trained.get(seed) == cfg or opts.epochs in committed, (job.label, seed)
         checked += 1

@@ -128,10 +128,17 @@ def test_the_papers_comparisons_pair_arms_by_seed(study, tmp_path):
         uni = _as_seed(board, seed, final, {100: final}, sampler="uniform")
         uni["estimator"]["name"] = "oneshot_uniform"
         _write(tmp_path / f"uniform{seed}", uni)
-    dirs = [*study, tmp_path / "uniform20", tmp_path / "uniform2020"]
+    post = _as_seed(board, 20, 0.32, {100: 0.32}, sampler="uniform")
+    post["estimator"]["name"] = "oneshot_uniform"
+    post["protocol"]["options"] = {**post["protocol"]["options"], "post_deiso": True}
+    post["curve"] = None
+    _write(tmp_path / "post", post)
+    dirs = [*study, tmp_path / "uniform20", tmp_path / "uniform2020", tmp_path / "post"]
     text = report(collect(dirs, SPLIT), SPLIT, dirs)
     rows = {ln.split(" | ")[0].lstrip("| "): ln for ln in text.splitlines()
-            if ln.startswith("| less sharing") or ln.startswith("| de-isomorphic")}
+            if ln.startswith(("| less sharing", "| de-isomorphic", "| post-de"))}
+    assert "| 1 | 20: 0.300 → 0.320 | 0.020 |" in rows[
+        "post-de-isomorphism vs each cell as itself"]
     assert "| 1 | 20: 0.500 → 0.200 | -0.300 |" in rows["less sharing (partition-convs) vs full sharing"]
     sampler = rows["de-isomorphic vs uniform sampling"]
     assert "`oneshot_uniform` → `oneshot_deiso`" in sampler
