@@ -9,7 +9,8 @@ An **arm** is everything that tells runs apart except the seed: the estimator, t
 sampler, sharing, supernet shape and epoch budget, and how it was evaluated (the results file's
 options other than the checkpoint choice). Runs of one arm that differ only in their seed are
 its seeds; this module reports, per arm, Kendall τ at the last checkpoint of every seed, their
-mean and sample standard deviation, and the curve's mean and spread at each checkpoint.
+mean and sample standard deviation, the paper's three comparisons (:data:`COMPARISONS`) as
+differences paired by seed, and the curve's mean and spread at each checkpoint.
 Nothing is recomputed: every number is read from results files the harness wrote::
 
     python -m leaderboard study                       # leaderboard/results + runs/oneshot-study/*
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness import results
@@ -97,12 +98,17 @@ def _shape(prep: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(shape.items())) or "?"
 
 
+def _value(v: object) -> str:
+    """An option value as it is given on the command line (``post_deiso=true``)."""
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
 def arm_of(res: results.ResultFile, seed: str) -> Arm:
     """The arm of seed ``seed`` of a one-shot results file."""
     prep = (res.prepared or {})[seed]
     skip = set(CHECKPOINT_CHOICE_OPTIONS) | {"epochs", "sharing", "channels",
                                                  "cells_per_stage"}
-    evaluation = tuple(f"{k}={v}" for k, v in sorted(res.protocol.options.items())
+    evaluation = tuple(f"{k}={_value(v)}" for k, v in sorted(res.protocol.options.items())
                        if k not in skip)
     return Arm(res.estimator.name, str(prep.get("sampler", "?")), str(prep.get("sharing", "?")),
                _shape(prep), int(prep.get("epoch_budget", prep.get("epoch", 0))), evaluation)
@@ -183,8 +189,12 @@ def finals_table(arms: Sequence[ArmResult]) -> str:
 
 
 def curves_table(arms: Sequence[ArmResult]) -> str:
-    """Markdown: per arm, τ's mean ± sd over seeds at each checkpoint (``(n)`` where fewer
-    seeds than the arm has reach that checkpoint)."""
+    """Markdown: per arm with a curve, τ's mean ± sd over seeds at each checkpoint (``(n)``
+    where fewer seeds than the arm has reach that checkpoint); ``""`` if no arm has one (a
+    scoring of final checkpoints only, such as post-de-isomorphism, has none)."""
+    arms = [a for a in arms if a.curve()]
+    if not arms:
+        return ""
     ks = sorted({k for a in arms for k in a.curve()})
     lines = ["| estimator | arm | " + " | ".join(str(k) for k in ks) + " |",
              "|---|---|" + "---:|" * len(ks)]
@@ -202,6 +212,87 @@ def curves_table(arms: Sequence[ArmResult]) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """One of the paper's comparisons at equal budget: arms that differ in one factor only.
+
+    Attributes:
+        title: what is compared, "other vs base".
+        factor: the :class:`Arm` field that differs (``evaluation``: an added option).
+        base, other: its value in each arm (``evaluation``: ``base`` is ``""``, ``other`` the
+            ``key=value`` option the other arm adds).
+        estimators: base arm's estimator -> other arm's (the same statistic of the supernet:
+            the sampler is part of a one-shot estimator's definition).
+    """
+
+    title: str
+    factor: str
+    base: str
+    other: str
+    estimators: tuple[tuple[str, str], ...]
+
+    def counterpart(self, arm: Arm) -> Arm | None:
+        """The arm ``arm`` is compared with, if ``arm`` is a base arm of this comparison."""
+        mapped = dict(self.estimators).get(arm.estimator)
+        if mapped is None:
+            return None
+        if self.factor == "evaluation":
+            if self.other in arm.evaluation:
+                return None
+            return replace(arm, estimator=mapped,
+                           evaluation=tuple(sorted((*arm.evaluation, self.other))))
+        if getattr(arm, self.factor) != self.base:
+            return None
+        return replace(arm, estimator=mapped, **{self.factor: self.other})
+
+
+#: Ning et al.'s three mitigations of weight sharing, each against its baseline. The paper
+#: applies post-de-isomorphism to a supernet trained by uniform sampling (aw_nas's
+#: ``evaluation.py -t iso2deiso``: the class mean of the one-shot scores of all 15,625 cells).
+COMPARISONS = (
+    Comparison("de-isomorphic vs uniform sampling", "sampler", "uniform", "deiso",
+               (("oneshot_uniform", "oneshot_deiso"),)),
+    Comparison("less sharing (partition-convs) vs full sharing", "sharing", "full",
+               "partition-convs", (("oneshot_deiso", "oneshot_deiso"),
+                                   ("oneshot_deiso_loss", "oneshot_deiso_loss"))),
+    Comparison("post-de-isomorphism vs each cell as itself", "evaluation", "",
+               "post_deiso=true", (("oneshot_uniform", "oneshot_uniform"),)),
+)
+
+
+def comparisons_table(arms: Sequence[ArmResult]) -> str:
+    """Markdown: for each comparison of :data:`COMPARISONS` whose two arms are both present,
+    τ at the last checkpoint of each seed both arms have (base → other), and the mean and
+    sample sd of the differences; ``""`` if no comparison has both arms.
+
+    Runs are paired by seed: two runs of one seed draw the same training batches (and the
+    post-de-isomorphism arm scores the very run of its base arm), so a pair's difference is
+    the factor's effect with the rest of the draw held fixed.
+    """
+    by_arm = {a.arm: a for a in arms}
+    lines = ["| comparison | estimator (base → other) | protocol of the base arm | seeds | "
+             "τ base → other per seed | Δτ mean ± sd |", "|---|---|---|---|---|---:|"]
+    for comp in COMPARISONS:
+        for a in arms:
+            target = comp.counterpart(a.arm)
+            b = by_arm.get(target) if target is not None else None
+            if b is None:
+                continue
+            base = {r.seed: r.kendall for r in a.runs if r.kendall is not None}
+            other = {r.seed: r.kendall for r in b.runs if r.kendall is not None}
+            seeds = sorted(set(base) & set(other))
+            if not seeds:
+                continue
+            per = ", ".join(f"{s}: {base[s]:.3f} → {other[s]:.3f}" for s in seeds)
+            names = (f"`{a.arm.estimator}`" if a.arm.estimator == b.arm.estimator
+                     else f"`{a.arm.estimator}` → `{b.arm.estimator}`")
+            evaluation = ", ".join(a.arm.evaluation)
+            lines.append(f"| {comp.title} | {names} | {a.arm.label()}"
+                         f"{f' ({evaluation})' if evaluation else ''} | {len(seeds)} | {per} | "
+                         f"{_fmt(*mean_sd([other[s] - base[s] for s in seeds]))} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def report(arms: Sequence[ArmResult], split: str, sources: Sequence[Path]) -> str:
     """The generated block: both tables and where they come from."""
     if not arms:
@@ -212,9 +303,16 @@ def report(arms: Sequence[ArmResult], split: str, sources: Sequence[Path]) -> st
             "Kendall τ on "
             f"`{split}`; the standard deviation is over seeds (sample, n − 1); an arm is a run "
             "protocol bar its seed.")
-    return "\n\n".join([head, "At the last checkpoint:", finals_table(arms),
-                        "Along training (mean ± sd over seeds at each checkpoint, epoch in the "
-                        "header):", curves_table(arms)])
+    parts = [head, "At the last checkpoint:", finals_table(arms)]
+    compared = comparisons_table(arms)
+    if compared:
+        parts += ["The paper's comparisons at equal budget (paired by seed; Δτ = other − base):",
+                  compared]
+    curves = curves_table(arms)
+    if curves:
+        parts += ["Along training (mean ± sd over seeds at each checkpoint, epoch in the "
+                  "header; arms with a curve):", curves]
+    return "\n\n".join(parts)
 
 
 def write_block(page: Path, block: str) -> None:

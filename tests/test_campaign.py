@@ -22,7 +22,9 @@ from harness.campaign import (
     plan_status,
 )
 from harness.campaign.cli import format_status
+from harness.campaign.tasks import find_job
 from harness.oneshot import checkpoints
+from harness.oneshot.scoring import OneShotOptions
 from harness.oneshot.training import train
 
 SPLIT = "nb201-c10-smoke"  # 100 cells
@@ -195,6 +197,26 @@ def test_the_board_plan_is_valid():
     first = [j for j in plan.jobs if j.kind == "score"][:3]
     assert [j.split for j in first] == ["nb201-c10-1k", "nds-resnet-1k", "nds-resnexta-1k"]
     assert all(j.estimators == ("az_nas", "swap", "vkdnw", "vkdnw_agg") for j in first)
+
+
+def test_every_board_scoring_of_trained_runs_finds_its_runs():
+    """A score job that must not train (``train = "no"``) can only ever run if each of its
+    seeds' supernets is committed or trained by a job it waits for."""
+    plan = load_plan(REPO / "campaigns" / "board.toml", base=REPO)
+    checked = 0
+    for job in plan.jobs:
+        if job.kind != "score" or job.options.get("train") != "no":
+            continue
+        assert job.estimators == ("oneshot_uniform",)  # it loads uniform runs
+        opts = OneShotOptions.parse(dict(job.options))
+        trained = {find_job(plan, i).config.seed: find_job(plan, i).config
+                   for i in job.after if find_job(plan, i).config.sampler == "uniform"}
+        for seed in job.seeds:
+            cfg = opts.train_config("uniform", seed, opts.epochs)
+            committed = checkpoints.available_epochs(plan.train_dir, cfg)
+            assert trained.get(seed) == cfg or opts.epochs in committed, (job.label, seed)
+        checked += 1
+    assert checked >= 1  # the post-de-isomorphism arm of the one-shot study
 
 
 def test_the_command_line_runs_workers_and_prints_the_continue_command(tmp_path):

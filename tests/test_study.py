@@ -99,3 +99,50 @@ def test_the_block_is_replaced_between_its_markers_only(tmp_path, study, monkeyp
     assert report(collect(study, SPLIT), SPLIT, [Path(d.name) for d in study]) in page.read_text()
     assert main(["study", *map(str, study), "--write", "none.md"]) == 2
     assert "error: " in capsys.readouterr().err
+
+
+def test_an_arm_scored_at_its_final_checkpoint_only_has_no_curve_row(study, tmp_path):
+    """Post-de-isomorphism scores the final checkpoints, with no curve: it is its own arm (its
+    option written as on the command line), in the first table and not in the curve table."""
+    board = json.loads(BOARD.read_text())
+    post = _as_seed(board, 20, 0.55, {100: 0.55})
+    post["protocol"]["options"] = {**post["protocol"]["options"], "post_deiso": True}
+    post["curve"] = None
+    _write(tmp_path / "post", post)
+    arms = collect([*study, tmp_path / "post"], SPLIT)
+    (alone,) = [a for a in arms if "post_deiso=true" in a.arm.evaluation]
+    assert alone.curve() == {} and alone.finals() == [0.55]
+    text = report(arms, SPLIT, study)
+    finals, curves = text.split("Along training", 1)
+    assert "post_deiso=true | 1 | 20: 0.550 | 0.550 |" in finals
+    assert len([ln for ln in curves.splitlines() if ln.startswith("| `oneshot_deiso`")]) == 2
+    only = report([alone], SPLIT, [tmp_path / "post"])
+    assert "Along training" not in only and only.endswith("| 0.550 |")
+
+
+def test_the_papers_comparisons_pair_arms_by_seed(study, tmp_path):
+    """Partition-convs against full sharing: the one seed both arms have (20: 0.5 → 0.2); a
+    uniform arm against the de-isomorphic one pairs oneshot_uniform with oneshot_deiso."""
+    board = json.loads(BOARD.read_text())
+    for seed, final in ((20, 0.3), (2020, 0.35)):
+        uni = _as_seed(board, seed, final, {100: final}, sampler="uniform")
+        uni["estimator"]["name"] = "oneshot_uniform"
+        _write(tmp_path / f"uniform{seed}", uni)
+    post = _as_seed(board, 20, 0.32, {100: 0.32}, sampler="uniform")
+    post["estimator"]["name"] = "oneshot_uniform"
+    post["protocol"]["options"] = {**post["protocol"]["options"], "post_deiso": True}
+    post["curve"] = None
+    _write(tmp_path / "post", post)
+    dirs = [*study, tmp_path / "uniform20", tmp_path / "uniform2020", tmp_path / "post"]
+    text = report(collect(dirs, SPLIT), SPLIT, dirs)
+    rows = {ln.split(" | ")[0].lstrip("| "): ln for ln in text.splitlines()
+            if ln.startswith(("| less sharing", "| de-isomorphic", "| post-de"))}
+    assert "| 1 | 20: 0.300 → 0.320 | 0.020 |" in rows[
+        "post-de-isomorphism vs each cell as itself"]
+    assert "| 1 | 20: 0.500 → 0.200 | -0.300 |" in rows["less sharing (partition-convs) vs full sharing"]
+    sampler = rows["de-isomorphic vs uniform sampling"]
+    assert "`oneshot_uniform` → `oneshot_deiso`" in sampler
+    deltas = [0.5 - 0.3, 0.6 - 0.35]
+    assert (f"| 2 | 20: 0.300 → 0.500, 2020: 0.350 → 0.600 | "
+            f"{statistics.fmean(deltas):.3f} ± {statistics.stdev(deltas):.3f} |") in sampler
+    assert "paired by seed" not in report(collect(study[:1], SPLIT), SPLIT, study[:1])

@@ -187,3 +187,50 @@ def test_a_study_arm_writes_its_own_results_beside_the_boards(tmp_path):
 def test_the_plan_refuses_scoring_that_cannot_work(tmp_path, body, message):
     with pytest.raises(PlanError, match=message):
         load_plan(plan_file(tmp_path, body), base=tmp_path)
+
+
+#: A score job that loads job RUN's supernet (its options select that run) and scores it
+#: post-de-isomorphism into a directory of its own: an arm of the study that needs no training.
+POST = ('name = "post"\nestimators = ["oneshot_uniform"]\nsplit = "nb201-c10-smoke"\n'
+        'seeds = [7]\nresults_dir = "study/post"\n'
+        'options = { epochs = 3, batch_size = 40, subset = 100, channels = 4, '
+        'cells_per_stage = 1, eval_batches = 1, eval_batch_size = 32, train = "no", '
+        'post_deiso = true }\n')
+
+
+def test_a_score_job_waits_for_the_train_job_whose_run_it_loads(tmp_path):
+    """Listed first, the post-de-isomorphism job still runs after the training it scores (it
+    would fail on the missing supernet otherwise); a stop before that leaves it untouched and
+    says why; its results go to its own directory, beside the board's."""
+    plan = plan_file(tmp_path, POST + "\n[[job]]\n" + RUN + SCORE + 'keep = "latest"\n')
+    loaded = load_plan(plan, base=tmp_path)
+    assert loaded.jobs[0].after == (2,)
+    assert loaded.results_dir_of(loaded.jobs[0]) == tmp_path / "study" / "post"
+    assert plan_status(loaded)[0].waits_for == [2]
+    said: list[str] = []
+    Campaign(loaded, 5, workers=1, executor="inline", clock=FakeClock(),
+             write=said.append).run()
+    assert any("job 1 waits for job(s) 2" in line for line in said)
+    assert not (tmp_path / "study").exists()
+    report = run_campaign(tmp_path, plan)
+    assert not report.failed and report.finished == [loaded.jobs[1].label,  # trained first
+                                                     "post: oneshot_uniform on nb201-c10-smoke"]
+    post = results.load_result(results.results_path(tmp_path / "study" / "post",
+                                                    "oneshot_uniform", SPLIT))
+    board = results.load_result(results.results_path(tmp_path / "res", "oneshot_uniform",
+                                                     SPLIT))
+    assert post.prepared["7"]["iso_eval"] == "mean"
+    assert board.prepared["7"]["iso_eval"] == "self"
+    assert post.prepared["7"]["config_hash"] == board.prepared["7"]["config_hash"]
+    assert not list((tmp_path / "study" / "post").rglob(".*.ckpt.jsonl"))  # journals merged
+    rows = plan_status(load_plan(plan, base=tmp_path))
+    assert [(r.state, r.waits_for) for r in rows] == [("done", []), ("done", [])]
+
+
+def test_a_score_job_of_zero_shot_estimators_waits_for_nothing(tmp_path):
+    body = ('estimators = ["params"]\nsplit = "nb201-c10-smoke"\nseeds = [7]\n'
+            'results_dir = "elsewhere"\n\n[[job]]\n' + RUN)
+    job = load_plan(plan_file(tmp_path, body), base=tmp_path).jobs[0]
+    assert job.after == () and job.results_dir == tmp_path / "elsewhere"
+    with pytest.raises(PlanError, match="results_dir must be a path"):
+        load_plan(plan_file(tmp_path, body.replace('"elsewhere"', "4")), base=tmp_path)

@@ -53,8 +53,10 @@ def format_status(plan: Plan, rows: list[JobStatus]) -> str:
              f"{'#':>3}  {'state':8} {'progress':>18}  {'CPU-h left':>10}  {'cost from':13} job"]
     for r in rows:
         prog = f"{r.done:g}/{r.total:g} {r.unit}"
+        after = (f" (after job{'s' if len(r.waits_for) > 1 else ''} "
+                 f"{', '.join(map(str, r.waits_for))})" if r.waits_for else "")
         lines.append(f"{r.index:>3}  {r.state:8} {prog:>18}  {_hours(r.cpu_hours_left):>10}  "
-                     f"{r.cost_source if r.state != 'done' else '':13} {r.label}")
+                     f"{r.cost_source if r.state != 'done' else '':13} {r.label}{after}")
     count = {s: sum(r.state == s for r in rows) for s in ("done", "partial", "missing")}
     known = [r.cpu_hours_left for r in rows if r.cpu_hours_left is not None]
     unknown = [str(r.index) for r in rows if r.cpu_hours_left is None]

@@ -44,7 +44,7 @@ def _remote(plan: Plan, task: Task, deadline: float, event_name: str) -> tuple[s
     if isinstance(job, ScoreJob) and task.shard:
         tag = f"{task.shard[0]}/{task.shard[1]}"
         for est in pending_estimators(job, plan):
-            path = results.checkpoint_path(plan.results_dir, est.name, job.split, tag)
+            path = results.checkpoint_path(plan.results_dir_of(job), est.name, job.split, tag)
             if path.is_file():
                 texts[str(path)] = path.read_text()
     return outcome, texts

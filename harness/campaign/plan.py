@@ -12,6 +12,8 @@ A plan looks like this (``campaigns/board.toml`` is the leaderboard's)::
     split = ["nds-resnet-1k", "nds-resnexta-1k"]   # a list expands into one job per split
     seeds = [20]
     # batches = 1, batch_size = 64, options = { key = value }
+    # results_dir = "runs/oneshot-study/post-deiso"   # this job's results there instead
+    #   (a one-shot score job that loads a run a train job of the plan trains waits for it)
 
     [[job]]                               # a train job: one one-shot supernet training run
     train = { sampler = "deiso", epochs = 100, seed = 2020, cells_per_stage = 1, channels = 8 }
@@ -38,7 +40,7 @@ from typing import Any
 
 from harness import api, registry
 from harness.oneshot.config import SupernetConfig, TrainConfig
-from harness.oneshot.scoring import EVAL_OPTIONS, run_options
+from harness.oneshot.scoring import EVAL_OPTIONS, OneShotOptions, run_options
 from harness.run.config import UsageError, parse_seeds
 from harness.run.frontend import check_estimator_options, skip_reason
 from harness.splits import UnknownSplitError, load_split
@@ -49,7 +51,8 @@ else:  # the same parser, published as tomli before it joined the standard libra
     import tomli as tomllib
 
 CAMPAIGN_FIELDS = ("name", "results_dir", "train_dir")
-SCORE_FIELDS = ("name", "estimators", "split", "seeds", "batches", "batch_size", "options")
+SCORE_FIELDS = ("name", "estimators", "split", "seeds", "batches", "batch_size", "options",
+                "results_dir")
 TRAIN_FIELDS = ("name", "train", "save_every", "score", "keep")
 #: ``score = {...}`` keys of a train job.
 TRAIN_SCORE_FIELDS = ("estimators", "split", "options", "results_dir")
@@ -79,6 +82,11 @@ class ScoreJob:
         batch_size: images per batch.
         options: ``--estimator-option`` values.
         name: a label for status lines.
+        results_dir: where this job's results and journals go; ``None``: the campaign's
+            ``results_dir``. (A scoring that is one arm of a study, such as the
+            post-de-isomorphism evaluation of a one-shot run, writes a directory of its own.)
+        after: indices of the plan's train jobs whose runs this job's one-shot estimators
+            load (:func:`train_dependencies`); the runner starts it once they are done.
     """
 
     index: int
@@ -89,6 +97,8 @@ class ScoreJob:
     batch_size: int = 64
     options: Mapping[str, Any] = field(default_factory=dict)
     name: str = ""
+    results_dir: Path | None = None
+    after: tuple[int, ...] = ()
 
     kind = "score"
 
@@ -176,6 +186,13 @@ class Plan:
     train_dir: Path
     jobs: tuple[Job, ...]
 
+    def results_dir_of(self, job: Job) -> Path:
+        """Where ``job`` writes its results (and a score job its journals): its own
+        ``results_dir`` if it names one, else the campaign's."""
+        own = job.results_dir if isinstance(job, ScoreJob) else (
+            job.score.results_dir if job.score is not None else None)
+        return own if own is not None else self.results_dir
+
 
 def _close(word: str, choices: list[str] | tuple[str, ...]) -> str:
     near = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.5)
@@ -233,6 +250,9 @@ def _score_jobs(where: str, raw: Mapping[str, Any], first_index: int) -> list[Sc
         check_estimator_options(ests, options)
     except UsageError as exc:
         raise PlanError(f"{where}: {exc}".replace("--estimator-option", "options")) from None
+    results_dir = raw.get("results_dir")
+    if results_dir is not None:
+        _typed(where, "results_dir", results_dir, str, "a path")
     jobs = []
     for k, split in enumerate(_str_list(where, "split", raw["split"])):
         try:
@@ -245,7 +265,8 @@ def _score_jobs(where: str, raw: Mapping[str, Any], first_index: int) -> list[Sc
                 raise PlanError(f"{where}: {reason}")
         jobs.append(ScoreJob(first_index + k, tuple(e.name for e in ests), split,
                              tuple(seeds), n_batches, batch_size, dict(options),
-                             str(raw.get("name", ""))))
+                             str(raw.get("name", "")),
+                             None if results_dir is None else Path(results_dir)))
     return jobs
 
 
@@ -320,7 +341,37 @@ def _rooted(job: Job, root: Path) -> Job:
     """``job`` with its own results directory (if any) taken relative to ``root``."""
     if isinstance(job, TrainJob) and job.score and job.score.results_dir is not None:
         return replace(job, score=replace(job.score, results_dir=root / job.score.results_dir))
+    if isinstance(job, ScoreJob) and job.results_dir is not None:
+        return replace(job, results_dir=root / job.results_dir)
     return job
+
+
+def train_dependencies(job: ScoreJob, jobs: list[Job]) -> tuple[int, ...]:
+    """The train jobs of ``jobs`` whose runs ``job``'s one-shot estimators may load.
+
+    A one-shot estimator selects its run by options (shape, sharing, budget) and the seed,
+    and by a sampler of its own (which the plan cannot see), so a train job counts when, for
+    one of ``job``'s seeds, the options select exactly its run with its sampler. That may name
+    a run of the other sampler too; it then only waits longer, never scores a missing run.
+    """
+    if not any(registry.get(name).info.kind == "one-shot" for name in job.estimators):
+        return ()
+    try:
+        opts = OneShotOptions.parse(dict(job.options))
+        benchmark = load_split(job.split).benchmark
+    except (ValueError, UnknownSplitError):
+        return ()
+    out = []
+    for other in jobs:
+        if not isinstance(other, TrainJob):
+            continue
+        cfg = other.config
+        if cfg.seed not in job.seeds or cfg.space != benchmark:
+            continue
+        wanted = opts.train_config(cfg.sampler, cfg.seed, opts.epochs or cfg.epochs, cfg.space)
+        if wanted == cfg:
+            out.append(other.index)
+    return tuple(out)
 
 
 def _check_result_targets(name: str, jobs: list[Job], results_dir: Path) -> None:
@@ -384,6 +435,8 @@ def parse_plan(doc: Mapping[str, Any], path: Path, base: Path | None = None) -> 
                                 head.get("results_dir", "leaderboard/results"), str, "a path")
     train_dir = root / _typed(name, "train_dir", head.get("train_dir", "runs"), str, "a path")
     jobs = [_rooted(job, root) for job in jobs]
+    jobs = [replace(job, after=train_dependencies(job, jobs)) if isinstance(job, ScoreJob)
+            else job for job in jobs]
     _check_result_targets(name, jobs, results_dir)
     return Plan(path, str(head.get("name", path.stem)), results_dir, train_dir, tuple(jobs))
 

@@ -161,7 +161,7 @@ def finish_score_job(plan: Plan, job: ScoreJob, n_shards: int) -> None:
     ests = pending_estimators(job, plan)
     merge_shards(ests, job.split, job_config(job, plan), n_shards)
     for est in ests:
-        for path in results.checkpoint_paths(plan.results_dir, est.name, job.split):
+        for path in results.checkpoint_paths(plan.results_dir_of(job), est.name, job.split):
             path.unlink()
 
 
@@ -245,6 +245,12 @@ class Campaign:
     def _loop(self, report: CampaignReport) -> None:
         plan = self.plan
         todo = [st for st in (job_status(j, plan) for j in plan.jobs) if st.state != "done"]
+        unfinished = {st.index for st in todo}
+
+        def ready(task: Task) -> bool:  # a score job waits for the train jobs it loads
+            job = find_job(plan, task.job)
+            return not (isinstance(job, ScoreJob) and unfinished.intersection(job.after))
+
         queue: list[Task] = []
         tasks_of: dict[int, set[Task]] = {}
         outcomes: dict[int, dict[Task, str]] = {}
@@ -263,10 +269,12 @@ class Campaign:
         running: set[Task] = set()
         started: dict[int, tuple[float, float]] = {}
         while queue or running:
-            while (queue and len(running) < self.workers and not self.should_stop()
-                   and (not running or sum(peak[t.job] for t in running) + peak[queue[0].job]
-                        <= self.memory_mb)):
-                task = queue.pop(0)
+            while len(running) < self.workers and not self.should_stop():
+                task = next((t for t in queue if ready(t)), None)
+                if task is None or (running and sum(peak[t.job] for t in running)
+                                    + peak[task.job] > self.memory_mb):
+                    break
+                queue.remove(task)
                 if task.job not in started:
                     started[task.job] = (self.clock(), status[task.job].done)
                     self.say(f"[campaign] job {task.job}: {status[task.job].label} "
@@ -282,26 +290,32 @@ class Campaign:
                 if outcome not in (FINISHED, STOPPED):  # failed: its other shards would too
                     tasks_of[task.job] -= {t for t in queue if t.job == task.job}
                     queue = [t for t in queue if t.job != task.job]
-                if outcomes[task.job].keys() == tasks_of[task.job]:
-                    self._job_ended(task.job, outcomes[task.job], report)
+                if (outcomes[task.job].keys() == tasks_of[task.job]
+                        and self._job_ended(task.job, outcomes[task.job], report)):
+                    unfinished.discard(task.job)
             if self.executor.running:
                 self._progress(sorted({t.job for t in running}), started)
                 self.sleep(POLL_S)
+        for index in sorted({t.job for t in queue if not ready(t)}):
+            deps = sorted(unfinished.intersection(find_job(plan, index).after))
+            self.say(f"[campaign] job {index} waits for job(s) {', '.join(map(str, deps))}, "
+                     "whose supernet(s) it scores; the next run starts it once they are done")
         report.left = [st for st in (job_status(j, plan) for j in plan.jobs)
                        if st.state != "done"]
 
-    def _job_ended(self, index: int, outcomes: dict[Task, str], report: CampaignReport) -> None:
+    def _job_ended(self, index: int, outcomes: dict[Task, str], report: CampaignReport) -> bool:
+        """Report a job whose tasks have all ended; whether it is now done."""
         job = find_job(self.plan, index)
         errors = [o for o in outcomes.values() if o not in (FINISHED, STOPPED)]
         if errors:
             report.failed[job.label] = errors[0]
             self.say(f"[campaign] job {index} failed: {errors[0]}")
-            return
+            return False
         if any(o == STOPPED for o in outcomes.values()):
             st = job_status(job, self.plan)
             self.say(f"[campaign] job {index} stopped at {st.done:g}/{st.total:g} {st.unit} "
                      "(journaled; the next run continues it)")
-            return
+            return False
         if isinstance(job, ScoreJob):
             n = max(t.shard[1] for t in outcomes)
             self.say(f"[campaign] job {index} scored; merging {n} shard(s)")
@@ -310,9 +324,10 @@ class Campaign:
             except Exception as exc:  # the shards stay; the next run merges again
                 report.failed[job.label] = f"merge failed: {type(exc).__name__}: {exc}"
                 self.say(f"[campaign] job {index} merge failed: {exc}")
-                return
+                return False
         report.finished.append(job.label)
         self.say(f"[campaign] job {index} done: {job.label}")
+        return True
 
 
 def continue_command(plan: Plan, budget: str, workers: int, results_dir: str | None) -> str:

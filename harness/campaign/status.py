@@ -65,6 +65,7 @@ class JobStatus:
         state_files: resumable state of an unfinished job (journals, the latest checkpoint).
         seconds_left: the work left in CPU-seconds, where it is not ``left`` times
             ``seconds_per_unit`` (a joint job whose estimators are at different cells).
+        waits_for: unfinished train jobs whose runs this score job loads (it starts after).
     """
 
     index: int
@@ -79,6 +80,7 @@ class JobStatus:
     peak_rss_mb: float | None = None
     state_files: list[str] = field(default_factory=list)
     seconds_left: float | None = None
+    waits_for: list[int] = field(default_factory=list)
 
     @property
     def left(self) -> float:
@@ -102,11 +104,15 @@ class JobStatus:
 
 
 def job_config(job: ScoreJob, plan: Plan, **over: Any) -> RunConfig:
-    """The :class:`RunConfig` a score job is run with (one thread per worker)."""
+    """The :class:`RunConfig` a score job is run with (one thread per worker); a job of
+    one-shot estimators loads its supernets from the plan's ``train_dir``, where its train
+    jobs put them."""
     base = dict(seeds=job.seeds, n_batches=job.n_batches, batch_size=job.batch_size,
                 device="cuda" if torch.cuda.is_available() else "cpu",
-                data_dir=str(data.resolve_data_dir(None)), results_dir=plan.results_dir,
+                data_dir=str(data.resolve_data_dir(None)), results_dir=plan.results_dir_of(job),
                 threads=1, options=dict(job.options))
+    if any(registry.get(name).info.kind == "one-shot" for name in job.estimators):
+        base["cache_dir"] = plan.train_dir
     base.update(over)
     return RunConfig(**base)
 
@@ -184,13 +190,13 @@ def score_status(job: ScoreJob, plan: Plan) -> JobStatus:
     for est in session.estimators:
         if est.name not in pending:
             continue
-        res = _load(results.results_path(plan.results_dir, est.name, job.split))
+        res = _load(results.results_path(plan.results_dir_of(job), est.name, job.split))
         keys: set = set()
         stored = reusable_result(session, est)
         if stored is not None:
             keys |= {(a, s) for a in ids for s in set(stored.protocol.seeds) & set(job.seeds)}
         journal = []
-        for path in results.checkpoint_paths(plan.results_dir, est.name, job.split):
+        for path in results.checkpoint_paths(plan.results_dir_of(job), est.name, job.split):
             recs = read_checkpoint(path, session.scoring_key(est))
             if recs:
                 journal.extend(recs.values())
@@ -319,15 +325,17 @@ def probe_train_cost(job: TrainJob, plan: Plan, steps: int = 3) -> float:
 
 def plan_status(plan: Plan, probe: int = 0) -> list[JobStatus]:
     """Every job's status, in plan order; with ``probe`` > 0, jobs without a measured cost
-    are probed: score jobs on that many cells, train jobs on that many steps."""
-    out = []
-    for job in plan.jobs:
-        st = job_status(job, plan)
-        if probe and st.state != "done" and st.cost_source in ("other splits", "other runs",
-                                                               "unknown"):
+    are probed: score jobs on that many cells, train jobs on that many steps (a score job
+    that waits for a train job is not probed: its supernet does not exist yet)."""
+    out = [job_status(job, plan) for job in plan.jobs]
+    state = {st.index: st.state for st in out}
+    for job, st in zip(plan.jobs, out, strict=True):
+        if isinstance(job, ScoreJob):
+            st.waits_for = [d for d in job.after if state[d] != "done"]
+        if probe and st.state != "done" and not st.waits_for and st.cost_source in (
+                "other splits", "other runs", "unknown"):
             st.seconds_per_unit = (probe_cost(job, plan, probe) if isinstance(job, ScoreJob)
                                    else probe_train_cost(job, plan, probe))
             st.seconds_left = None
             st.cost_source = "probe"
-        out.append(st)
     return out

@@ -51,7 +51,7 @@ def scoring_config(job: TrainJob, plan: Plan, epoch: int | None = None) -> RunCo
         options["checkpoint_epoch"] = epoch
     return RunConfig(seeds=(job.config.seed,), device=_device(),
                      data_dir=str(data.resolve_data_dir(None)),
-                     results_dir=job.score.results_dir or plan.results_dir,
+                     results_dir=plan.results_dir_of(job),
                      cache_dir=plan.train_dir, threads=1, options=options,
                      curve=epoch is None)
 
