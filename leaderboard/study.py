@@ -223,6 +223,8 @@ class Comparison:
             ``key=value`` option the other arm adds).
         estimators: base arm's estimator -> other arm's (the same statistic of the supernet:
             the sampler is part of a one-shot estimator's definition).
+        not_with: evaluation options a base arm must not have (a comparison made under
+            another mitigation is not the paper's).
     """
 
     title: str
@@ -230,11 +232,12 @@ class Comparison:
     base: str
     other: str
     estimators: tuple[tuple[str, str], ...]
+    not_with: tuple[str, ...] = ()
 
     def counterpart(self, arm: Arm) -> Arm | None:
         """The arm ``arm`` is compared with, if ``arm`` is a base arm of this comparison."""
         mapped = dict(self.estimators).get(arm.estimator)
-        if mapped is None:
+        if mapped is None or set(self.not_with) & set(arm.evaluation):
             return None
         if self.factor == "evaluation":
             if self.other in arm.evaluation:
@@ -251,10 +254,11 @@ class Comparison:
 #: ``evaluation.py -t iso2deiso``: the class mean of the one-shot scores of all 15,625 cells).
 COMPARISONS = (
     Comparison("de-isomorphic vs uniform sampling", "sampler", "uniform", "deiso",
-               (("oneshot_uniform", "oneshot_deiso"),)),
+               (("oneshot_uniform", "oneshot_deiso"),), ("post_deiso=true",)),
     Comparison("less sharing (partition-convs) vs full sharing", "sharing", "full",
                "partition-convs", (("oneshot_deiso", "oneshot_deiso"),
-                                   ("oneshot_deiso_loss", "oneshot_deiso_loss"))),
+                                   ("oneshot_deiso_loss", "oneshot_deiso_loss")),
+               ("post_deiso=true",)),
     Comparison("post-de-isomorphism vs each cell as itself", "evaluation", "",
                "post_deiso=true", (("oneshot_uniform", "oneshot_uniform"),)),
 )
