@@ -206,7 +206,10 @@ def curves_table(arms: Sequence[ArmResult]) -> str:
             if not vals:
                 cells.append("")
                 continue
-            cell = _fmt(*mean_sd(vals))
+            m, sd = mean_sd(vals)
+            # The sd goes on a line of its own: ten checkpoint columns of "0.175 ± 0.231"
+            # would make the table wider than the page.
+            cell = f"{m:.3f}" if sd is None else f"{m:.3f}<br>± {sd:.3f}"
             cells.append(cell + (f" ({len(vals)})" if len(vals) < len(a.runs) else ""))
         lines.append(f"| `{a.arm.estimator}` | {a.arm.label()} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

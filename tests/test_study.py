@@ -72,7 +72,7 @@ def test_runs_are_grouped_into_arms_with_their_seed_spread(study):
     text = report(arms, SPLIT, study)
     sd = statistics.stdev([0.5, 0.6, 0.7])  # 0.1
     assert f"0.600 ± {sd:.3f}" in text and "20: 0.500, 2020: 0.600, 202020: 0.700" in text
-    assert f"0.350 ± {statistics.stdev([0.4, 0.3]):.3f} (2)" in text  # 2 of 3 seeds at 50
+    assert f"0.350<br>± {statistics.stdev([0.4, 0.3]):.3f} (2)" in text  # 2 of 3 seeds at 50
     assert "| 1 | 20: 0.200 | 0.200 |" in text  # one seed: no sd
     assert "partition-convs sharing" in text and "do not edit by hand" in text
 
