@@ -103,6 +103,11 @@ class ScoreJob:
     kind = "score"
 
     @property
+    def loads_supernets(self) -> bool:
+        """Whether some estimator of the job is one-shot (it loads trained supernets)."""
+        return any(registry.get(name).info.kind == "one-shot" for name in self.estimators)
+
+    @property
     def label(self) -> str:
         what = f"{','.join(self.estimators)} on {self.split}"
         return f"{self.name}: {what}" if self.name else what
@@ -354,7 +359,7 @@ def train_dependencies(job: ScoreJob, jobs: list[Job]) -> tuple[int, ...]:
     one of ``job``'s seeds, the options select exactly its run with its sampler. That may name
     a run of the other sampler too; it then only waits longer, never scores a missing run.
     """
-    if not any(registry.get(name).info.kind == "one-shot" for name in job.estimators):
+    if not job.loads_supernets:
         return ()
     try:
         opts = OneShotOptions.parse(dict(job.options))

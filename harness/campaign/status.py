@@ -111,7 +111,7 @@ def job_config(job: ScoreJob, plan: Plan, **over: Any) -> RunConfig:
                 device="cuda" if torch.cuda.is_available() else "cpu",
                 data_dir=str(data.resolve_data_dir(None)), results_dir=plan.results_dir_of(job),
                 threads=1, options=dict(job.options))
-    if any(registry.get(name).info.kind == "one-shot" for name in job.estimators):
+    if job.loads_supernets:
         base["cache_dir"] = plan.train_dir
     base.update(over)
     return RunConfig(**base)
