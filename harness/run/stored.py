@@ -14,12 +14,11 @@ a stored failure, means the seed is scored in full as before.
 model the probes differ in the last bits, and requiring equality there would re-score every
 stored seed whenever the lent machine changes kind (measured on NDS-ResNet: relative
 differences from 0 for ``synflow`` to 3e-2 for ``zico``, both across instruction sets and
-from AMD EPYC to Intel Xeon). When every stored score comes from one environment that is not this one
-(or from an unrecorded one, in results older than the record), the seed is taken over if each
-probe agrees within :data:`CROSS_ENV_RTOL`; the
-records keep the environment they were computed in, so the result counts both environments and
-the determinism check reports the differences as cross-environment, never as a contract
-problem. A probe beyond the tolerance still means scoring the seed in full.
+from AMD EPYC to Intel Xeon). When every stored score comes from one environment that is not
+this one (or from an unrecorded one, in results older than the record), the seed is taken over
+if each probe agrees within :data:`CROSS_ENV_RTOL`; the records keep the environment they
+were computed in, so the result counts both environments and the determinism check reports
+the differences as cross-environment, never as a contract problem. A probe beyond the tolerance still means scoring the seed in full.
 
 Taken-over records carry ``origin="stored result"``. They count for the metrics like any other
 record, but not for the cost, which is measured on the cells scored in this run (the probes
