@@ -18,7 +18,8 @@ from AMD EPYC to Intel Xeon). When every stored score comes from one environment
 this one (or from an unrecorded one, in results older than the record), the seed is taken over
 if each probe agrees within :data:`CROSS_ENV_RTOL`; the records keep the environment they
 were computed in, so the result counts both environments and the determinism check reports
-the differences as cross-environment, never as a contract problem. A probe beyond the tolerance still means scoring the seed in full.
+the differences as cross-environment, never as a contract problem. A probe beyond the
+tolerance still means scoring the seed in full.
 
 Taken-over records carry ``origin="stored result"``. They count for the metrics like any other
 record, but not for the cost, which is measured on the cells scored in this run (the probes
