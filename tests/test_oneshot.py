@@ -40,8 +40,9 @@ from harness.oneshot.supernet import (
     build_supernet,
     plan_cell,
 )
-from harness.oneshot.training import make_optimizer, train, train_step
+from harness.oneshot.training import epochs_by_device, make_optimizer, train, train_step
 from harness.oneshot.transfer import extract_network, recalibrate_bn, trained_builder
+from harness.run.environment import device_name
 from harness.spaces import nb201
 from harness.splits import load_split
 
@@ -309,6 +310,12 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, data_dir):
         assert torch.equal(sa[k]["momentum_buffer"], sb[k]["momentum_buffer"])
     assert [r["loss"] for r in ca["log"]] == [r["loss"] for r in cb["log"]]
     assert {"model", "optimizer", "epoch", "rng", "config", "config_hash"} <= set(ca)
+    # Each epoch says which machine ran it, so a run resumed elsewhere shows the change;
+    # epochs logged before that was recorded count as unrecorded.
+    here = device_name("cpu")
+    assert [r["device_name"] for r in ca["log"]] == [here] * 3
+    older = [{k: v for k, v in r.items() if k != "device_name"} for r in ca["log"][:2]]
+    assert epochs_by_device(older + ca["log"][2:]) == {"unrecorded": 2, here: 1}
 
 
 def test_a_stop_mid_epoch_resumes_bit_for_bit(tmp_path, data_dir):

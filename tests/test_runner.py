@@ -585,12 +585,16 @@ def _record_scores_file(results_dir, est: str, environment: dict | None = None) 
     if environment is not None:
         n = sum(e["n_scores"] for e in obj["determinism"]["environments"])
         obj["determinism"]["environments"] = [{"environment": environment, "n_scores": n}]
+        obj["environment"]["device_name"] = environment["device_name"]
     results.write_json(path, obj)
 
 
-@pytest.mark.parametrize("shift, taken_over", [(1e-9, True), (0.5, False)])
+@pytest.mark.parametrize("shift, taken_over, model", [
+    (1e-9, True, None), (0.5, False, None),
+    # another CPU model, not only another instruction set (AMD EPYC -> Intel Xeon)
+    (1e-9, True, "Another CPU model"), (0.5, False, "Another CPU model")])
 def test_stored_seeds_of_another_cpu_kind_are_taken_over_within_the_tolerance(
-        cfg, shift, taken_over):
+        cfg, shift, taken_over, model):
     """On another CPU kind the probes differ in the last bits: the seed is taken over, with
     every stored score and its environment, when each probe is within CROSS_ENV_RTOL."""
     import dataclasses
@@ -608,6 +612,8 @@ def test_stored_seeds_of_another_cpu_kind_are_taken_over_within_the_tolerance(
     assert abs(shift) / abs(first) < CROSS_ENV_RTOL or not taken_over
     _shift_stored_score(scores, split.arch_ids[0], 20, shift * abs(first))
     other = dict(current_environment("cpu").to_dict(), capability="AVX2", flags_digest="0" * 10)
+    if model is not None:
+        other["device_name"] = model
     _record_scores_file(cfg.results_dir, "sd", environment=other)
     stored = results.read_scores(scores)
 

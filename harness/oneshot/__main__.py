@@ -72,12 +72,21 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_list(a: argparse.Namespace) -> int:
+    # lazy: each subcommand loads only its own stack (torch and the estimators take seconds)
+    from harness.oneshot.training import epochs_by_device
+
     cache = a.cache_dir or str(data.default_cache_dir())
     for run in checkpoints.list_runs(cache):
         c = run.config
+        where = ""
+        if run.epochs:  # where the latest checkpoint's epochs ran (a run may change machines)
+            log = checkpoints.load_checkpoint(
+                checkpoints.checkpoint_path(cache, c, run.epochs[-1])).get("log", [])
+            where = " trained_on=" + ",".join(f"{name!r}:{n}" for name, n
+                                              in epochs_by_device(log).items())
         print(f"{run.config_hash}  sampler={c.sampler} sharing={c.sharing} seed={c.seed} "
               f"budget={c.epochs} channels={c.supernet.channels} subset={c.subset} "
-              f"checkpoints={list(run.epochs)}")
+              f"checkpoints={list(run.epochs)}{where}")
     return 0
 
 

@@ -31,6 +31,7 @@ from harness.oneshot.config import TrainConfig
 from harness.oneshot.images import SplitImages, load_split_images, steps_per_epoch, train_batch
 from harness.oneshot.models import build_model
 from harness.oneshot.sampling import ArchSampler, make_sampler
+from harness.run.environment import device_name
 
 _DROPOUT_STREAM = 4
 LogFn = Callable[[str], None]
@@ -118,7 +119,20 @@ def training_cost(log: list[dict], epoch: int) -> dict:
     wall = float(sum(r.get("seconds", 0.0) for r in rows))
     cpu = float(sum(r.get("seconds", 0.0) * (r.get("threads") or 1) for r in rows))
     devices = sorted({str(r.get("device", "?")) for r in rows})
+    # This dict is part of every checkpoint's description, which names its stored curve
+    # scores (harness.run.curves): a new key would orphan every stored point. Where each
+    # epoch ran is in the log itself (``device_name``).
     return {"epochs": len(rows), "wall_s": wall, "cpu_s": cpu, "devices": devices}
+
+
+def epochs_by_device(log: list[dict]) -> dict[str, int]:
+    """How many epochs of a checkpoint's log ran on each device model (``"unrecorded"`` for
+    epochs logged before the model was recorded)."""
+    out: dict[str, int] = {}
+    for r in log:
+        name = str(r.get("device_name") or "unrecorded")
+        out[name] = out.get(name, 0) + 1
+    return out
 
 
 def load_model(cfg: TrainConfig, epoch: int, cache_dir: str | os.PathLike,
@@ -245,9 +259,11 @@ def train(cfg: TrainConfig, *, cache_dir: str | os.PathLike, device: torch.devic
                     f"acc {acc_sum / (step + 1):.4f} ({rate:.2f} s/step)")
         t_total += time.perf_counter() - t0
         seconds = earlier_s + time.perf_counter() - t0
+        # The device's model too: a run resumed on a machine of another kind is no longer
+        # bit for bit the run of either machine, and its log says where each epoch ran.
         record = {"epoch": epoch + 1, "lr": lr, "loss": loss_sum / n_steps,
                   "acc": acc_sum / n_steps, "seconds": seconds, "device": device.type,
-                  "threads": torch.get_num_threads()}
+                  "device_name": device_name(str(device)), "threads": torch.get_num_threads()}
         history.append(record)
         say(f"[oneshot {cfg.config_hash()}] epoch {epoch + 1}/{cfg.epochs} done: loss "
             f"{record['loss']:.4f} acc {record['acc']:.4f} lr {lr:.5f} {seconds:.0f} s")

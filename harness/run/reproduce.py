@@ -159,12 +159,17 @@ def reproduce_result(path: Path, *, data_dir: str | None = None, cache_dir: Path
                             "bits must match", tuple(cells))
     relation = "stored in several environments" if not one_env else \
         "stored in an unrecorded environment" if env is None else \
-        f"stored on {env.get('capability') or '?'}, here {here.get('capability') or '?'}"
+        f"stored on {_kind(env)}, here {_kind(here)}"
     if all(c.rel_diff() <= CROSS_ENV_RTOL for c in cells):
         return Reproduction(name, split_name, WITHIN_TOLERANCE,
                             f"{relation}; tolerance {CROSS_ENV_RTOL:g}", tuple(cells))
     return Reproduction(name, split_name, DIFFERENT, f"{relation}; beyond the tolerance "
                         f"{CROSS_ENV_RTOL:g}", tuple(cells))
+
+
+def _kind(env: dict) -> str:
+    """A CPU kind for people: ``AMD EPYC (AVX2)``."""
+    return f"{env.get('device_name') or '?'} ({env.get('capability') or '?'})"
 
 
 def reproduce_dir(results_dir: Path, *, estimators: Sequence[str] = (),

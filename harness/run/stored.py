@@ -3,22 +3,23 @@
 Adding seeds 2020 and 202020 to a result of seed 20 would otherwise re-score seed 20: a third
 of the work, 7 CPU-hours for GraSP alone on the three ranking splits. A seed is taken over from
 ``<results-dir>/<estimator>/<split>.json`` and its scores file only when everything that
-determines its scores matches (its :class:`~harness.scoring_key.ScoringKey`, the torch version
-and device name, a clean contract), the scores
+determines its scores matches (its :class:`~harness.scoring_key.ScoringKey`, the torch version,
+the GPU model on CUDA, a clean contract), the scores
 file is the one the results file was written with (its SHA-256), and three of the cells
 (first, middle, last of those needed) scored again now give the stored bits. Any mismatch, or
 a stored failure, means the seed is scored in full as before.
 
 **Another CPU kind.** Scores are bitwise reproducible only within one numeric environment
-(:mod:`harness.run.environment`): on a machine with another instruction set the probes differ
-in the last bits, and requiring equality there would re-score every stored seed whenever the
-lent machine changes kind (measured on NDS-ResNet: relative differences from 0 for ``synflow``
-to 3e-2 for ``zico``). When every stored score comes from one environment that is not this one
-(or from an unrecorded one, in results older than the record), the seed is taken over if each
-probe agrees within :data:`CROSS_ENV_RTOL`; the
-records keep the environment they were computed in, so the result counts both environments and
-the determinism check reports the differences as cross-environment, never as a contract
-problem. A probe beyond the tolerance still means scoring the seed in full.
+(:mod:`harness.run.environment`): on a machine with another instruction set or another CPU
+model the probes differ in the last bits, and requiring equality there would re-score every
+stored seed whenever the lent machine changes kind (measured on NDS-ResNet: relative
+differences from 0 for ``synflow`` to 3e-2 for ``zico``, both across instruction sets and
+from AMD EPYC to Intel Xeon). When every stored score comes from one environment that is not
+this one (or from an unrecorded one, in results older than the record), the seed is taken over
+if each probe agrees within :data:`CROSS_ENV_RTOL`; the records keep the environment they
+were computed in, so the result counts both environments and the determinism check reports
+the differences as cross-environment, never as a contract problem. A probe beyond the
+tolerance still means scoring the seed in full.
 
 Taken-over records carry ``origin="stored result"``. They count for the metrics like any other
 record, but not for the cost, which is measured on the cells scored in this run (the probes
@@ -70,6 +71,17 @@ def covering_result(session: Session, est: api.Estimator) -> results.ResultFile 
     return old if covers else None
 
 
+def _same_device_or_cpu(stored_name: str | None, device: str) -> bool:
+    """Whether scores stored on the device named ``stored_name`` may be probed here at all.
+
+    Any CPU may: a CPU of another model is one more numeric environment, and the probes judge
+    it like another instruction set (measured from AMD EPYC to Intel Xeon: relative
+    differences from 0 for ``swap`` to 3e-2 for ``zico``). A CUDA device must be the same
+    model: cross-GPU differences were never measured here.
+    """
+    return torch.device(device).type == "cpu" or stored_name == device_name(device)
+
+
 def reusable_result(session: Session, est: api.Estimator) -> results.ResultFile | None:
     """The results file of ``est`` on the session's split if its seeds may be taken over."""
     cfg, split = session.cfg, session.split
@@ -85,7 +97,7 @@ def reusable_result(session: Session, est: api.Estimator) -> results.ResultFile 
     same = (old.contract_ok
             and old.protocol.scoring_key == session.scoring_key(est)
             and old.environment.torch == torch.__version__
-            and old.environment.device_name == device_name(cfg.device)
+            and _same_device_or_cpu(old.environment.device_name, cfg.device)
             # edited, replaced or unreadable scores: nothing in them is trusted
             and results.scores_match(old, path.with_name(old.scores_file)))
     return old if same else None
