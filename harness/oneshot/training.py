@@ -218,6 +218,9 @@ def train(cfg: TrainConfig, *, cache_dir: str | os.PathLike, device: torch.devic
     result = TrainResult(cfg, rdir, start, start, log=history)
     t_total, steps_run = 0.0, 0
     last_step_save = time.perf_counter()
+    # The device's model is logged with every epoch: a run resumed on a machine of another kind
+    # is no longer bit for bit the run of either machine, and its log says where each ran.
+    ran_on = device_name(str(device))
     for epoch in range(start, until):
         lr = lr_at(cfg, epoch)
         for group in optimizer.param_groups:
@@ -259,11 +262,9 @@ def train(cfg: TrainConfig, *, cache_dir: str | os.PathLike, device: torch.devic
                     f"acc {acc_sum / (step + 1):.4f} ({rate:.2f} s/step)")
         t_total += time.perf_counter() - t0
         seconds = earlier_s + time.perf_counter() - t0
-        # The device's model too: a run resumed on a machine of another kind is no longer
-        # bit for bit the run of either machine, and its log says where each epoch ran.
         record = {"epoch": epoch + 1, "lr": lr, "loss": loss_sum / n_steps,
                   "acc": acc_sum / n_steps, "seconds": seconds, "device": device.type,
-                  "device_name": device_name(str(device)), "threads": torch.get_num_threads()}
+                  "device_name": ran_on, "threads": torch.get_num_threads()}
         history.append(record)
         say(f"[oneshot {cfg.config_hash()}] epoch {epoch + 1}/{cfg.epochs} done: loss "
             f"{record['loss']:.4f} acc {record['acc']:.4f} lr {lr:.5f} {seconds:.0f} s")
