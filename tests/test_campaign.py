@@ -22,10 +22,12 @@ from harness.campaign import (
     plan_status,
 )
 from harness.campaign.cli import format_status
+from harness.campaign.status import JobStatus, _epoch_seconds, _journal_cost, this_device
 from harness.campaign.tasks import find_job
 from harness.oneshot import checkpoints
 from harness.oneshot.scoring import OneShotOptions
 from harness.oneshot.training import train
+from harness.run.journal import Record
 
 SPLIT = "nb201-c10-smoke"  # 100 cells
 REPO = Path(__file__).resolve().parents[1]
@@ -117,8 +119,53 @@ def test_status_counts_results_journals_and_stored_seeds(tmp_path):
     assert 3 <= rows[2].done == n_journaled < 100 and rows[2].cost_source == "journal"
     assert rows[2].state_files == [str(journal[0])]
     assert rows[3].cost_source == "unknown" and rows[3].cpu_hours_left is None
+    # every cost was measured here, so the status borrows none from another machine
+    assert rows[1].measured_on == rows[2].measured_on == [this_device()]
+    assert rows[3].measured_on == []
     text = format_status(load_plan(plan, base=tmp_path), rows)
     assert "1 done, 2 partial, 1 missing" in text and "without a cost estimate" in text
+    assert "another device" not in text
+
+
+def _record(seconds: float, where: str | None, origin: str | None = None) -> Record:
+    env = None if where is None else {"device_type": "cpu", "device_name": where,
+                                      "capability": "AVX512", "flags_digest": "x",
+                                      "torch": "2"}
+    return Record(1, 20, 0.5, None, seconds, env=env, origin=origin)
+
+
+def test_a_cost_measured_here_replaces_one_measured_on_another_cpu():
+    """A journal's or a training log's measurements on this machine are its cost once there
+    are three of them; before that, every measurement counts, and says where it came from."""
+    other = [_record(10.0, "AMD EPYC") for _ in range(4)] + [_record(99.0, None, "stored result")]
+    assert _journal_cost(other, "Intel Xeon") == (10.0, {"AMD EPYC"})
+    two_here = other + [_record(16.0, "Intel Xeon"), _record(16.0, "Intel Xeon")]
+    assert _journal_cost(two_here, "Intel Xeon") == (12.0, {"AMD EPYC", "Intel Xeon"})
+    three_here = two_here + [_record(13.0, "Intel Xeon")]
+    assert _journal_cost(three_here, "Intel Xeon") == (15.0, {"Intel Xeon"})
+    assert _journal_cost([_record(1.0, None)] * 2, "Intel Xeon") is None  # too few to say
+    log = [{"epoch": 1, "seconds": 30.0}, {"epoch": 2, "seconds": 34.0, "device_name": "AMD"}]
+    assert _epoch_seconds(log, "Intel") == (32.0, {"unrecorded", "AMD"})
+    log += [{"epoch": e, "seconds": 40.0 + e, "device_name": "Intel"} for e in (3, 4, 5)]
+    assert _epoch_seconds(log, "Intel") == (44.0, {"Intel"})
+    assert _epoch_seconds([{"epoch": 1}], "Intel") is None
+
+
+def test_status_names_the_jobs_costed_on_another_device(tmp_path):
+    plan = load_plan(write_plan(tmp_path, score_job("params")), base=tmp_path)
+
+    def row(i: int, where: list[str], left: float = 10.0) -> JobStatus:
+        return JobStatus(i, f"job {i}", "score", "partial", 100 - left, 100, "cells", 1.0,
+                         "results", measured_on=where)
+
+    rows = [row(1, ["AMD EPYC"]), row(2, ["AMD EPYC", "Intel"]), row(3, ["Intel"]),
+            row(4, ["AMD EPYC"]), row(5, ["AMD EPYC"], left=0), row(6, ["unrecorded"])]
+    text = format_status(plan, rows, here="Intel")
+    assert text.splitlines()[-3:] == [
+        "costs measured on another device, not on this one (Intel); read them as estimates:",
+        "  jobs 1-2, 4: AMD EPYC",  # job 5 has nothing left to cost
+        "  job 6: unrecorded"]
+    assert "another device" not in format_status(plan, rows[2:3], here="Intel")
 
 
 def test_a_finished_estimator_of_a_job_is_not_scored_again(tmp_path):

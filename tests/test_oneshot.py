@@ -347,6 +347,41 @@ def test_a_stop_mid_epoch_resumes_bit_for_bit(tmp_path, data_dir):
     assert [r["loss"] for r in ca["log"]] == [r["loss"] for r in cb["log"]]
 
 
+class _Killed(Exception):
+    """Stands for ``kill -9``: training ends between steps and no stop path saves anything."""
+
+
+def test_a_killed_run_resumes_bit_for_bit_from_its_periodic_step_checkpoint(tmp_path,
+                                                                            data_dir):
+    # 2 steps per epoch; step.pt is saved before every step (step_every_s tiny), and the run
+    # is killed before its 4th step (epoch 1, step 1): the save before it is the resume point.
+    cfg = tiny_cfg(subset=100, batch_size=40, epochs=2)
+    a_dir, b_dir = tmp_path / "a", tmp_path / "b"
+    asked = []
+
+    def kill_before_fourth_step() -> bool:
+        asked.append(1)
+        if len(asked) == 4:
+            raise _Killed
+        return False
+
+    with pytest.raises(_Killed):
+        train(cfg, cache_dir=a_dir, data_dir=data_dir, log=None, stop=kill_before_fourth_step,
+              step_every_s=1e-9)
+    step_file = checkpoints.step_checkpoint_path(a_dir, cfg)
+    state = checkpoints.load_checkpoint(step_file)
+    # each save replaces the one before: this is the one before step 3, the last that ran
+    assert (state["epoch"], state["step"], state["global_step"]) == (1, 0, 2)
+    resumed = train(cfg, cache_dir=a_dir, data_dir=data_dir, log=None)
+    assert (resumed.resumed_from, resumed.epoch) == (1, 2) and not step_file.exists()
+    train(cfg, cache_dir=b_dir, data_dir=data_dir, log=None)
+    ca = checkpoints.load_checkpoint(checkpoints.checkpoint_path(a_dir, cfg, 2))
+    cb = checkpoints.load_checkpoint(checkpoints.checkpoint_path(b_dir, cfg, 2))
+    for k in ca["model"]:
+        assert torch.equal(ca["model"][k], cb["model"][k]), k
+    assert [r["loss"] for r in ca["log"]] == [r["loss"] for r in cb["log"]]
+
+
 def test_checkpoint_layout_and_discovery(tmp_path, data_dir):
     cfg = tiny_cfg(epochs=2)
     res = train(cfg, cache_dir=tmp_path, data_dir=data_dir, save_epochs=[1], log=None)

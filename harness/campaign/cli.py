@@ -26,7 +26,7 @@ from harness.campaign.runner import (
     continue_command,
     parse_budget,
 )
-from harness.campaign.status import JobStatus, plan_status
+from harness.campaign.status import JobStatus, plan_status, this_device
 
 DEFAULT_PLAN = "campaigns/board.toml"
 
@@ -47,8 +47,33 @@ def _hours(h: float | None) -> str:
     return "?" if h is None else f"{h:.2f}"
 
 
-def format_status(plan: Plan, rows: list[JobStatus]) -> str:
-    """The status table, one line per job, then the totals."""
+def _ranges(indices: list[int]) -> str:
+    """``[1, 2, 3, 5]`` as ``1-3, 5``."""
+    out: list[list[int]] = []
+    for i in sorted(indices):
+        if out and i == out[-1][1] + 1:
+            out[-1][1] = i
+        else:
+            out.append([i, i])
+    return ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in out)
+
+
+def _elsewhere(rows: list[JobStatus], here: str) -> list[str]:
+    """One line per other device whose measurements cost unfinished jobs: a cost does not
+    carry over between CPU kinds, so the reader is told which totals are borrowed."""
+    by_device: dict[str, list[int]] = {}
+    for r in rows:
+        if r.cpu_hours_left:
+            for name in r.measured_on:
+                if name != here:
+                    by_device.setdefault(name, []).append(r.index)
+    return [f"  job{'s' if len(idx) > 1 else ''} {_ranges(idx)}: {name}"
+            for name, idx in sorted(by_device.items())]
+
+
+def format_status(plan: Plan, rows: list[JobStatus], here: str | None = None) -> str:
+    """The status table, one line per job, then the totals, then the jobs whose cost was
+    measured on another device than ``here`` (default: this machine's)."""
     lines = [f"campaign {plan.name} ({plan.path}); results in {plan.results_dir}",
              f"{'#':>3}  {'state':8} {'progress':>18}  {'CPU-h left':>10}  {'cost from':13} job"]
     for r in rows:
@@ -64,6 +89,12 @@ def format_status(plan: Plan, rows: list[JobStatus]) -> str:
                  f"{count['missing']} missing; {sum(known):.1f} CPU-h left"
                  + (f" plus jobs {', '.join(unknown)} without a cost estimate (--probe N "
                     "measures them)" if unknown else ""))
+    here = here or this_device()
+    elsewhere = _elsewhere(rows, here)
+    if elsewhere:
+        lines.append(f"costs measured on another device, not on this one ({here}); "
+                     "read them as estimates:")
+        lines.extend(elsewhere)
     return "\n".join(lines)
 
 
@@ -73,7 +104,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         known = [r.cpu_hours_left for r in rows if r.cpu_hours_left is not None]
         print(json.dumps({"plan": str(plan.path), "results_dir": str(plan.results_dir),
-                          "jobs": [r.to_dict() for r in rows],
+                          "device": this_device(), "jobs": [r.to_dict() for r in rows],
                           "cpu_hours_left": sum(known),
                           "jobs_without_estimate": [r.index for r in rows
                                                     if r.cpu_hours_left is None]}, indent=1))

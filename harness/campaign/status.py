@@ -15,6 +15,12 @@ committed standalone cost on the split (``standalone``: ``harness cost``, each e
 so jointly scored estimators that share passes are over-counted), a short probe of a few cells
 (``probe``), or the estimator's results on other splits (``other splits``, an estimate). A
 job with none of these has no estimate (``unknown``).
+
+Each job also says which device models its cost was measured on (``measured_on``). A cost does
+not carry over from one CPU kind to another (a training epoch is 1.2-1.7x slower on the Intel
+machine than on the AMD one), so a journal's or a training log's own measurements on this
+machine are preferred once there are enough of them, and ``campaign status`` names the jobs
+whose estimate comes from another device.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from harness.oneshot.sampling import make_sampler
 from harness.oneshot.training import train
 from harness.run import standalone
 from harness.run.config import RunConfig
+from harness.run.environment import device_name
 from harness.run.journal import read_checkpoint
 from harness.run.scoring import score_cell
 from harness.run.session import Session
@@ -45,6 +52,14 @@ from harness.run.stored import covering_result, reusable_result
 
 COST_SOURCES = ("journal", "results", "standalone", "probe", "other splits", "other runs",
                 "unknown")
+#: Measurements on this machine replace those of other machines once there are this many.
+MIN_LOCAL = 3
+UNRECORDED = "unrecorded"
+
+
+def this_device() -> str:
+    """The device model campaign work runs on here (what :func:`job_config` picks)."""
+    return device_name("cuda" if torch.cuda.is_available() else "cpu")
 
 
 @dataclass
@@ -66,6 +81,8 @@ class JobStatus:
         seconds_left: the work left in CPU-seconds, where it is not ``left`` times
             ``seconds_per_unit`` (a joint job whose estimators are at different cells).
         waits_for: unfinished train jobs whose runs this score job loads (it starts after).
+        measured_on: the device models the cost was measured on (``"unrecorded"`` for
+            measurements older than the record of the model).
     """
 
     index: int
@@ -81,6 +98,7 @@ class JobStatus:
     state_files: list[str] = field(default_factory=list)
     seconds_left: float | None = None
     waits_for: list[int] = field(default_factory=list)
+    measured_on: list[str] = field(default_factory=list)
 
     @property
     def left(self) -> float:
@@ -132,9 +150,24 @@ def _other_results(results_dir: Path, est_name: str, split: str) -> list[results
     return [r for r in found if r is not None]
 
 
-def _journal_cost(recs: Iterable) -> float | None:
-    own = [r.wall_s for r in recs if r.origin is None and r.failure is None]
-    return statistics.fmean(own) if len(own) >= 3 else None
+def _prefer_local(rows: list, name_of, here: str) -> list:
+    """``rows`` measured on ``here`` when there are :data:`MIN_LOCAL` of them, else all."""
+    local = [r for r in rows if name_of(r) == here]
+    return local if len(local) >= MIN_LOCAL else rows
+
+
+def _record_device(rec) -> str:
+    return (rec.env or {}).get("device_name") or UNRECORDED
+
+
+def _journal_cost(recs: Iterable, here: str) -> tuple[float, set[str]] | None:
+    """Mean seconds per cell of a journal's own successful records, and where they were
+    measured: this machine's records alone once there are enough of them."""
+    own = [r for r in recs if r.origin is None and r.failure is None]
+    use = _prefer_local(own, _record_device, here)
+    if len(use) < MIN_LOCAL:
+        return None
+    return statistics.fmean(r.wall_s for r in use), {_record_device(r) for r in use}
 
 
 def _session(job: ScoreJob, plan: Plan, **over: Any) -> Session:
@@ -150,22 +183,22 @@ def pending_estimators(job: ScoreJob, plan: Plan) -> list:
 
 
 def _fallback_cost(plan: Plan, est_name: str, split: str, benchmark: str
-                   ) -> tuple[float, float | None] | None:
-    """Mean cost and largest peak memory of the estimator's results on other splits, those
-    of the same benchmark first."""
+                   ) -> tuple[float, float | None, set[str]] | None:
+    """Mean cost, largest peak memory and devices of the estimator's results on other
+    splits, those of the same benchmark first."""
     others = _other_results(plan.results_dir, est_name, split)
     same = [r for r in others if r.split.benchmark == benchmark]
     use = same or others
     if not use:
         return None
     return (statistics.fmean(r.cost.wall_s_per_arch_mean for r in use),
-            max(r.cost.peak_rss_mb for r in use))
+            max(r.cost.peak_rss_mb for r in use), {r.environment.device_name for r in use})
 
 
-def _standalone_cost(est, session: Session) -> tuple[float, float] | None:
+def _standalone_cost(est, session: Session) -> tuple[float, float, str] | None:
     """The estimator's committed standalone cost on this split (``harness cost``: median
-    seconds per architecture alone on one thread, and peak memory), if it was measured for
-    this estimator version, split file, batch size and batches."""
+    seconds per architecture alone on one thread, peak memory, and the device), if it was
+    measured for this estimator version, split file, batch size and batches."""
     cfg = session.cfg
     try:
         cost = standalone.read(standalone.cost_path(standalone.COSTS_DIR, est.name,
@@ -175,7 +208,8 @@ def _standalone_cost(est, session: Session) -> tuple[float, float] | None:
     same = (cost.estimator_version == str(est.info.version)
             and cost.split_sha256 == session.split.sha256 and cost.batch_size == cfg.batch_size
             and cost.n_batches == cfg.n_batches)
-    return (cost.s_per_arch_median, cost.peak_rss_mb) if same else None
+    where = cost.environment.get("device_name") or UNRECORDED
+    return (cost.s_per_arch_median, cost.peak_rss_mb, where) if same else None
 
 
 def score_status(job: ScoreJob, plan: Plan) -> JobStatus:
@@ -185,6 +219,8 @@ def score_status(job: ScoreJob, plan: Plan) -> JobStatus:
     wanted = {(a, s) for a in ids for s in job.seeds}
     pending = {e.name for e in pending_estimators(job, plan)}
     done_keys, costs, sources, peaks, files = set(wanted), [], [], [], []
+    measured_on: set[str] = set()
+    here = this_device()
     seconds_left = 0.0  # each estimator's own cells left times its own cost
     some = False  # some estimator has some cell
     for est in session.estimators:
@@ -204,21 +240,25 @@ def score_status(job: ScoreJob, plan: Plan) -> JobStatus:
                 files.append(str(path))
         done_keys &= keys
         some = some or bool(keys & wanted)
-        cost = _journal_cost(journal)
+        cost = _journal_cost(journal, here)
         fallback = _fallback_cost(plan, est.name, job.split, session.split.benchmark)
         alone = _standalone_cost(est, session)
         if cost is not None:
-            costs.append(cost)
+            costs.append(cost[0])
             sources.append("journal")
+            measured_on |= cost[1]
         elif res is not None:
             costs.append(res.cost.wall_s_per_arch_mean)
             sources.append("results")
+            measured_on.add(res.environment.device_name)
         elif alone is not None:
             costs.append(alone[0])
             sources.append("standalone")
+            measured_on.add(alone[2])
         elif fallback is not None:
             costs.append(fallback[0])
             sources.append("other splits")
+            measured_on |= fallback[2]
         else:
             sources.append("unknown")
         if sources[-1] != "unknown":
@@ -235,12 +275,21 @@ def score_status(job: ScoreJob, plan: Plan) -> JobStatus:
     known_peaks = [p for p in peaks if p is not None]
     return JobStatus(job.index, job.label, "score", state, done, len(wanted), "cells",
                      sum(costs) if source != "unknown" else None, source,
-                     max(known_peaks) if known_peaks else None, files, seconds_left)
+                     max(known_peaks) if known_peaks else None, files, seconds_left,
+                     measured_on=sorted(measured_on) if source != "unknown" else [])
 
 
-def _epoch_seconds(log: list[dict]) -> float | None:
-    secs = [r["seconds"] for r in log if r.get("seconds")]
-    return statistics.fmean(secs) if secs else None
+def _epoch_device(row: dict) -> str:
+    return str(row.get("device_name") or UNRECORDED)
+
+
+def _epoch_seconds(log: list[dict], here: str) -> tuple[float, set[str]] | None:
+    """Mean seconds per epoch of a training log, and where the epochs ran: this machine's
+    epochs alone once there are enough of them."""
+    timed = _prefer_local([r for r in log if r.get("seconds")], _epoch_device, here)
+    if not timed:
+        return None
+    return statistics.fmean(r["seconds"] for r in timed), {_epoch_device(r) for r in timed}
 
 
 def train_status(job: TrainJob, plan: Plan) -> JobStatus:
@@ -262,24 +311,29 @@ def train_status(job: TrainJob, plan: Plan) -> JobStatus:
             files.append(str(step))
     if files:
         files.insert(0, str(train_ckpts.run_dir(root, cfg) / "config.json"))
-    per_epoch, source = _epoch_seconds(log), "journal"
-    if per_epoch is None:
+    here = this_device()
+    own, source = _epoch_seconds(log, here), "journal"
+    if own is not None:
+        per_epoch, measured_on = own[0], own[1]
+    else:
         source = "other runs"  # runs of the same shape: an estimate
         same = [r for r in train_ckpts.list_runs(root)
                 if r.config.space == cfg.space and r.config.supernet == cfg.supernet
                 and r.config.batch_size == cfg.batch_size and r.config.subset == cfg.subset
                 and r.epochs]
         secs = [s for r in same for s in [_epoch_seconds(train_ckpts.load_checkpoint(
-            train_ckpts.checkpoint_path(root, r.config, r.epochs[-1])).get("log", []))]
+            train_ckpts.checkpoint_path(root, r.config, r.epochs[-1])).get("log", []), here)]
             if s is not None]
-        per_epoch = statistics.fmean(secs) if secs else None
+        per_epoch = statistics.fmean(s for s, _ in secs) if secs else None
+        measured_on = set().union(*(names for _, names in secs))
         source = source if secs else "unknown"
     state = "done" if latest >= cfg.epochs else "partial" if done else "missing"
     if state == "done" and job.score is not None and not results_written(job, plan):
         state = "partial"  # trained; the results with the curve are still to be written
         files = [str(train_ckpts.run_dir(root, cfg) / "config.json"), files[-1]]
     return JobStatus(job.index, job.label, "train", state, round(done, 3), cfg.epochs,
-                     "epochs", per_epoch, source, None, [] if state == "done" else files)
+                     "epochs", per_epoch, source, None, [] if state == "done" else files,
+                     measured_on=sorted(measured_on))
 
 
 def job_status(job: Job, plan: Plan) -> JobStatus:
@@ -338,4 +392,5 @@ def plan_status(plan: Plan, probe: int = 0) -> list[JobStatus]:
                                    else probe_train_cost(job, plan, probe))
             st.seconds_left = None
             st.cost_source = "probe"
+            st.measured_on = [this_device()]
     return out

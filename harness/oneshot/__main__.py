@@ -63,7 +63,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     saves = default_save_epochs(cfg.epochs, a.save_every)
     print(f"run {cfg.config_hash()} -> {checkpoints.run_dir(cache, cfg)}", file=sys.stderr)
     res = train(cfg, cache_dir=cache, device=device, data_dir=a.data_dir, save_epochs=saves,
-                until_epoch=a.until_epoch, log_every=a.log_every)
+                until_epoch=a.until_epoch, log_every=a.log_every,
+                step_every_s=a.step_every or None)
     print(json.dumps({"config_hash": cfg.config_hash(), "run_dir": str(res.run_dir),
                       "epoch": res.epoch, "resumed_from": res.resumed_from,
                       "saved": [str(p) for p in res.saved],
@@ -192,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--until-epoch", type=int, default=None,
                    help="stop early (the schedule still spans --epochs; resume later)")
     p.add_argument("--log-every", type=int, default=50, help="steps between progress lines")
+    p.add_argument("--step-every", type=float, default=600.0, metavar="SECONDS",
+                   help="also save the mid-epoch step checkpoint (step.pt) this often, so that "
+                        "a kill loses at most that much training; 0: only at epoch ends "
+                        "(default: %(default)s)")
     p.set_defaults(fn=cmd_train)
 
     p = sub.add_parser("list", help="list trained runs and their checkpoints")
