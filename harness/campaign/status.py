@@ -17,10 +17,10 @@ so jointly scored estimators that share passes are over-counted), a short probe 
 job with none of these has no estimate (``unknown``).
 
 Each job also says which device models its cost was measured on (``measured_on``). A cost does
-not carry over from one CPU kind to another (a training epoch is 1.2-1.7x slower on the Intel
-machine than on the AMD one), so a journal's or a training log's own measurements on this
-machine are preferred once there are enough of them, and ``campaign status`` names the jobs
-whose estimate comes from another device.
+not carry over from one CPU kind to another (on the Intel machine a 1-cell supernet's epoch
+is 1.2-1.7x slower than on the AMD one, a paper-shape epoch faster), so a journal's or a
+training log's own measurements on this machine are preferred once there are enough of them,
+and ``campaign status`` names the jobs whose estimate comes from another device.
 """
 
 from __future__ import annotations
