@@ -41,7 +41,7 @@ from harness.campaign.train_task import results_written
 from harness.oneshot import checkpoints as train_ckpts
 from harness.oneshot.images import load_split_images, steps_per_epoch
 from harness.oneshot.sampling import make_sampler
-from harness.oneshot.training import train
+from harness.oneshot.training import UNRECORDED, epoch_device, train
 from harness.run import standalone
 from harness.run.config import RunConfig
 from harness.run.environment import device_name
@@ -54,7 +54,6 @@ COST_SOURCES = ("journal", "results", "standalone", "probe", "other splits", "ot
                 "unknown")
 #: Measurements on this machine replace those of other machines once there are this many.
 MIN_LOCAL = 3
-UNRECORDED = "unrecorded"
 
 
 def this_device() -> str:
@@ -279,17 +278,13 @@ def score_status(job: ScoreJob, plan: Plan) -> JobStatus:
                      measured_on=sorted(measured_on) if source != "unknown" else [])
 
 
-def _epoch_device(row: dict) -> str:
-    return str(row.get("device_name") or UNRECORDED)
-
-
 def _epoch_seconds(log: list[dict], here: str) -> tuple[float, set[str]] | None:
     """Mean seconds per epoch of a training log, and where the epochs ran: this machine's
     epochs alone once there are enough of them."""
-    timed = _prefer_local([r for r in log if r.get("seconds")], _epoch_device, here)
+    timed = _prefer_local([r for r in log if r.get("seconds")], epoch_device, here)
     if not timed:
         return None
-    return statistics.fmean(r["seconds"] for r in timed), {_epoch_device(r) for r in timed}
+    return statistics.fmean(r["seconds"] for r in timed), {epoch_device(r) for r in timed}
 
 
 def train_status(job: TrainJob, plan: Plan) -> JobStatus:

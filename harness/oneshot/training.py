@@ -125,12 +125,20 @@ def training_cost(log: list[dict], epoch: int) -> dict:
     return {"epochs": len(rows), "wall_s": wall, "cpu_s": cpu, "devices": devices}
 
 
+UNRECORDED = "unrecorded"
+
+
+def epoch_device(row: dict) -> str:
+    """The device model one epoch of a checkpoint's log ran on (:data:`UNRECORDED` for epochs
+    logged before the model was recorded)."""
+    return str(row.get("device_name") or UNRECORDED)
+
+
 def epochs_by_device(log: list[dict]) -> dict[str, int]:
-    """How many epochs of a checkpoint's log ran on each device model (``"unrecorded"`` for
-    epochs logged before the model was recorded)."""
+    """How many epochs of a checkpoint's log ran on each device model."""
     out: dict[str, int] = {}
     for r in log:
-        name = str(r.get("device_name") or "unrecorded")
+        name = epoch_device(r)
         out[name] = out.get(name, 0) + 1
     return out
 
