@@ -291,12 +291,15 @@ def train_status(job: TrainJob, plan: Plan) -> JobStatus:
     """The state of a train job from its checkpoints under the plan's ``train_dir``."""
     cfg, root = job.config, plan.train_dir
     epochs = train_ckpts.available_epochs(root, cfg)
-    latest = epochs[-1] if epochs else 0  # the latest checkpoint is never removed
+    # With keep = "latest" the one epoch checkpoint left, or none once step.pt superseded it.
+    latest = epochs[-1] if epochs else 0
     done, log, files = float(latest), [], []
     if latest:
         path = train_ckpts.checkpoint_path(root, cfg, latest)
         log = train_ckpts.load_checkpoint(path).get("log", [])
-        files = [str(path)]
+        # Every checkpoint on disk: the latest resumes the run, an earlier one is either a
+        # curve point still to score (keep = "latest") or one that a later job scores.
+        files = [str(train_ckpts.checkpoint_path(root, cfg, e)) for e in epochs]
     step = train_ckpts.step_checkpoint_path(root, cfg)
     if step.is_file() and latest < cfg.epochs:
         st = train_ckpts.load_checkpoint(step)
@@ -305,7 +308,11 @@ def train_status(job: TrainJob, plan: Plan) -> JobStatus:
             log = st.get("log", log)
             files.append(str(step))
     if files:
-        files.insert(0, str(train_ckpts.run_dir(root, cfg) / "config.json"))
+        # removed.json is part of the state: it says which epochs are reached (and scored)
+        # although their checkpoints are gone, so a copy resumes where this one stands.
+        rdir = train_ckpts.run_dir(root, cfg)
+        removed = rdir / train_ckpts.REMOVED_FILE
+        files[:0] = [str(rdir / "config.json")] + ([str(removed)] if removed.is_file() else [])
     here = this_device()
     own, source = _epoch_seconds(log, here), "journal"
     if own is not None:
@@ -325,7 +332,7 @@ def train_status(job: TrainJob, plan: Plan) -> JobStatus:
     state = "done" if latest >= cfg.epochs else "partial" if done else "missing"
     if state == "done" and job.score is not None and not results_written(job, plan):
         state = "partial"  # trained; the results with the curve are still to be written
-        files = [str(train_ckpts.run_dir(root, cfg) / "config.json"), files[-1]]
+        files = [f for f in files if not Path(f).name.startswith("epoch_")] + [files[-1]]
     return JobStatus(job.index, job.label, "train", state, round(done, 3), cfg.epochs,
                      "epochs", per_epoch, source, None, [] if state == "done" else files,
                      measured_on=sorted(measured_on))
