@@ -302,3 +302,17 @@ def test_training_refuses_to_start_over_when_the_resume_point_is_missing(tmp_pat
         train(job.config, cache_dir=tmp_path / "runs", data_dir=data_dir, until_epoch=2,
               log=None)
     assert run_files(tmp_path / "runs", job) == ["config.json", "removed.json"]
+
+
+def test_a_removed_checkpoint_that_a_later_file_supersedes_can_be_trained_again(tmp_path,
+                                                                                  data_dir):
+    """The refusal is for lost progress only: epoch 1 of a finished run (removed, epoch 3 on
+    disk) is a deliberate retrain from scratch."""
+    plan = plan_file(tmp_path, RUN + SCORE + 'keep = "latest"\n')
+    run_campaign(tmp_path, plan)
+    job = load_plan(plan, base=tmp_path).jobs[0]
+    root = tmp_path / "runs"
+    assert checkpoints.available_epochs(root, job.config) == [3]
+    res = train(job.config, cache_dir=root, data_dir=data_dir, until_epoch=1, log=None)
+    assert res.resumed_from == 0
+    assert checkpoints.available_epochs(root, job.config) == [1, 3]

@@ -190,7 +190,7 @@ def train(cfg: TrainConfig, *, cache_dir: str | os.PathLike, device: torch.devic
     Raises:
         ValueError: ``until_epoch`` outside ``1..cfg.epochs``, or no full batch of images.
         FileNotFoundError: ``resume`` and the run's ``removed.json`` records an epoch past
-            every checkpoint here (the files that resume it are missing).
+            every checkpoint and ``step.pt`` here (the files that resume it are missing).
     """
     device = torch.device(device)
     until = cfg.epochs if until_epoch is None else until_epoch
@@ -230,11 +230,14 @@ def train(cfg: TrainConfig, *, cache_dir: str | os.PathLike, device: torch.devic
         carried = (partial["loss_sum"], partial["acc_sum"], partial["seconds"])
         say(f"[oneshot {cfg.config_hash()}] resumed from epoch {start} step {first_step}")
     elif resume:
-        # A removed epoch checkpoint past the resume point means the run got further than the
-        # files here show (its step.pt or latest checkpoint was not restored): training again
-        # from ``start`` would silently spend the CPU-hours a second time.
-        lost = [e for e in checkpoints.removed_checkpoints(cache_dir, cfg) if start < e <= until]
-        if lost:
+        # A removed epoch checkpoint past every file here means the run got further than the
+        # files show (its step.pt or latest checkpoint was not restored): training again from
+        # ``start`` would silently spend the CPU-hours a second time. (Regenerating a removed
+        # checkpoint that a later file supersedes is a deliberate, deterministic retrain.)
+        furthest = max([start, *checkpoints.available_epochs(cache_dir, cfg),
+                        checkpoints.step_progress(cache_dir, cfg) or 0])
+        lost = [e for e in checkpoints.removed_checkpoints(cache_dir, cfg) if e > furthest]
+        if lost and start < until:
             raise FileNotFoundError(
                 f"run {cfg.config_hash()} reached epoch {max(lost)} ({rdir}/"
                 f"{checkpoints.REMOVED_FILE}) but neither a checkpoint of that epoch or later "
