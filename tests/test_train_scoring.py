@@ -316,3 +316,11 @@ def test_a_removed_checkpoint_that_a_later_file_supersedes_can_be_trained_again(
     res = train(job.config, cache_dir=root, data_dir=data_dir, until_epoch=1, log=None)
     assert res.resumed_from == 0
     assert checkpoints.available_epochs(root, job.config) == [1, 3]
+
+
+def test_campaign_state_lists_a_finished_runs_weights_once(tmp_path):
+    plan = plan_file(tmp_path, RUN + SCORE + 'keep = "latest"\n')
+    run_campaign(tmp_path, plan)
+    (st,) = plan_status(load_plan(plan, base=tmp_path))
+    assert st.state == "done" and st.state_files == []
+    assert [Path(f).name for f in st.kept_files] == ["config.json", "removed.json", "epoch_3.pt"]

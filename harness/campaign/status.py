@@ -77,6 +77,8 @@ class JobStatus:
         cost_source: one of :data:`COST_SOURCES`.
         peak_rss_mb: the largest measured resident memory of one worker on this job.
         state_files: resumable state of an unfinished job (journals, the latest checkpoint).
+        kept_files: what a finished train job's results rest on, to commit once: its
+            ``config.json``, ``removed.json`` and final checkpoint (``runs/README.md``).
         seconds_left: the work left in CPU-seconds, where it is not ``left`` times
             ``seconds_per_unit`` (a joint job whose estimators are at different cells).
         waits_for: unfinished train jobs whose runs this score job loads (it starts after).
@@ -98,6 +100,7 @@ class JobStatus:
     seconds_left: float | None = None
     waits_for: list[int] = field(default_factory=list)
     measured_on: list[str] = field(default_factory=list)
+    kept_files: list[str] = field(default_factory=list)
 
     @property
     def left(self) -> float:
@@ -331,11 +334,17 @@ def train_status(job: TrainJob, plan: Plan) -> JobStatus:
         source = source if secs else "unknown"
     state = "done" if latest >= cfg.epochs else "partial" if done else "missing"
     if state == "done" and job.score is not None and not results_written(job, plan):
-        state = "partial"  # trained; the results with the curve are still to be written
-        files = [f for f in files if not Path(f).name.startswith("epoch_")] + [files[-1]]
+        state = "partial"
+    # Trained to the end: the final checkpoint (the last file) with the run's config and
+    # removed.json; for a job whose results are still to be written, also its state.
+    final = ([f for f in files if not Path(f).name.startswith("epoch_")] + files[-1:]
+             if latest >= cfg.epochs else [])
+    if state == "partial" and final:
+        files = final
     return JobStatus(job.index, job.label, "train", state, round(done, 3), cfg.epochs,
                      "epochs", per_epoch, source, None, [] if state == "done" else files,
-                     measured_on=sorted(measured_on))
+                     measured_on=sorted(measured_on),
+                     kept_files=final if state == "done" else [])
 
 
 def job_status(job: Job, plan: Plan) -> JobStatus:
