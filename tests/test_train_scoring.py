@@ -17,6 +17,7 @@ from harness import results
 from harness.campaign import Campaign, PlanError, load_plan, plan_status
 from harness.campaign.train_task import scoring_config
 from harness.oneshot import checkpoints
+from harness.oneshot.__main__ import main as oneshot_cli
 from harness.oneshot.training import train
 from harness.registry import resolve
 from harness.run.pipeline import run_session
@@ -246,7 +247,8 @@ def run_files(root: Path, job) -> list[str]:
     return sorted(p.name for p in checkpoints.run_dir(root, job.config).iterdir())
 
 
-def test_a_stopped_run_keeps_one_resume_point_and_a_copy_of_its_state_resumes(tmp_path):
+def test_a_stopped_run_keeps_one_resume_point_and_a_copy_of_its_state_resumes(tmp_path,
+                                                                                 capsys):
     """Stopped mid-epoch after a scored checkpoint, the run keeps ``step.pt`` alone (the
     checkpoint is recorded as removed); a copy of what ``campaign state`` lists, with the curve
     store, resumes on another folder to the curve of an uninterrupted run."""
@@ -264,6 +266,8 @@ def test_a_stopped_run_keeps_one_resume_point_and_a_copy_of_its_state_resumes(tm
         checkpoints.removed_checkpoints(root, job.config)[1]["reason"]
     (st,) = plan_status(load_plan(plan, base=stopped))
     assert st.state == "partial" and st.done == 1.375
+    assert oneshot_cli(["list", "--cache-dir", str(root)]) == 0
+    assert "checkpoints=[] step.pt=1.375" in capsys.readouterr().out
     assert [Path(f).name for f in st.state_files] == ["config.json", "removed.json", "step.pt"]
 
     copy = tmp_path / "copy"
