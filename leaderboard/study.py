@@ -191,10 +191,19 @@ def finals_table(arms: Sequence[ArmResult]) -> str:
 def curves_table(arms: Sequence[ArmResult]) -> str:
     """Markdown: per arm with a curve, τ's mean ± sd over seeds at each checkpoint (``(n)``
     where fewer seeds than the arm has reach that checkpoint); ``""`` if no arm has one (a
-    scoring of final checkpoints only, such as post-de-isomorphism, has none)."""
+    scoring of final checkpoints only, such as post-de-isomorphism, has none).
+
+    Arms of different epoch budgets get a table each, the largest budget first: their
+    checkpoints differ (every 10 of 100 epochs, every 6 of 60), and one table over the union
+    of both grids would be mostly empty cells and wider than the page.
+    """
     arms = [a for a in arms if a.curve()]
-    if not arms:
-        return ""
+    budgets = sorted({a.arm.epochs for a in arms}, reverse=True)
+    return "\n\n".join(_curves_grid([a for a in arms if a.arm.epochs == e]) for e in budgets)
+
+
+def _curves_grid(arms: Sequence[ArmResult]) -> str:
+    """One curve table (arms of one epoch budget)."""
     ks = sorted({k for a in arms for k in a.curve()})
     lines = ["| estimator | arm | " + " | ".join(str(k) for k in ks) + " |",
              "|---|---|" + "---:|" * len(ks)]

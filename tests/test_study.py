@@ -153,3 +153,19 @@ def test_the_papers_comparisons_pair_arms_by_seed(study, tmp_path):
     assert (f"| 2 | 20: 0.300 → 0.500, 2020: 0.350 → 0.600 | "
             f"{statistics.fmean(deltas):.3f} ± {statistics.stdev(deltas):.3f} |") in sampler
     assert "paired by seed" not in report(collect(study[:1], SPLIT), SPLIT, study[:1])
+
+
+def test_arms_of_other_epoch_budgets_get_a_curve_table_each(study, tmp_path):
+    """A 60-epoch arm checkpointed every 6 epochs is not spread over the 100-epoch grid: the
+    100-epoch table keeps its two columns, the 60-epoch one has its own, largest budget
+    first."""
+    board = json.loads(BOARD.read_text())
+    short = _as_seed(board, 20, 0.3, {6: 0.1, 60: 0.3}, epoch=60, epoch_budget=60,
+                     shape={"cells_per_stage": 5, "channels": 16})
+    _write(tmp_path / "short", short)
+    arms = collect([*study, tmp_path / "short"], SPLIT)
+    curves = report(arms, SPLIT, study).split("Along training", 1)[1]
+    headers = [ln for ln in curves.splitlines() if ln.startswith("| estimator | arm |")]
+    assert headers == ["| estimator | arm | 50 | 100 |", "| estimator | arm | 6 | 60 |"]
+    (row,) = [ln for ln in curves.splitlines() if "60 epochs" in ln]
+    assert row.endswith("| 0.100 | 0.300 |")

@@ -7,6 +7,7 @@ removed checkpoints are recorded; stops anywhere resume; the plan refuses what c
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from harness import results
 from harness.campaign import Campaign, PlanError, load_plan, plan_status
 from harness.campaign.train_task import scoring_config
 from harness.oneshot import checkpoints
+from harness.oneshot.__main__ import main as oneshot_cli
 from harness.oneshot.training import train
 from harness.registry import resolve
 from harness.run.pipeline import run_session
@@ -234,3 +236,95 @@ def test_a_score_job_of_zero_shot_estimators_waits_for_nothing(tmp_path):
     assert job.after == () and job.results_dir == tmp_path / "elsewhere"
     with pytest.raises(PlanError, match="results_dir must be a path"):
         load_plan(plan_file(tmp_path, body.replace('"elsewhere"', "4")), base=tmp_path)
+
+
+#: Eight steps per epoch (the smoke split's training half in batches of 10), so that a budget
+#: can stop a run mid-epoch.
+RUN_STEPS = RUN.replace("batch_size = 40", "batch_size = 10")
+
+
+def run_files(root: Path, job) -> list[str]:
+    return sorted(p.name for p in checkpoints.run_dir(root, job.config).iterdir())
+
+
+def test_a_stopped_run_keeps_one_resume_point_and_a_copy_of_its_state_resumes(tmp_path,
+                                                                                 capsys):
+    """Stopped mid-epoch after a scored checkpoint, the run keeps ``step.pt`` alone (the
+    checkpoint is recorded as removed); a copy of what ``campaign state`` lists, with the curve
+    store, resumes on another folder to the curve of an uninterrupted run."""
+    body = RUN_STEPS + SCORE + 'keep = "latest"\n'
+    whole = tmp_path / "whole"
+    run_campaign(whole, plan_file(whole, body))
+
+    stopped = tmp_path / "stopped"
+    plan = plan_file(stopped, body)
+    run_campaign(stopped, plan, budget=114)  # in epoch 2, after checkpoint 1 was scored
+    job = load_plan(plan, base=stopped).jobs[0]
+    root = stopped / "runs"
+    assert run_files(root, job) == ["config.json", "removed.json", "step.pt"]
+    assert "step.pt (epoch 1.375) is the resume point" in \
+        checkpoints.removed_checkpoints(root, job.config)[1]["reason"]
+    (st,) = plan_status(load_plan(plan, base=stopped))
+    assert st.state == "partial" and st.done == 1.375
+    assert oneshot_cli(["list", "--cache-dir", str(root)]) == 0
+    assert "checkpoints=[] step.pt=1.375" in capsys.readouterr().out
+    assert [Path(f).name for f in st.state_files] == ["config.json", "removed.json", "step.pt"]
+
+    copy = tmp_path / "copy"
+    plan_file(copy, body)
+    for f in st.state_files:
+        dest = copy / Path(f).relative_to(stopped)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, dest)
+    shutil.copytree(root / "curves", copy / "runs" / "curves")
+    report = run_campaign(copy, copy / "plan.toml")
+    assert report.finished and not report.failed
+    assert curve_of(copy / "res") == curve_of(whole / "res")
+    final = [checkpoints.load_checkpoint(checkpoints.checkpoint_path(d / "runs", job.config, 3))
+             for d in (copy, whole)]
+    for name, tensor in final[0]["model"].items():
+        assert torch.equal(tensor, final[1]["model"][name]), name
+
+
+def test_a_stop_while_scoring_leaves_no_scored_checkpoint_behind(tmp_path):
+    plan = plan_file(tmp_path, RUN_STEPS + SCORE + 'keep = "latest"\n')
+    run_campaign(tmp_path, plan, budget=122)  # checkpoint 2 saved, its scoring stopped
+    job = load_plan(plan, base=tmp_path).jobs[0]
+    assert checkpoints.available_epochs(tmp_path / "runs", job.config) == [2]
+    assert sorted(checkpoints.removed_checkpoints(tmp_path / "runs", job.config)) == [1]
+    (st,) = plan_status(load_plan(plan, base=tmp_path))
+    assert [Path(f).name for f in st.state_files] == ["config.json", "removed.json",
+                                                      "epoch_2.pt"]
+
+
+def test_training_refuses_to_start_over_when_the_resume_point_is_missing(tmp_path, data_dir):
+    plan = plan_file(tmp_path, RUN_STEPS + SCORE + 'keep = "latest"\n')
+    run_campaign(tmp_path, plan, budget=114)
+    job = load_plan(plan, base=tmp_path).jobs[0]
+    checkpoints.step_checkpoint_path(tmp_path / "runs", job.config).unlink()
+    with pytest.raises(FileNotFoundError, match=r"reached epoch 1 .*restore the run's files"):
+        train(job.config, cache_dir=tmp_path / "runs", data_dir=data_dir, until_epoch=2,
+              log=None)
+    assert run_files(tmp_path / "runs", job) == ["config.json", "removed.json"]
+
+
+def test_a_removed_checkpoint_that_a_later_file_supersedes_can_be_trained_again(tmp_path,
+                                                                                  data_dir):
+    """The refusal is for lost progress only: epoch 1 of a finished run (removed, epoch 3 on
+    disk) is a deliberate retrain from scratch."""
+    plan = plan_file(tmp_path, RUN + SCORE + 'keep = "latest"\n')
+    run_campaign(tmp_path, plan)
+    job = load_plan(plan, base=tmp_path).jobs[0]
+    root = tmp_path / "runs"
+    assert checkpoints.available_epochs(root, job.config) == [3]
+    res = train(job.config, cache_dir=root, data_dir=data_dir, until_epoch=1, log=None)
+    assert res.resumed_from == 0
+    assert checkpoints.available_epochs(root, job.config) == [1, 3]
+
+
+def test_campaign_state_lists_a_finished_runs_weights_once(tmp_path):
+    plan = plan_file(tmp_path, RUN + SCORE + 'keep = "latest"\n')
+    run_campaign(tmp_path, plan)
+    (st,) = plan_status(load_plan(plan, base=tmp_path))
+    assert st.state == "done" and st.state_files == []
+    assert [Path(f).name for f in st.kept_files] == ["config.json", "removed.json", "epoch_3.pt"]

@@ -115,13 +115,19 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_state(args: argparse.Namespace) -> int:
     plan = _plan(args)
-    total = 0
+    state = kept = 0
     for r in plan_status(plan):
         for f in r.state_files:
             size = Path(f).stat().st_size
-            total += size
+            state += size
             print(f"{f}\t{size / 1e6:.2f} MB\tjob {r.index}")
-    print(f"# {total / 1e6:.2f} MB of resumable state; commit it with git add -f", file=sys.stderr)
+        for f in r.kept_files:
+            size = Path(f).stat().st_size
+            kept += size
+            print(f"{f}\t{size / 1e6:.2f} MB\tjob {r.index}, finished")
+    print(f"# {state / 1e6:.2f} MB of resumable state and {kept / 1e6:.2f} MB of finished "
+          f"runs' weights (already committed ones are unchanged); commit them with "
+          f"cut -f1 | xargs git add -f", file=sys.stderr)
     return 0
 
 

@@ -77,6 +77,8 @@ class JobStatus:
         cost_source: one of :data:`COST_SOURCES`.
         peak_rss_mb: the largest measured resident memory of one worker on this job.
         state_files: resumable state of an unfinished job (journals, the latest checkpoint).
+        kept_files: what a finished train job's results rest on, to commit once: its
+            ``config.json``, ``removed.json`` and final checkpoint (``runs/README.md``).
         seconds_left: the work left in CPU-seconds, where it is not ``left`` times
             ``seconds_per_unit`` (a joint job whose estimators are at different cells).
         waits_for: unfinished train jobs whose runs this score job loads (it starts after).
@@ -98,6 +100,7 @@ class JobStatus:
     seconds_left: float | None = None
     waits_for: list[int] = field(default_factory=list)
     measured_on: list[str] = field(default_factory=list)
+    kept_files: list[str] = field(default_factory=list)
 
     @property
     def left(self) -> float:
@@ -291,12 +294,15 @@ def train_status(job: TrainJob, plan: Plan) -> JobStatus:
     """The state of a train job from its checkpoints under the plan's ``train_dir``."""
     cfg, root = job.config, plan.train_dir
     epochs = train_ckpts.available_epochs(root, cfg)
-    latest = epochs[-1] if epochs else 0  # the latest checkpoint is never removed
+    # With keep = "latest" the one epoch checkpoint left, or none once step.pt superseded it.
+    latest = epochs[-1] if epochs else 0
     done, log, files = float(latest), [], []
     if latest:
         path = train_ckpts.checkpoint_path(root, cfg, latest)
         log = train_ckpts.load_checkpoint(path).get("log", [])
-        files = [str(path)]
+        # Every checkpoint on disk: the latest resumes the run, an earlier one is either a
+        # curve point still to score (keep = "latest") or one that a later job scores.
+        files = [str(train_ckpts.checkpoint_path(root, cfg, e)) for e in epochs]
     step = train_ckpts.step_checkpoint_path(root, cfg)
     if step.is_file() and latest < cfg.epochs:
         st = train_ckpts.load_checkpoint(step)
@@ -305,7 +311,11 @@ def train_status(job: TrainJob, plan: Plan) -> JobStatus:
             log = st.get("log", log)
             files.append(str(step))
     if files:
-        files.insert(0, str(train_ckpts.run_dir(root, cfg) / "config.json"))
+        # removed.json is part of the state: it says which epochs are reached (and scored)
+        # although their checkpoints are gone, so a copy resumes where this one stands.
+        rdir = train_ckpts.run_dir(root, cfg)
+        removed = rdir / train_ckpts.REMOVED_FILE
+        files[:0] = [str(rdir / "config.json")] + ([str(removed)] if removed.is_file() else [])
     here = this_device()
     own, source = _epoch_seconds(log, here), "journal"
     if own is not None:
@@ -324,11 +334,17 @@ def train_status(job: TrainJob, plan: Plan) -> JobStatus:
         source = source if secs else "unknown"
     state = "done" if latest >= cfg.epochs else "partial" if done else "missing"
     if state == "done" and job.score is not None and not results_written(job, plan):
-        state = "partial"  # trained; the results with the curve are still to be written
-        files = [str(train_ckpts.run_dir(root, cfg) / "config.json"), files[-1]]
+        state = "partial"
+    # Trained to the end: the final checkpoint (the last file) with the run's config and
+    # removed.json; for a job whose results are still to be written, also its state.
+    final = ([f for f in files if not Path(f).name.startswith("epoch_")] + files[-1:]
+             if latest >= cfg.epochs else [])
+    if state == "partial" and final:
+        files = final
     return JobStatus(job.index, job.label, "train", state, round(done, 3), cfg.epochs,
                      "epochs", per_epoch, source, None, [] if state == "done" else files,
-                     measured_on=sorted(measured_on))
+                     measured_on=sorted(measured_on),
+                     kept_files=final if state == "done" else [])
 
 
 def job_status(job: Job, plan: Plan) -> JobStatus:

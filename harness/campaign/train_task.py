@@ -13,7 +13,11 @@ run, earlier points come from the store.
 Every step is resumable: a stop mid-epoch leaves ``step.pt``; a stop while scoring a
 checkpoint leaves that checkpoint (it is deleted only once its scores are stored). ``step.pt``
 is also saved every :data:`STEP_EVERY_S` seconds of training, so that a kill that no stop
-precedes (``kill -9``, the machine taken away, memory) loses at most that much.
+precedes (``kill -9``, the machine taken away, memory) loses at most that much. With
+``keep = "latest"`` a stopped run keeps one resume point: once ``step.pt`` is past the latest
+epoch checkpoint and that checkpoint's curve point is stored, the checkpoint is removed too
+(:func:`supersede_by_step`), so what a session commits is the run's config, ``removed.json``
+and ``step.pt``.
 """
 
 from __future__ import annotations
@@ -106,6 +110,29 @@ def remove_scored_before(job: TrainJob, plan: Plan, epoch: int, say: LogFn) -> l
     return removed
 
 
+def supersede_by_step(job: TrainJob, plan: Plan, say: LogFn) -> int | None:
+    """With ``keep = "latest"``: when ``step.pt`` is past the job's latest epoch checkpoint and
+    that checkpoint's curve point is stored, remove the checkpoint (recorded in
+    ``removed.json``), so that ``step.pt`` alone is the run's resume point.
+
+    A stopped run then leaves one set of weights to carry to the next machine, not two, and
+    none of its training is lost. Returns the removed epoch, if any.
+    """
+    cfg, root = job.config, plan.train_dir
+    epochs = checkpoints.available_epochs(root, cfg)
+    if job.keep != "latest" or job.score is None or not epochs or epochs[-1] >= cfg.epochs:
+        return None
+    k, progress = epochs[-1], checkpoints.step_progress(root, cfg)
+    if progress is None or progress <= k or not points_stored(scoring_session(job, plan, k)):
+        return None  # no later resume point, or the checkpoint still has a point to give
+    checkpoints.remove_checkpoint(
+        root, cfg, k, f"scores of {', '.join(job.score.estimators)} on {job.score.split} stored "
+        f"in the curve store; step.pt (epoch {progress:.3f}) is the resume point")
+    say(f"[campaign] job {job.index}: removed checkpoint {k}: its curve point is stored and "
+        f"step.pt (epoch {progress:.3f}) supersedes it")
+    return k
+
+
 def run_train_job(job: TrainJob, plan: Plan, stop: Callable[[], bool], say: LogFn) -> bool:
     """Do ``job``'s work until done or ``stop()``; returns whether it finished."""
     torch.set_num_threads(1)
@@ -117,13 +144,19 @@ def run_train_job(job: TrainJob, plan: Plan, stop: Callable[[], bool], say: LogF
         return not res.stopped
     images = load_split_images(cfg, None)
     sampler = make_sampler(cfg.sampler, None, cfg.space)
+    supersede_by_step(job, plan, say)  # a kill after a periodic step save left both
     for k in saves:
         if k not in checkpoints.reached_epochs(root, cfg):
             res = train(cfg, cache_dir=root, device=_device(), save_epochs=[k], until_epoch=k,
                         images=images, sampler=sampler, stop=stop, log=say,
                         step_every_s=STEP_EVERY_S)
             if res.stopped:
+                supersede_by_step(job, plan, say)
                 return False
+        if job.keep == "latest":
+            # Checkpoint k is the resume point now: earlier scored ones go before k is scored,
+            # so a stop while scoring k leaves only what a copy of the run needs.
+            remove_scored_before(job, plan, k, say)
         if k < cfg.epochs and k in checkpoints.available_epochs(root, cfg):
             session = scoring_session(job, plan, k)
             _check_run(session, job)
@@ -131,8 +164,6 @@ def run_train_job(job: TrainJob, plan: Plan, stop: Callable[[], bool], say: LogF
             if not points_stored(session):
                 return False  # stopped while scoring: the checkpoint stays
             say(f"[campaign] job {job.index}: checkpoint {k} scored into the curve store")
-        if job.keep == "latest":
-            remove_scored_before(job, plan, k, say)
     if not results_written(job, plan):
         if stop():
             return False

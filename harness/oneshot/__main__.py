@@ -85,9 +85,11 @@ def cmd_list(a: argparse.Namespace) -> int:
                 checkpoints.checkpoint_path(cache, c, run.epochs[-1])).get("log", [])
             where = " trained_on=" + ",".join(f"{name!r}:{n}" for name, n
                                               in epochs_by_device(log).items())
+        progress = checkpoints.step_progress(cache, c)  # a stopped run may have only step.pt
+        step = f" step.pt={progress:.3f}" if progress is not None else ""
         print(f"{run.config_hash}  sampler={c.sampler} sharing={c.sharing} seed={c.seed} "
               f"budget={c.epochs} channels={c.supernet.channels} subset={c.subset} "
-              f"checkpoints={list(run.epochs)}{where}")
+              f"checkpoints={list(run.epochs)}{step}{where}")
     return 0
 
 

@@ -5,8 +5,9 @@ Layout::
     <cache_dir>/oneshot/<config_hash>/config.json     the run's TrainConfig (for discovery)
     <cache_dir>/oneshot/<config_hash>/epoch_<k>.pt    state after k epochs
     <cache_dir>/oneshot/<config_hash>/step.pt         state of a run stopped mid-epoch (a
-                                                      campaign's budget or a signal); removed
-                                                      once a later epoch checkpoint exists
+                                                      campaign's budget, a signal, or saved
+                                                      every few minutes); removed once a
+                                                      later epoch checkpoint exists
     <cache_dir>/oneshot/<config_hash>/removed.json    epoch checkpoints deleted after their
                                                       curve points were scored: size, SHA-256
                                                       and why (:func:`remove_checkpoint`)
@@ -54,6 +55,16 @@ def checkpoint_path(cache_dir: str | os.PathLike, cfg: TrainConfig, epoch: int) 
 def step_checkpoint_path(cache_dir: str | os.PathLike, cfg: TrainConfig) -> Path:
     """``<cache_dir>/oneshot/<hash>/step.pt``: where a run stopped mid-epoch is saved."""
     return run_dir(cache_dir, cfg) / "step.pt"
+
+
+def step_progress(cache_dir: str | os.PathLike, cfg: TrainConfig) -> float | None:
+    """Epochs trained as ``step.pt`` of ``cfg`` records them (e.g. 39.25), or ``None``
+    without one."""
+    path = step_checkpoint_path(cache_dir, cfg)
+    if not path.is_file():
+        return None
+    state = load_checkpoint(path)
+    return state["global_step"] / state["steps_per_epoch"]
 
 
 def available_epochs(cache_dir: str | os.PathLike, cfg: TrainConfig) -> list[int]:

@@ -176,7 +176,8 @@ def train(cfg: TrainConfig, *, cache_dir: str | os.PathLike, device: torch.devic
             The epoch training stops at is always saved.
         until_epoch: stop after this epoch (default ``cfg.epochs``); the schedule still spans
             ``cfg.epochs``, so the run can be continued later.
-        resume: continue from the latest checkpoint at or before ``until_epoch``.
+        resume: continue from the latest checkpoint at or before ``until_epoch``, or from
+            ``step.pt`` when it is further.
         log: progress messages (``None``: silent).
         log_every: steps between progress messages.
         images, sampler: preloaded data and sampler (tests); loaded from ``cfg`` otherwise.
@@ -185,6 +186,11 @@ def train(cfg: TrainConfig, *, cache_dir: str | os.PathLike, device: torch.devic
             with ``result.stopped`` set. Resuming continues from it bit for bit.
         step_every_s: also save the step checkpoint every this many seconds, so that a kill
             loses at most that much training (``None``: only epoch checkpoints and stops).
+
+    Raises:
+        ValueError: ``until_epoch`` outside ``1..cfg.epochs``, or no full batch of images.
+        FileNotFoundError: ``resume`` and the run's ``removed.json`` records an epoch past
+            every checkpoint and ``step.pt`` here (the files that resume it are missing).
     """
     device = torch.device(device)
     until = cfg.epochs if until_epoch is None else until_epoch
@@ -223,6 +229,21 @@ def train(cfg: TrainConfig, *, cache_dir: str | os.PathLike, device: torch.devic
         start, first_step = partial["epoch"], partial["step"]
         carried = (partial["loss_sum"], partial["acc_sum"], partial["seconds"])
         say(f"[oneshot {cfg.config_hash()}] resumed from epoch {start} step {first_step}")
+    elif resume:
+        # A removed epoch checkpoint past every file here means the run got further than the
+        # files show (its step.pt or latest checkpoint was not restored): training again from
+        # ``start`` would silently spend the CPU-hours a second time. (Regenerating a removed
+        # checkpoint that a later file supersedes is a deliberate, deterministic retrain.)
+        furthest = max([start, *checkpoints.available_epochs(cache_dir, cfg),
+                        checkpoints.step_progress(cache_dir, cfg) or 0])
+        lost = [e for e in checkpoints.removed_checkpoints(cache_dir, cfg) if e > furthest]
+        if lost and start < until:
+            raise FileNotFoundError(
+                f"run {cfg.config_hash()} reached epoch {max(lost)} ({rdir}/"
+                f"{checkpoints.REMOVED_FILE}) but neither a checkpoint of that epoch or later "
+                f"nor a step.pt past it is in {rdir}; restore the run's files (git checkout, "
+                f"or the machine that trained it) rather than training again from epoch "
+                f"{start}")
     result = TrainResult(cfg, rdir, start, start, log=history)
     t_total, steps_run = 0.0, 0
     last_step_save = time.perf_counter()
