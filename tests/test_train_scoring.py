@@ -15,6 +15,7 @@ import torch
 
 from harness import results
 from harness.campaign import Campaign, PlanError, load_plan, plan_status
+from harness.campaign.cli import main as campaign_cli
 from harness.campaign.train_task import scoring_config
 from harness.oneshot import checkpoints
 from harness.oneshot.__main__ import main as oneshot_cli
@@ -322,9 +323,20 @@ def test_a_removed_checkpoint_that_a_later_file_supersedes_can_be_trained_again(
     assert checkpoints.available_epochs(root, job.config) == [1, 3]
 
 
-def test_campaign_state_lists_a_finished_runs_weights_once(tmp_path):
+def test_campaign_state_lists_a_finished_runs_weights_once(tmp_path, data_dir, monkeypatch,
+                                                          capsys):
     plan = plan_file(tmp_path, RUN + SCORE + 'keep = "latest"\n')
     run_campaign(tmp_path, plan)
     (st,) = plan_status(load_plan(plan, base=tmp_path))
     assert st.state == "done" and st.state_files == []
     assert [Path(f).name for f in st.kept_files] == ["config.json", "removed.json", "epoch_3.pt"]
+    # The command line prints each file once, tab-separated for `cut -f1 | xargs git add -f`.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ESTBENCH_DATA", str(data_dir))  # a relative path would move too
+    assert campaign_cli(["state", str(plan)]) == 0
+    out, err = capsys.readouterr()
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert [Path(f).name for f, _, _ in rows] == ["config.json", "removed.json", "epoch_3.pt"]
+    assert all(where == "job 1, finished" for _, _, where in rows)
+    total = sum(Path(f).stat().st_size for f, _, _ in rows)
+    assert f"0.00 MB of resumable state and {total / 1e6:.2f} MB of finished" in err
