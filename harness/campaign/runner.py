@@ -31,9 +31,9 @@ from typing import Any
 
 from harness import results
 from harness.campaign.executors import InlineExecutor, LocalExecutor
-from harness.campaign.plan import Plan, ScoreJob
+from harness.campaign.plan import Plan, ScoreJob, find_job
 from harness.campaign.status import JobStatus, job_config, job_status, pending_estimators
-from harness.campaign.tasks import FINISHED, STOPPED, Task, find_job
+from harness.campaign.tasks import FINISHED, STOPPED, Task
 from harness.run.pipeline import merge_shards
 from harness.run.progress import format_duration
 
