@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -237,6 +238,18 @@ def test_budget_forms():
     for bad in ("", "2x", "h", "0", "-5m"):
         with pytest.raises(ValueError, match="--budget"):
             parse_budget(bad)
+
+
+def test_a_train_jobs_eta_comes_from_its_epoch_time_not_its_lagging_progress():
+    from harness.campaign.runner import eta_seconds
+
+    train = JobStatus(1, "t", "train", "partial", 36.0, 60.0, "epochs", 280.0, "journal")
+    assert eta_seconds(train, rate=0.1 / 60) == 24 * 280.0
+    guess = dataclasses.replace(train, cost_source="other runs")
+    assert eta_seconds(guess, rate=0.1 / 60) == pytest.approx(24 / (0.1 / 60))
+    cells = JobStatus(2, "s", "score", "partial", 600, 1000, "cells", 40.0, "journal")
+    assert eta_seconds(cells, rate=2 / 60) == pytest.approx(400 * 30)
+    assert eta_seconds(cells, rate=0.0) == float("inf")
 
 
 def test_the_board_plan_is_valid():
