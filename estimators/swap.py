@@ -52,7 +52,7 @@ import torch
 from torch import nn
 
 from harness.api import ArchContext, Paper, Published, estimator
-from harness.toolkit import generator_for
+from harness.toolkit import gaussian_init_, generator_for
 
 INPUT_SAMPLES = 16
 
@@ -75,19 +75,6 @@ PAPER = Paper(
   url={https://openreview.net/forum?id=tveiUXU2aa}
 }""",
 )
-
-
-def gaussian_init_(net: nn.Module, gen: torch.Generator) -> None:
-    """The official ``network_weight_gaussian_init``, drawn from ``gen`` on the CPU."""
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                m.weight.copy_(torch.randn(m.weight.shape, generator=gen, dtype=m.weight.dtype))
-                if m.bias is not None:
-                    m.bias.zero_()
-            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)) and m.affine:
-                m.weight.fill_(1.0)
-                m.bias.zero_()
 
 
 def count_distinct_patterns(codes: np.ndarray) -> int:

@@ -44,7 +44,6 @@ inputs) is floored the same way.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import sys
 from collections.abc import Callable
@@ -53,6 +52,7 @@ import torch
 from torch import nn
 
 from harness.api import ArchContext, Paper, estimator
+from harness.toolkit import gaussian_init_, generator_for
 
 MIXUP_GAMMA = 1e-2
 BATCH_SIZE = 64
@@ -69,33 +69,6 @@ PAPER = Paper(
   year={2021}
 }""",
 )
-
-
-def generator_seed(seed: int, batch_index: int) -> int:
-    """The seed of the generator that draws one call's weights and inputs.
-
-    A hash of ``(seed, batch_index)`` rather than their sum, so that e.g. seed 0 / batch 1 and
-    seed 1 / batch 0 are different repeats. Returns a non-negative 63-bit integer.
-    """
-    digest = hashlib.sha256(f"zen:{int(seed)}:{int(batch_index)}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
-
-
-def gaussian_init_(net: nn.Module, gen: torch.Generator) -> None:
-    """Re-draw the weights as the reference's ``network_weight_gaussian_init`` does.
-
-    Draws happen on the CPU in ``net.modules()`` order and are copied to the weights' device, so
-    the result is the same on every device.
-    """
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                m.weight.copy_(torch.randn(m.weight.shape, generator=gen, dtype=m.weight.dtype))
-                if m.bias is not None:
-                    m.bias.zero_()
-            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)) and m.weight is not None:
-                m.weight.fill_(1.0)
-                m.bias.zero_()
 
 
 def pre_gap_module(net: nn.Module) -> nn.AdaptiveAvgPool2d:
@@ -157,8 +130,7 @@ def _pre_gap_features(net: nn.Module, pool: nn.Module, x: torch.Tensor) -> torch
 )
 def score(ctx: ArchContext) -> float:
     net = ctx.build()  # training mode: BN uses batch statistics, as in the reference
-    gen = torch.Generator(device="cpu")
-    gen.manual_seed(generator_seed(ctx.seed, ctx.batch_index))
+    gen = generator_for("zen", ctx.seed, ctx.batch_index)
     gaussian_init_(net, gen)
     features = pre_gap_extractor(net)
 

@@ -25,7 +25,8 @@
 ``python -m harness reproduce [--results-dir DIR] [--estimator A,B] [--split S,T]``
     re-score the first, middle and last cell of each results file with today's code and
     compare with the stored scores (bit for bit in the same numeric environment); exit 1 on a
-    difference. A refactor or speed-up proves with it that no score changed.
+    difference. A refactor or speed-up proves with it that no score changed; where the stored
+    scores came from another CPU kind, by equal ``re-scored`` digests before and after it.
 """
 
 from __future__ import annotations

@@ -48,6 +48,25 @@ def kaiming_normal_fanin_(net: nn.Module, gen: torch.Generator) -> None:
                 m.bias.zero_()
 
 
+def gaussian_init_(net: nn.Module, gen: torch.Generator) -> None:
+    """The official ``network_weight_gaussian_init`` (Zen-NAS, SWAP), drawn from ``gen`` on the CPU.
+
+    Conv2d/Linear weights ~ ``N(0, 1)``, their biases 0; affine BatchNorm2d/GroupNorm weights 1,
+    biases 0 (affine-free ones are left alone). Draws follow ``net.modules()`` order and are
+    copied to the weights' device, so a generator state gives the same weights on every device.
+    Used by ``zen`` and ``swap``.
+    """
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                m.weight.copy_(torch.randn(m.weight.shape, generator=gen, dtype=m.weight.dtype))
+                if m.bias is not None:
+                    m.bias.zero_()
+            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)) and m.affine:
+                m.weight.fill_(1.0)
+                m.bias.zero_()
+
+
 #: The shift of the Jacobian-covariance score (Mellor et al., 2020; zero-cost-nas reference).
 JACOV_K = 1e-5
 

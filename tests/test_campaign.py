@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -22,8 +23,8 @@ from harness.campaign import (
     plan_status,
 )
 from harness.campaign.cli import format_status
+from harness.campaign.plan import find_job
 from harness.campaign.status import JobStatus, _epoch_seconds, _journal_cost, this_device
-from harness.campaign.tasks import find_job
 from harness.oneshot import checkpoints
 from harness.oneshot.scoring import OneShotOptions
 from harness.oneshot.training import train
@@ -239,6 +240,18 @@ def test_budget_forms():
             parse_budget(bad)
 
 
+def test_a_train_jobs_eta_comes_from_its_epoch_time_not_its_lagging_progress():
+    from harness.campaign.runner import eta_seconds
+
+    train = JobStatus(1, "t", "train", "partial", 36.0, 60.0, "epochs", 280.0, "journal")
+    assert eta_seconds(train, rate=0.1 / 60) == 24 * 280.0
+    guess = dataclasses.replace(train, cost_source="other runs")
+    assert eta_seconds(guess, rate=0.1 / 60) == pytest.approx(24 / (0.1 / 60))
+    cells = JobStatus(2, "s", "score", "partial", 600, 1000, "cells", 40.0, "journal")
+    assert eta_seconds(cells, rate=2 / 60) == pytest.approx(400 * 30)
+    assert eta_seconds(cells, rate=0.0) == float("inf")
+
+
 def test_the_board_plan_is_valid():
     plan = load_plan(REPO / "campaigns" / "board.toml", base=REPO)
     first = [j for j in plan.jobs if j.kind == "score"][:3]
@@ -375,6 +388,41 @@ def test_a_train_job_is_costed_from_runs_of_its_own_space_and_shape(tmp_path, da
     same_space, nb101_job = plan_status(load_plan(other, base=tmp_path))
     assert same_space.cost_source == "other runs" and same_space.seconds_per_unit > 0
     assert nb101_job.cost_source == "unknown" and nb101_job.seconds_per_unit is None
+
+
+def test_scoring_a_trained_run_elsewhere_is_costed_from_that_runs_own_results(tmp_path,
+                                                                             monkeypatch):
+    """The estimate from other splits prefers the results of the train jobs the score job
+    waits for (the same supernet, whose shape sets the cost) over the board's results of the
+    same estimator (other supernets), and those of the same benchmark over the rest."""
+    from types import SimpleNamespace
+
+    from harness.campaign import status
+
+    def result(benchmark: str, seconds: float) -> SimpleNamespace:
+        return SimpleNamespace(split=SimpleNamespace(benchmark=benchmark),
+                               cost=SimpleNamespace(wall_s_per_arch_mean=seconds,
+                                                    peak_rss_mb=seconds * 100),
+                               environment=SimpleNamespace(device_name="cpu " + benchmark))
+
+    shape = "epochs = 2, seed = 7, cells_per_stage = 1, channels = 4"
+    plan = load_plan(write_plan(tmp_path, (
+        f'[[job]]\ntrain = {{ sampler = "deiso", {shape} }}\n'
+        f'score = {{ estimators = ["oneshot_deiso"], split = "{SPLIT}", results_dir = "study" }}'
+        f'\n\n[[job]]\nestimators = ["oneshot_deiso"]\nsplit = "nb201-c10-deiso"\n'
+        f'seeds = [7]\nresults_dir = "study"\n'
+        f'options = {{ {shape.replace("seed = 7, ", "")}, train = "no" }}\n\n')),
+        base=tmp_path)
+    job = plan.jobs[1]
+    assert job.after == (1,)
+    board = {tmp_path / "res": [result("nb201", 0.1), result("nds_resnet", 0.3)]}
+    monkeypatch.setattr(status, "_other_results", lambda d, _e, _s: board.get(Path(d), []))
+    assert status._fallback_cost(plan, job, "oneshot_deiso", "nb201") == (
+        0.1, 10.0, {"cpu nb201"})
+    assert status._fallback_cost(plan, job, "oneshot_deiso", "nb101")[0] == pytest.approx(0.2)
+    board[tmp_path / "study"] = [result("nb201", 0.5)]
+    assert status._fallback_cost(plan, job, "oneshot_deiso", "nb201") == (
+        0.5, 50.0, {"cpu nb201"})
 
 
 def test_a_job_without_results_is_costed_from_its_standalone_costs(tmp_path, monkeypatch):

@@ -364,6 +364,9 @@ def test_nb101_graph_hash_is_isomorphism_invariant():
     # the edge input -> output is part of the cell
     assert nb101.graph_hash([[0, 1, 1, 1], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0]],
                             ["input", c3, mp, "output"]) != h
+    # a cell whose input does not reach its output is bad data, said once
+    with pytest.raises(data.DataError, match="input is not connected to the output"):
+        nb101.graph_hash([[0, 0, 0], [0, 0, 1], [0, 0, 0]], ["input", c3, "output"])
 
 
 def test_convert_nb101_from_tfrecord(shared, tmp_path):

@@ -16,6 +16,7 @@ from torch import nn
 
 from estimators import epe_nas, l2_norm, meco, zen, zico
 from harness import api, registry
+from harness.toolkit import generator_for
 
 NEW = {"zen": zen, "zico": zico, "meco": meco, "epe_nas": epe_nas, "l2_norm": l2_norm}
 
@@ -86,7 +87,7 @@ def test_zen_hand_computed():
     got = zen.score(ctx)
 
     # The documented draw order: conv weight, linear weight, input batch, perturbation batch.
-    gen = torch.Generator().manual_seed(zen.generator_seed(7, 2))
+    gen = generator_for("zen", 7, 2)
     w = _np(torch.randn(3, 2, 1, 1, generator=gen)).reshape(3, 2)
     torch.randn(2, 3, generator=gen)  # linear weight: after the pre-GAP point, unused here
     x = _np(torch.randn(64, 2, 3, 3, generator=gen))
@@ -114,7 +115,7 @@ def test_zen_uses_last_adaptive_pool_input():
     # No weights, no BN: the pre-GAP map is 3 * pool2(x), so the score is
     # log(3 * 0.01 * mean_b sum |pool2(e)|).
     ctx = make_ctx(Two, num_classes=3, input_shape=(3, 4, 4), seed=1)
-    gen = torch.Generator().manual_seed(zen.generator_seed(1, 0))
+    gen = generator_for("zen", 1, 0)
     torch.randn(64, 3, 4, 4, generator=gen)
     e = torch.randn(64, 3, 4, 4, generator=gen)
     pooled = _np(nn.functional.adaptive_avg_pool2d(e, 2))
@@ -146,7 +147,7 @@ def test_zen_prefers_forward_pre_gap():
         def forward(self, x):
             return self.pool(x * 3.0).flatten(1)
 
-    gen = torch.Generator().manual_seed(zen.generator_seed(1, 0))
+    gen = generator_for("zen", 1, 0)
     torch.randn(64, 3, 4, 4, generator=gen)
     e = _np(torch.randn(64, 3, 4, 4, generator=gen))
     expected = math.log(5 * 0.01 * np.abs(e).sum(axis=(1, 2, 3)).mean())
@@ -324,7 +325,8 @@ def test_zen_batches_are_different_repeats():
     b = zen.score(make_ctx(_tiny_convnet, num_classes=10, input_shape=(3, 8, 8), seed=1,
                            batch_index=0))
     assert a != b
-    assert zen.generator_seed(0, 1) != zen.generator_seed(1, 0)
+    draw = [torch.randn(4, generator=generator_for("zen", s, b)) for s, b in ((0, 1), (1, 0))]
+    assert not torch.equal(*draw)
 
 
 # --------------------------------------------------------------------------------------------

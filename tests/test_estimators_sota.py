@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from estimators import az_nas, swap, vkdnw, vkdnw_agg
-from harness import api
+from harness import api, toolkit
 
 SOTA = ("az_nas", "swap", "vkdnw", "vkdnw_agg")
 
@@ -198,6 +198,22 @@ def test_kaiming_init_matches_its_definition():
     az_nas.kaiming_normal_fanin_(lin, torch.Generator().manual_seed(0))
     assert float(lin.bias.detach().abs().max()) == 0.0
     assert float(lin.weight.detach().std()) == pytest.approx(math.sqrt(2 / 50), rel=0.03)
+
+
+def test_gaussian_init_draws_in_module_order_and_resets_affine_norms():
+    net = nn.Sequential(nn.Conv2d(2, 3, 1), nn.BatchNorm2d(3), nn.BatchNorm2d(3, affine=False),
+                        nn.GroupNorm(1, 3), nn.Flatten(), nn.Linear(3, 2))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(5.0)
+    toolkit.gaussian_init_(net, torch.Generator().manual_seed(3))
+    gen = torch.Generator().manual_seed(3)
+    assert torch.equal(net[0].weight, torch.randn((3, 2, 1, 1), generator=gen))
+    assert torch.equal(net[5].weight, torch.randn((2, 3), generator=gen))
+    assert not net[0].bias.detach().any() and not net[5].bias.detach().any()
+    for norm in (net[1], net[3]):
+        assert torch.equal(norm.weight, torch.ones(3)) and not norm.bias.detach().any()
+    assert net[2].weight is None  # affine-free: nothing to reset
 
 
 def test_az_nas_aggregate_by_hand():

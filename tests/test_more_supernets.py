@@ -19,7 +19,7 @@ from harness.oneshot.nb101_supernet import NB101Shape, NB101Supernet
 from harness.oneshot.nb301_supernet import NB301Supernet
 from harness.oneshot.sampling import make_sampler, space_representative
 from harness.oneshot.scoring import OneShotOptions
-from harness.spaces import get_space, nb101, nb301
+from harness.spaces import get_space, nb101, nb101_cells, nb301
 from harness.splits import load_split
 
 TINY = {"subset": 200, "batch_size": 32, "eval_batches": 1, "eval_batch_size": 32,
@@ -56,7 +56,7 @@ def _same_function(supernet, standalone, spec: str) -> None:
 
 #: A cell whose vertex 3 is off every input -> output path: pruned to 6 vertices, so the
 #: vertices after it run on the weights of their own (unpruned) positions.
-PRUNED = nb101.format_spec(
+PRUNED = nb101_cells.format_spec(
     [[0, 1, 1, 0, 1, 0, 0], [0, 0, 0, 0, 0, 0, 1], [0, 0, 0, 1, 0, 1, 0],
      [0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 1, 1], [0, 0, 0, 0, 0, 0, 1], [0] * 7],
     ["input", "conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3", "conv3x3-bn-relu",
@@ -66,7 +66,7 @@ PRUNED = nb101.format_spec(
 @pytest.mark.parametrize("shape", [NB101Shape(16, 3, 1), NB101Shape(8, 2, 2)])
 def test_nb101_active_path_is_the_standalone_network(shape, data_dir):
     specs = load_split("nb101-smoke").specs(data_dir)[::10] + [PRUNED]
-    assert len(nb101.prune(*nb101.parse(PRUNED))[0]) == 6
+    assert len(nb101_cells.prune(*nb101_cells.parse(PRUNED))[0]) == 6
     supernet = NB101Supernet(shape)
     _randomise_batchnorms(supernet)
     for spec in specs:
@@ -78,9 +78,9 @@ def test_nb101_active_path_is_the_standalone_network(shape, data_dir):
 def test_nb101_architectures_share_weights_by_position_and_leading_channels():
     shape = NB101Shape(8, 1, 1)
     supernet = NB101Supernet(shape)
-    spec = nb101.enumerate_ss3()[0]
+    spec = nb101_cells.enumerate_ss3()[0]
     state = supernet.standalone_state(spec)
-    matrix, ops = nb101.prune(*nb101.parse(spec))
+    matrix, ops = nb101_cells.prune(*nb101_cells.parse(spec))
     channels = nb101.compute_vertex_channels(8, 8, matrix)
     # Vertex 1 (a 3x3 conv) uses the leading slice of position 1's 3x3 kernel.
     kernel = supernet.cells[0].ops["1"]["conv3x3"].conv.weight
@@ -90,7 +90,7 @@ def test_nb101_architectures_share_weights_by_position_and_leading_channels():
 
 
 def test_nb101_space_is_search_space_3_and_holds_the_table(data_dir):
-    space = nb101.enumerate_ss3()
+    space = nb101_cells.enumerate_ss3()
     assert len(space) == 108_135 == len(set(space))
     sp = get_space("nb101")
     rows = data.load_table(sp.table, data_dir).to_dict("records")
@@ -98,7 +98,7 @@ def test_nb101_space_is_search_space_3_and_holds_the_table(data_dir):
     for row in rows:
         matrix = row["adjacency"]
         assert tuple(sum(matrix[u][v] for u in range(7)) for v in range(1, 7)) == \
-            nb101.SS3_PARENTS
+            nb101_cells.SS3_PARENTS
         assert sp.spec_of_row(row) in members
 
 
@@ -106,7 +106,7 @@ def test_nb101_deiso_sampler_draws_one_representative_per_class(data_dir):
     uniform, deiso = make_sampler("uniform", None, "nb101"), make_sampler("deiso", None, "nb101")
     assert len(uniform.population) == 108_135
     assert len(deiso.population) == 49_032  # isomorphism classes under the benchmark's hash
-    assert len({nb101.canonical(s) for s in deiso.population[::97]}) == \
+    assert len({nb101_cells.canonical(s) for s in deiso.population[::97]}) == \
         len(deiso.population[::97])
     # Isomorphic cells (the table repeats some, and holds isomorphic pairs) share one
     # representative, which is itself a member of the class.
@@ -116,8 +116,8 @@ def test_nb101_deiso_sampler_draws_one_representative_per_class(data_dir):
     by_class = collections.defaultdict(set)
     for s in specs:
         rep = space_representative("nb101", s)
-        assert nb101.canonical(rep) == nb101.canonical(s)
-        by_class[nb101.canonical(s)].add(rep)
+        assert nb101_cells.canonical(rep) == nb101_cells.canonical(s)
+        by_class[nb101_cells.canonical(s)].add(rep)
     assert all(len(v) == 1 for v in by_class.values())
     with pytest.raises(ValueError, match="no de-isomorphic sampler"):
         space_representative("nb301", specs[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -35,7 +36,7 @@ def test_results_scored_here_reproduce_bit_for_bit(demo, tmp_path, data_dir):
     rep = R.reproduce_result(path, data_dir=data_dir)
     assert rep.verdict == R.SAME_BITS and rep.ok
     assert len(rep.cells) == 3 and all(c.same_bits for c in rep.cells)
-    assert "same bits (3 cells" in rep.line()
+    assert f"same bits (3 cells, re-scored {rep.digest()};" in rep.line()
 
 
 def test_a_changed_score_is_found(demo, tmp_path, data_dir):
@@ -77,6 +78,20 @@ def test_other_environment_is_compared_within_the_tolerance():
     comp = R.CellCheck(1, 20, {"a": 1.0, "b": 2.0}, {"a": 1.0, "b": 2.2})
     assert comp.rel_diff() == pytest.approx(0.2 / 2.2)
     assert R.CellCheck(1, 20, 1.0, None).rel_diff() == float("inf")
+
+
+def test_the_digest_of_re_scored_values_tells_equal_bits_from_different_ones():
+    """Comparing two code versions on one machine, where stored scores came from elsewhere."""
+    def rep(*cells: R.CellCheck) -> R.Reproduction:
+        return R.Reproduction("e", "s", R.WITHIN_TOLERANCE, "", cells)
+
+    a = rep(R.CellCheck(1, 20, 0.5, 0.1), R.CellCheck(2, 20, 0.5, {"x": 1.0, "y": None}))
+    b = rep(R.CellCheck(1, 20, 9.0, 0.1), R.CellCheck(2, 20, 9.0, {"y": None, "x": 1.0}))
+    assert a.digest() == b.digest() and len(a.digest()) == 12  # stored values do not count
+    ulp = rep(R.CellCheck(1, 20, 0.5, math.nextafter(0.1, 1.0)), a.cells[1])
+    assert ulp.digest() != a.digest()
+    other_cell = rep(R.CellCheck(3, 20, 0.5, 0.1), a.cells[1])
+    assert other_cell.digest() != a.digest()
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ import torch
 
 from harness.data import load_table
 from harness.flops import count_macs
-from harness.spaces import get_space, nb101, nb301, nds, space_names
+from harness.spaces import get_space, nb101, nb101_cells, nb301, nds, space_names
 from harness.splits import load_split
 
 NEW_SPACES = ("nb101", "nb301", "nds_resnet", "nds_resnexta")
@@ -103,28 +103,28 @@ def test_new_split_generation_is_reproducible(data_dir):
 # NAS-Bench-101
 # --------------------------------------------------------------------------------------------
 
-C3, C1, MP = OPS101 = nb101.OPS
+C3, C1, MP = OPS101 = nb101_cells.OPS
 
 
 def test_nb101_spec_round_trip(nb101_rows):
     for row in nb101_rows[:50]:
-        spec = nb101.spec_of_row(row)
-        matrix, ops = nb101.parse(spec)
+        spec = nb101_cells.spec_of_row(row)
+        matrix, ops = nb101_cells.parse(spec)
         assert [list(r) for r in matrix] == row["adjacency"] and list(ops) == row["operations"]
-        assert nb101.format_spec(matrix, ops) == spec
+        assert nb101_cells.format_spec(matrix, ops) == spec
     for bad in ("0100,0010,0001,0000|conv3x3-bn-relu", "01,00", "0110,0000,0001,0000|a,b",
                 "11,00|"):
         with pytest.raises(ValueError):
-            nb101.parse(bad)
+            nb101_cells.parse(bad)
 
 
 def test_nb101_prune_and_vertex_channels():
     # Vertex 2 is dangling (no path to the output): the benchmark deletes it.
     matrix = ((0, 1, 1, 0), (0, 0, 0, 1), (0, 0, 0, 0), (0, 0, 0, 0))
-    pruned, ops = nb101.prune(matrix, ("input", C3, MP, "output"))
+    pruned, ops = nb101_cells.prune(matrix, ("input", C3, MP, "output"))
     assert pruned == ((0, 1, 0), (0, 0, 1), (0, 0, 0)) and ops == ("input", C3, "output")
     with pytest.raises(ValueError):
-        nb101.prune(((0, 1, 0), (0, 0, 0), (0, 0, 0)), ("input", C3, "output"))
+        nb101_cells.prune(((0, 1, 0), (0, 0, 0), (0, 0, 0)), ("input", C3, "output"))
     # 128 output channels over 3 concatenated vertices: 43 + 43 + 42, earlier vertices first;
     # vertex 1 only feeds vertex 2 and inherits its channels.
     m = ((0, 1, 0, 1, 1, 0), (0, 0, 1, 0, 0, 0), (0, 0, 0, 0, 0, 1), (0, 0, 0, 0, 0, 1),
@@ -135,53 +135,53 @@ def test_nb101_prune_and_vertex_channels():
 def test_nb101_hash_matches_benchmark_invariances():
     # Cases from the benchmark's own graph_util tests.
     diamond = ((0, 1, 1, 0), (0, 0, 0, 1), (0, 0, 0, 1), (0, 0, 0, 0))
-    assert nb101.hash_module(diamond, [-1, 1, 2, -2]) == nb101.hash_module(diamond, [-1, 2, 1, -2])
+    assert nb101_cells.hash_module(diamond, [-1, 1, 2, -2]) == nb101_cells.hash_module(diamond, [-1, 2, 1, -2])
     m1 = ((0, 1, 1, 0, 0), (0, 0, 0, 0, 1), (0, 0, 0, 1, 0), (0, 0, 0, 0, 1), (0, 0, 0, 0, 0))
     m2 = ((0, 1, 0, 1, 0), (0, 0, 1, 0, 0), (0, 0, 0, 0, 1), (0, 0, 0, 0, 1), (0, 0, 0, 0, 0))
     m3 = ((0, 1, 1, 0, 0), (0, 0, 0, 1, 0), (0, 0, 0, 0, 1), (0, 0, 0, 0, 1), (0, 0, 0, 0, 0))
-    h1 = nb101.hash_module(m1, [-1, 1, 2, 3, -2])
-    assert h1 == nb101.hash_module(m2, [-1, 2, 3, 1, -2])
-    assert h1 == nb101.hash_module(m3, [-1, 2, 1, 3, -2])
-    assert h1 != nb101.hash_module(m1, [-1, 2, 3, 1, -2])
+    h1 = nb101_cells.hash_module(m1, [-1, 1, 2, 3, -2])
+    assert h1 == nb101_cells.hash_module(m2, [-1, 2, 3, 1, -2])
+    assert h1 == nb101_cells.hash_module(m3, [-1, 2, 1, 3, -2])
+    assert h1 != nb101_cells.hash_module(m1, [-1, 2, 3, 1, -2])
     chain = tuple(tuple(int(j == i + 1) for j in range(5)) for i in range(5))
     # Breaks if a vertex's own hash is left out of the refinement (benchmark's tricky case).
-    h_a = nb101.hash_module(chain, [-1, 1, 0, 0, -2])
-    assert h_a != nb101.hash_module(chain, [-1, 0, 0, 1, -2])
+    h_a = nb101_cells.hash_module(chain, [-1, 1, 0, 0, -2])
+    assert h_a != nb101_cells.hash_module(chain, [-1, 0, 0, 1, -2])
     # The same relabelling as specs: canonical strings agree, and a dangling vertex is ignored.
-    s1 = nb101.format_spec(m1, ("input", C1, MP, C3, "output"))
-    s2 = nb101.format_spec(m2, ("input", MP, C3, C1, "output"))
-    assert nb101.canonical(s1) == nb101.canonical(s2)
+    s1 = nb101_cells.format_spec(m1, ("input", C1, MP, C3, "output"))
+    s2 = nb101_cells.format_spec(m2, ("input", MP, C3, C1, "output"))
+    assert nb101_cells.canonical(s1) == nb101_cells.canonical(s2)
     with_dangling = ((0, 1, 1, 0, 0, 1), (0, 0, 0, 0, 0, 0), (0, 0, 0, 0, 1, 0),
                      (0, 0, 0, 0, 0, 0), (0, 0, 0, 0, 0, 1), (0, 0, 0, 0, 0, 0))
     plain = ((0, 1, 0, 1), (0, 0, 1, 0), (0, 0, 0, 1), (0, 0, 0, 0))
-    assert nb101.canonical(
-        nb101.format_spec(with_dangling, ("input", C3, C1, MP, C3, "output"))
-    ) == nb101.canonical(nb101.format_spec(plain, ("input", C1, C3, "output")))
+    assert nb101_cells.canonical(
+        nb101_cells.format_spec(with_dangling, ("input", C3, C1, MP, C3, "output"))
+    ) == nb101_cells.canonical(nb101_cells.format_spec(plain, ("input", C1, C3, "output")))
 
 
 def test_nb101_canonical_and_op_counts_on_table(nb101_rows):
-    specs = [nb101.spec_of_row(r) for r in nb101_rows[:300]]
+    specs = [nb101_cells.spec_of_row(r) for r in nb101_rows[:300]]
     for spec in specs:
-        counts = nb101.op_counts(spec)
+        counts = nb101_cells.op_counts(spec)
         assert set(counts) == set(OPS101)
-        matrix, _ = nb101.prune(*nb101.parse(spec))
+        matrix, _ = nb101_cells.prune(*nb101_cells.parse(spec))
         assert sum(counts.values()) == len(matrix) - 2
     # Identical specs hash identically; the table repeats some cells.
-    by_spec = {s: nb101.canonical(s) for s in specs}
+    by_spec = {s: nb101_cells.canonical(s) for s in specs}
     assert len(set(by_spec.values())) == len(by_spec)
 
 
 def test_nb101_analytic_params_match_benchmark_all_rows(nb101_rows):
-    bad = [(r["arch_id"], nb101.count_parameters(nb101.spec_of_row(r)), r["trainable_parameters"])
+    bad = [(r["arch_id"], nb101.count_parameters(nb101_cells.spec_of_row(r)), r["trainable_parameters"])
            for r in nb101_rows
-           if nb101.count_parameters(nb101.spec_of_row(r)) != r["trainable_parameters"]]
+           if nb101.count_parameters(nb101_cells.spec_of_row(r)) != r["trainable_parameters"]]
     assert not bad, f"{len(bad)} rows differ, e.g. {bad[:5]}"
 
 
 def _nb101_builder_mismatches(rows) -> list:
     bad = []
     for r in rows:
-        spec = nb101.spec_of_row(r)
+        spec = nb101_cells.spec_of_row(r)
         n = _n_params(nb101.build_network(spec, device="meta"))
         if n != r["trainable_parameters"]:
             bad.append((r["arch_id"], n, r["trainable_parameters"]))
@@ -205,7 +205,7 @@ def test_nb101_builder_params_match_benchmark_all_rows(chunk, nb101_rows):
 
 def test_nb101_network_runs_and_is_seeded(nb101_rows):
     params = np.array([r["trainable_parameters"] for r in nb101_rows])
-    spec = nb101.spec_of_row(nb101_rows[int(params.argmin())])
+    spec = nb101_cells.spec_of_row(nb101_rows[int(params.argmin())])
     space = get_space("nb101")
     a, b = space.build(spec, seed=3), space.build(spec, seed=3)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))

@@ -7,6 +7,7 @@ removed checkpoints are recorded; stops anywhere resume; the plan refuses what c
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -15,7 +16,8 @@ import torch
 
 from harness import results
 from harness.campaign import Campaign, PlanError, load_plan, plan_status
-from harness.campaign.train_task import scoring_config
+from harness.campaign.cli import main as campaign_cli
+from harness.campaign.train_task import run_train_job, scoring_config
 from harness.oneshot import checkpoints
 from harness.oneshot.__main__ import main as oneshot_cli
 from harness.oneshot.training import train
@@ -91,6 +93,22 @@ def test_scored_as_saved_gives_the_curve_of_kept_checkpoints(tmp_path, kept_ever
     assert "removed" in sources[1] and "removed" in sources[2] and sources[3] == "this run"
     assert [s.state for s in plan_status(load_plan(plan, base=tmp_path))] == ["done"]
     assert run_campaign(tmp_path, plan).finished == []  # nothing left to do
+
+
+def test_each_scored_checkpoint_logs_its_scoring_time(tmp_path):
+    """The log says how long a checkpoint's scoring took: what a later scoring of the same
+    supernet on another split will cost."""
+    plan = plan_file(tmp_path, RUN + SCORE + 'keep = "latest"\n')
+    loaded = load_plan(plan, base=tmp_path)
+    said: list[str] = []
+    threads = torch.get_num_threads()
+    try:
+        assert run_train_job(loaded.jobs[0], loaded, stop=lambda: False, say=said.append)
+    finally:
+        torch.set_num_threads(threads)  # a worker's one thread must not leak to other tests
+    scored = [m for m in said if "into the curve store" in m]
+    assert len(scored) == 2  # checkpoints 1 and 2; the last one is scored with the results
+    assert all(re.search(r"\(100 cells in \d+ s, \d+\.\d{3} s/cell\)$", m) for m in scored)
 
 
 def test_stops_anywhere_resume_to_the_same_curve(tmp_path, kept_everything):
@@ -322,9 +340,20 @@ def test_a_removed_checkpoint_that_a_later_file_supersedes_can_be_trained_again(
     assert checkpoints.available_epochs(root, job.config) == [1, 3]
 
 
-def test_campaign_state_lists_a_finished_runs_weights_once(tmp_path):
+def test_campaign_state_lists_a_finished_runs_weights_once(tmp_path, data_dir, monkeypatch,
+                                                          capsys):
     plan = plan_file(tmp_path, RUN + SCORE + 'keep = "latest"\n')
     run_campaign(tmp_path, plan)
     (st,) = plan_status(load_plan(plan, base=tmp_path))
     assert st.state == "done" and st.state_files == []
     assert [Path(f).name for f in st.kept_files] == ["config.json", "removed.json", "epoch_3.pt"]
+    # The command line prints each file once, tab-separated for `cut -f1 | xargs git add -f`.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ESTBENCH_DATA", str(data_dir))  # a relative path would move too
+    assert campaign_cli(["state", str(plan)]) == 0
+    out, err = capsys.readouterr()
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert [Path(f).name for f, _, _ in rows] == ["config.json", "removed.json", "epoch_3.pt"]
+    assert all(where == "job 1, finished" for _, _, where in rows)
+    total = sum(Path(f).stat().st_size for f, _, _ in rows)
+    assert f"0.00 MB of resumable state and {total / 1e6:.2f} MB of finished" in err

@@ -115,16 +115,15 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_state(args: argparse.Namespace) -> int:
     plan = _plan(args)
-    state = kept = 0
+    # Resumable state (partial jobs) and what finished runs' results rest on, in bytes.
+    sizes = {"": 0, ", finished": 0}
     for r in plan_status(plan):
-        for f in r.state_files:
-            size = Path(f).stat().st_size
-            state += size
-            print(f"{f}\t{size / 1e6:.2f} MB\tjob {r.index}")
-        for f in r.kept_files:
-            size = Path(f).stat().st_size
-            kept += size
-            print(f"{f}\t{size / 1e6:.2f} MB\tjob {r.index}, finished")
+        for files, mark in ((r.state_files, ""), (r.kept_files, ", finished")):
+            for f in files:
+                size = Path(f).stat().st_size
+                sizes[mark] += size
+                print(f"{f}\t{size / 1e6:.2f} MB\tjob {r.index}{mark}")
+    state, kept = sizes[""], sizes[", finished"]
     print(f"# {state / 1e6:.2f} MB of resumable state and {kept / 1e6:.2f} MB of finished "
           f"runs' weights (already committed ones are unchanged); commit them with "
           f"cut -f1 | xargs git add -f", file=sys.stderr)

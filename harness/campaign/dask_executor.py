@@ -20,9 +20,9 @@ from typing import Any
 from distributed import Client, Event
 
 from harness import data, results
-from harness.campaign.plan import Plan, ScoreJob
+from harness.campaign.plan import Plan, ScoreJob, find_job
 from harness.campaign.status import pending_estimators
-from harness.campaign.tasks import Task, find_job, run_task
+from harness.campaign.tasks import Task, run_task
 
 #: Seconds between a task's looks at the stop event (a scheduler round trip each).
 EVENT_POLL_S = 5.0

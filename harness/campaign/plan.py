@@ -199,6 +199,18 @@ class Plan:
         return own if own is not None else self.results_dir
 
 
+def find_job(plan: Plan, index: int) -> ScoreJob | TrainJob:
+    """The job of ``plan`` at 1-based position ``index``.
+
+    Raises:
+        KeyError: the plan has no such job.
+    """
+    for job in plan.jobs:
+        if job.index == index:
+            return job
+    raise KeyError(f"{plan.path} has no job {index}")
+
+
 def _close(word: str, choices: list[str] | tuple[str, ...]) -> str:
     near = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.5)
     return f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else (

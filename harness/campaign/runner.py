@@ -31,9 +31,9 @@ from typing import Any
 
 from harness import results
 from harness.campaign.executors import InlineExecutor, LocalExecutor
-from harness.campaign.plan import Plan, ScoreJob
+from harness.campaign.plan import Plan, ScoreJob, find_job
 from harness.campaign.status import JobStatus, job_config, job_status, pending_estimators
-from harness.campaign.tasks import FINISHED, STOPPED, Task, find_job
+from harness.campaign.tasks import FINISHED, STOPPED, Task
 from harness.run.pipeline import merge_shards
 from harness.run.progress import format_duration
 
@@ -130,6 +130,20 @@ class CampaignLock:
 # --------------------------------------------------------------------------------------------
 
 
+def eta_seconds(st: JobStatus, rate: float) -> float:
+    """Seconds until a running job is done, from its observed ``rate`` (units per second).
+
+    A train job's progress on disk moves in jumps (an epoch checkpoint at each save,
+    ``step.pt`` every :data:`~harness.campaign.train_task.STEP_EVERY_S` seconds, none while a
+    checkpoint is scored), so its observed rate lags by up to a save interval. One worker
+    trains it, so the epoch time in the run's own log (this machine's epochs once there are
+    three) is the better clock; the scoring of its checkpoints comes on top.
+    """
+    if st.kind == "train" and st.cost_source == "journal" and st.seconds_per_unit:
+        return st.left * st.seconds_per_unit
+    return st.left / rate if rate > 0 else float("inf")
+
+
 @dataclass
 class CampaignReport:
     """What a campaign run did.
@@ -221,7 +235,7 @@ class Campaign:
         for st in (job_status(find_job(self.plan, j), self.plan) for j in jobs):
             t0, d0 = started[st.index]
             rate = (st.done - d0) / max(now - t0, 1e-9)
-            eta = st.left / rate if rate > 0 else float("inf")
+            eta = eta_seconds(st, rate)
             parts.append(f"job {st.index} {st.label}: {st.done:g}/{st.total:g} {st.unit}, "
                          f"{rate * 60:.1f}/min, ETA {format_duration(eta)}")
         line = (f"[campaign] {'; '.join(parts) or 'between jobs'}; budget left "

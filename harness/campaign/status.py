@@ -13,8 +13,9 @@ Costs come from measurements, best first, and each job says which one it used: t
 journal (``journal``), the committed result of the same estimator and split (``results``), its
 committed standalone cost on the split (``standalone``: ``harness cost``, each estimator alone,
 so jointly scored estimators that share passes are over-counted), a short probe of a few cells
-(``probe``), or the estimator's results on other splits (``other splits``, an estimate). A
-job with none of these has no estimate (``unknown``).
+(``probe``), or the estimator's results on other splits (``other splits``, an estimate: those
+of the train jobs the job waits for first, which scored the same supernet). A job with none of
+these has no estimate (``unknown``).
 
 Each job also says which device models its cost was measured on (``measured_on``). A cost does
 not carry over from one CPU kind to another (on the Intel machine a 1-cell supernet's epoch
@@ -36,7 +37,7 @@ from typing import Any
 import torch
 
 from harness import data, registry, results
-from harness.campaign.plan import Job, Plan, ScoreJob, TrainJob
+from harness.campaign.plan import Job, Plan, ScoreJob, TrainJob, find_job
 from harness.campaign.train_task import results_written
 from harness.oneshot import checkpoints as train_ckpts
 from harness.oneshot.images import load_split_images, steps_per_epoch
@@ -184,13 +185,17 @@ def pending_estimators(job: ScoreJob, plan: Plan) -> list:
     return [est for est in session.estimators if covering_result(session, est) is None]
 
 
-def _fallback_cost(plan: Plan, est_name: str, split: str, benchmark: str
+def _fallback_cost(plan: Plan, job: ScoreJob, est_name: str, benchmark: str
                    ) -> tuple[float, float | None, set[str]] | None:
     """Mean cost, largest peak memory and devices of the estimator's results on other
-    splits, those of the same benchmark first."""
-    others = _other_results(plan.results_dir, est_name, split)
+    splits: first those that the train jobs ``job`` waits for wrote (they scored the very
+    supernets this job loads, whose shape sets the cost: a paper-shape supernet costs several
+    times a 1-cell one), then those of the same benchmark, then any."""
+    waited = [r for d in dict.fromkeys(plan.results_dir_of(find_job(plan, i)) for i in job.after)
+              for r in _other_results(d, est_name, job.split)]
+    others = _other_results(plan.results_dir, est_name, job.split)
     same = [r for r in others if r.split.benchmark == benchmark]
-    use = same or others
+    use = waited or same or others
     if not use:
         return None
     return (statistics.fmean(r.cost.wall_s_per_arch_mean for r in use),
@@ -243,7 +248,7 @@ def score_status(job: ScoreJob, plan: Plan) -> JobStatus:
         done_keys &= keys
         some = some or bool(keys & wanted)
         cost = _journal_cost(journal, here)
-        fallback = _fallback_cost(plan, est.name, job.split, session.split.benchmark)
+        fallback = _fallback_cost(plan, job, est.name, session.split.benchmark)
         alone = _standalone_cost(est, session)
         if cost is not None:
             costs.append(cost[0])

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness.campaign.plan import Plan, ScoreJob, TrainJob
+from harness.campaign.plan import Plan, ScoreJob, find_job
 from harness.campaign.status import job_config, pending_estimators
 from harness.campaign.train_task import run_train_job
 from harness.run.isolation import isolated
@@ -38,13 +38,6 @@ class Task:
     def tag(self) -> str:
         return f"job{self.job}" + (f"-shard{self.shard[0]}of{self.shard[1]}" if self.shard
                                    else "")
-
-
-def find_job(plan: Plan, index: int) -> ScoreJob | TrainJob:
-    for job in plan.jobs:
-        if job.index == index:
-            return job
-    raise KeyError(f"{plan.path} has no job {index}")
 
 
 def run_task(plan: Plan, task: Task, stop: Callable[[], bool],

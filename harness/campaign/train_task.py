@@ -22,6 +22,7 @@ and ``step.pt``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import torch
@@ -160,10 +161,17 @@ def run_train_job(job: TrainJob, plan: Plan, stop: Callable[[], bool], say: LogF
         if k < cfg.epochs and k in checkpoints.available_epochs(root, cfg):
             session = scoring_session(job, plan, k)
             _check_run(session, job)
-            store_checkpoint_scores(session, stop=stop)
+            start = time.monotonic()
+            computed = store_checkpoint_scores(session, stop=stop)
             if not points_stored(session):
                 return False  # stopped while scoring: the checkpoint stays
-            say(f"[campaign] job {job.index}: checkpoint {k} scored into the curve store")
+            # The time of a checkpoint's scoring is what costs a later scoring of the same
+            # supernet on another split (campaign status knows it only from results files).
+            took = time.monotonic() - start
+            n = len(session.split)
+            say(f"[campaign] job {job.index}: checkpoint {k} scored into the curve store"
+                + (f" ({n} cells in {took:.0f} s, {took / n:.3f} s/cell)" if computed else
+                   " (its scores were stored already)"))
     if not results_written(job, plan):
         if stop():
             return False

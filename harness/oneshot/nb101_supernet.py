@@ -33,11 +33,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.oneshot.slim import SlimBatchNorm2d, SlimConv2d
-from harness.spaces import nb101
+from harness.spaces import nb101, nb101_cells
 from harness.spaces.seeding import seeded
 
 #: The interior vertex positions of a 7-vertex cell.
-POSITIONS: tuple[int, ...] = tuple(range(1, nb101.MAX_VERTICES - 1))
+POSITIONS: tuple[int, ...] = tuple(range(1, nb101_cells.MAX_VERTICES - 1))
 #: Module keys of the weighted operations (max pooling has none).
 CONV_OPS: dict[str, tuple[str, int]] = {"conv3x3-bn-relu": ("conv3x3", 3),
                                         "conv1x1-bn-relu": ("conv1x1", 1)}
@@ -63,16 +63,16 @@ class NB101Shape:
 class _Plan:
     """An architecture as the supernet runs it: the pruned graph and its vertices' positions."""
 
-    matrix: nb101.Matrix
+    matrix: nb101_cells.Matrix
     ops: tuple[str, ...]
     positions: tuple[int, ...]  # position (unpruned index) of each pruned vertex
 
 
 def plan(spec: str) -> _Plan:
     """The pruned graph of ``spec`` and the supernet position of each of its vertices."""
-    matrix, ops = nb101.parse(spec)
-    keep = nb101.kept_vertices(matrix)
-    pruned, pruned_ops = nb101.prune(matrix, ops)
+    matrix, ops = nb101_cells.parse(spec)
+    keep = nb101_cells.kept_vertices(matrix)
+    pruned, pruned_ops = nb101_cells.prune(matrix, ops)
     return _Plan(pruned, pruned_ops, keep)
 
 

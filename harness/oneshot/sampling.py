@@ -13,7 +13,7 @@ the first member in :func:`harness.spaces.nb201.enumerate_cells` order. Only arc
 strings are read from the table, never accuracies.
 
 On NAS-Bench-101 (NAS-Bench-1shot1 search space 3) ``uniform`` draws from every cell of the
-space that needs no pruning (:func:`harness.spaces.nb101.enumerate_ss3`, 108,135 encodings,
+space that needs no pruning (:func:`harness.spaces.nb101_cells.enumerate_ss3`, 108,135 encodings,
 the population the benchmark table was drawn from) and ``deiso`` from one representative per
 isomorphism class of those (the first in enumeration order; classes by the benchmark's graph
 hash). On NAS-Bench-301, whose DARTS space is far too large to list, ``uniform``
@@ -38,7 +38,7 @@ from typing import Protocol
 import numpy as np
 
 from harness import data
-from harness.spaces import get_space, nb101, nb201, nb301
+from harness.spaces import get_space, nb101_cells, nb201, nb301
 
 Cell = tuple[str, ...]
 _SAMPLER_STREAM = 1  # distinguishes the sampling stream from the data / dropout streams
@@ -163,8 +163,8 @@ def _random_darts_cell(rng: np.random.Generator) -> nb301.Cell:
 def _nb101_classes() -> tuple[tuple[str, ...], dict[str, str]]:
     """NAS-Bench-101's de-isomorphic representatives, and canonical hash -> representative."""
     reps: dict[str, str] = {}
-    for spec in nb101.enumerate_ss3():
-        reps.setdefault(nb101.canonical(spec), spec)
+    for spec in nb101_cells.enumerate_ss3():
+        reps.setdefault(nb101_cells.canonical(spec), spec)
     return tuple(reps.values()), reps
 
 
@@ -178,7 +178,7 @@ def space_representative(space: str, spec: str) -> str:
     """
     if space != "nb101":
         raise ValueError(f"{space} has no de-isomorphic sampler over specs")
-    key = nb101.canonical(spec)
+    key = nb101_cells.canonical(spec)
     reps = _nb101_classes()[1]
     if key not in reps:
         raise ValueError(f"{spec!r} is not isomorphic to a cell of NAS-Bench-1shot1 search "
@@ -196,7 +196,7 @@ def make_sampler(name: str, data_dir: str | os.PathLike | None = None,
     """
     if space == "nb101":
         if name == "uniform":
-            return Sampler(name, nb101.enumerate_ss3())
+            return Sampler(name, nb101_cells.enumerate_ss3())
         if name == "deiso":
             return Sampler(name, _nb101_classes()[0])
         raise ValueError(f"Unknown sampler {name!r}; expected 'uniform' or 'deiso'")

@@ -13,12 +13,18 @@ records, alone and on one thread, and compares them with the stored scores:
 * one-shot estimators and runs on trained weights are not re-scored here (their scores need the
   supernet run, which the training curves check instead).
 
+Each line also gives a digest of the scores computed now (:meth:`Reproduction.digest`). Where
+the stored scores came from another environment, "within tolerance" does not show that a
+refactor kept the bits; running the command with the code before and after the change on one
+machine does: the digests must be equal.
+
 ``python -m harness reproduce`` runs it over a results directory.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -94,11 +100,24 @@ class Reproduction:
     def ok(self) -> bool:
         return self.verdict != DIFFERENT
 
+    def digest(self) -> str:
+        """The first 12 hex digits of a SHA-256 over the re-scored cells (architecture, seed
+        and every score or component as the exact ``float.hex``): equal digests mean equal
+        bits."""
+        h = hashlib.sha256()
+        for c in self.cells:
+            now = c.now if isinstance(c.now, dict) else {"": c.now}
+            values = ",".join(f"{k}={'None' if v is None else float(v).hex()}"
+                              for k, v in sorted(now.items()))
+            h.update(f"{c.arch_id}:{c.seed}:{values};".encode())
+        return h.hexdigest()[:12]
+
     def line(self) -> str:
         worst = max((c.rel_diff() for c in self.cells), default=0.0)
         diff = f", largest relative difference {worst:.1e}" if self.cells and worst else ""
+        now = f", re-scored {self.digest()}" if self.cells else ""
         return (f"{self.estimator} on {self.split}: {self.verdict} ({len(self.cells)} cells"
-                f"{diff}; {self.reason})")
+                f"{diff}{now}; {self.reason})")
 
 
 def _not_checked(res: results.ResultFile, reason: str) -> Reproduction:

@@ -20,7 +20,6 @@ with the chosen repeat (``0``, ``1``, ``2``) or the mean of the three (``"mean"`
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -38,59 +37,26 @@ from harness.datatools.convert.common import (
     write_table,
 )
 from harness.datatools.convert.tfrecord import parse_message, read_records
+from harness.spaces import nb101_cells
 
 # nasbench's config['available_ops']; the index of an op is its label in the graph hash.
-AVAILABLE_OPS = ("conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3")
+AVAILABLE_OPS = nb101_cells.OPS
 VALUE_COLUMNS = ("train_accuracy", "validation_accuracy", "test_accuracy", "training_time_s")
 
 
-def prune(matrix: np.ndarray, ops: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    """Drop vertices not on a path from input to output (as ``nasbench``'s ModelSpec does)."""
-    n = len(ops)
-    fwd, stack = {0}, [0]
-    while stack:
-        v = stack.pop()
-        for w in range(v + 1, n):
-            if matrix[v, w] and w not in fwd:
-                fwd.add(w)
-                stack.append(w)
-    bwd, stack = {n - 1}, [n - 1]
-    while stack:
-        v = stack.pop()
-        for w in range(v):
-            if matrix[w, v] and w not in bwd:
-                bwd.add(w)
-                stack.append(w)
-    keep = sorted(fwd & bwd)
-    if len(keep) < 2 or 0 not in keep or n - 1 not in keep:
-        raise DataError("NAS-Bench-101 cell whose input is not connected to its output")
-    return matrix[np.ix_(keep, keep)], [ops[i] for i in keep]
-
-
 def graph_hash(matrix: Sequence[Sequence[int]] | np.ndarray, ops: Sequence[str]) -> str:
-    """The official NAS-Bench-101 module hash: prune, then iterated MD5 vertex hashing.
+    """The official NAS-Bench-101 module hash of a cell: prune, then iterated MD5 vertex hashing
+    (:func:`harness.spaces.nb101_cells.graph_hash`, the one implementation, which the
+    conversion checks against the release's own stored hashes).
 
-    Each vertex starts from MD5 of ``str((out_degree, in_degree, label))`` (input −1,
-    output −2, other ops their index in :data:`AVAILABLE_OPS`); V rounds replace it by MD5 of
-    its sorted in-neighbour hashes, ``|``, sorted out-neighbour hashes, ``|``, its own hash; the
-    fingerprint is MD5 of ``str(sorted(hashes))``. Isomorphic cells get the same hash.
+    Raises:
+        DataError: the cell's input is not connected to its output.
     """
-    m, o = prune(np.asarray(matrix, dtype=np.int64), list(ops))
-    n = len(o)
-    labels = [-1] + [AVAILABLE_OPS.index(op) for op in o[1:-1]] + [-2]
-    ins, outs = m.sum(axis=0).tolist(), m.sum(axis=1).tolist()
-
-    def md5(s: str) -> str:
-        return hashlib.md5(s.encode("utf-8")).hexdigest()
-
-    hashes = [md5(str((outs[v], ins[v], labels[v]))) for v in range(n)]
-    for _ in range(n):
-        hashes = [
-            md5("".join(sorted(hashes[w] for w in range(n) if m[w, v])) + "|"
-                + "".join(sorted(hashes[w] for w in range(n) if m[v, w])) + "|" + hashes[v])
-            for v in range(n)
-        ]
-    return md5(str(sorted(hashes)))
+    rows = [[int(v) for v in row] for row in np.asarray(matrix, dtype=np.int64).tolist()]
+    try:
+        return nb101_cells.graph_hash(*nb101_cells.prune(rows, list(ops)))
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
 
 
 def parse_record(payload: bytes) -> tuple[str, int, list[list[int]], list[str], dict[str, Any]]:
