@@ -9,6 +9,9 @@ from leaderboard.cells import ci_text, cost_cell
 from leaderboard.collect import Result, Row, result_issues, result_notes, source_changed
 from leaderboard.site import Site, estimator_page, link, split_page
 
+#: The hand-written page of the one-shot study (``docs/oneshot.md``), linked from one-shot pages.
+ONESHOT_STUDY_PAGE = "oneshot.md"
+
 PLOT_CAPTIONS = {
     "scatter": "Score rank against true-accuracy rank, one point per architecture (rank of the "
                "score per seed, averaged over seeds; failed scores rank last). Points on the "
@@ -39,6 +42,12 @@ def _metadata(site: Site, name: str, page: str) -> str:
     if site.coll.registry is not None and cur is None:
         rows.append(["Registry", "⚠ no longer registered (no estimators/" + fmt.esc(name)
                      + ".py)"])
+    if meta["kind"] == "one-shot":
+        # The board keeps one seed and protocol per one-shot estimator; the study page holds
+        # the seeds, curves and comparisons a reader of this page will look for next.
+        rows.append(["Study", f"[One-shot estimators]({link(page, ONESHOT_STUDY_PAGE)}): the "
+                     "training protocol, three seeds, curves over training, the paper's "
+                     "comparisons and its supernet shape"])
     home = next((r for r in site.home_rows if r.name == name), None)
     primary = site.coll.primary_split()
     if home is not None and primary is not None:

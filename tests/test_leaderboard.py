@@ -355,6 +355,24 @@ def test_trained_weights_page_sets_rq4_results_beside_init(tmp_path, results_dir
     assert not (docs / "trained-weights.md").exists()
 
 
+def test_one_shot_pages_link_the_study(tmp_path, results_dir):
+    """A one-shot estimator's page points to the study page (seeds, curves, comparisons); a
+    zero-shot estimator's does not."""
+    res = tmp_path / "results"
+    shutil.copytree(results_dir / "params", res / "params")
+    shutil.copytree(results_dir / "random", res / "oneshot_deiso")
+    for path in (res / "oneshot_deiso").glob(f"{SPLIT}.json"):
+        obj = json.loads(path.read_text())
+        obj["estimator"] = dict(obj["estimator"], name="oneshot_deiso", kind="one-shot")
+        path.write_text(json.dumps(obj))
+    docs = tmp_path / "docs"
+    build(res, docs, make_plots=False, use_registry=False)
+    oneshot = (docs / "estimators" / "oneshot_deiso.md").read_text()
+    row = next(line for line in oneshot.splitlines() if line.startswith("| Study"))
+    assert "[One-shot estimators](../oneshot.md)" in row
+    assert "| Study" not in (docs / "estimators" / "params.md").read_text()
+
+
 def test_cost_cell_marks_a_joint_run(results_dir):
     """A joint run's seconds leave out the passes charged to a partner: the cell must say so."""
     from leaderboard.cells import cost_cell
