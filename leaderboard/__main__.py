@@ -47,8 +47,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
     drift = check(Path(args.results_dir), Path(args.docs_dir), trained_dir=_trained_dir(args),
                   data_dir=args.data_dir)
     if drift:
+        # A rebuild without the benchmark data (no $ESTBENCH_DATA) drops every plot and changes
+        # every page: its warnings name that cause, so they come before the long list.
+        for warning in drift.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         print(f"error: python -m leaderboard build would change {args.docs_dir}/; rebuild "
-              "and commit:", file=sys.stderr)
+              "and commit" + (" (or first fix what the warnings above say)"
+                              if drift.warnings else "") + ":", file=sys.stderr)
         for line in drift.lines():
             print(f"  {line}", file=sys.stderr)
         return 1

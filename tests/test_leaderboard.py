@@ -860,6 +860,21 @@ def test_check_says_whether_docs_are_what_the_results_build(tmp_path, results_di
     assert compare_trees(a, b).lines() == ["changed: page.md"]
 
 
+
+def test_check_names_the_missing_data_before_the_drift(tmp_path, results_dir, data_dir, capsys):
+    """Without the benchmark data the rebuild drops the plots and changes every page; the check
+    says why (the build's warning) before listing the drift."""
+    project = tmp_path / "site"
+    stage_site_project(project)
+    docs = project / "docs"
+    build(results_dir, docs, data_dir=data_dir)
+    rc = cli(["check", "--results-dir", str(results_dir), "--docs-dir", str(docs),
+              "--data-dir", str(tmp_path / "no-data-here")])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert err.index("warning: ground truth of") < err.index("error: python -m leaderboard build")
+    assert "first fix what the warnings above say" in err
+
 def test_home_leads_with_the_ranking_across_benchmarks(tmp_path, results_dir):
     """Only estimators with a usable result on every benchmark are ranked across them (by mean
     τ); the others are listed apart with how many benchmarks they cover."""
