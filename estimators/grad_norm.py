@@ -11,8 +11,15 @@ gradient. Biases and BatchNorm parameters do not count. Higher is predicted bett
 """
 
 from harness.api import ArchContext, estimator
+from harness.papers import VKDNW_TABLE_1, ZERO_COST_NB201_TABLE
 from harness.papers import ZERO_COST_PROXIES as PAPER
 from harness.passes import ce_gradients
+
+PUBLISHED = (
+    ZERO_COST_NB201_TABLE.figure("spearman", 0.594, "nb201-c10"),
+    VKDNW_TABLE_1.figure("kendall", 0.328, "nb201-c10", method="GradNorm"),
+    VKDNW_TABLE_1.figure("spearman", 0.438, "nb201-c10", method="GradNorm"),
+)
 
 
 @estimator(
@@ -20,6 +27,7 @@ from harness.passes import ce_gradients
     kind="zero-shot",
     idea="Sum over conv/linear layers of the L2 norm of the cross-entropy weight gradient at init.",
     paper=PAPER,
+    published=PUBLISHED,
     version="1",
 )
 def score(ctx: ArchContext) -> float:

@@ -23,8 +23,15 @@ serve the cross-entropy proxies in a joint run.
 import torch
 
 from harness.api import ArchContext, estimator
+from harness.papers import VKDNW_TABLE_1, ZERO_COST_NB201_TABLE
 from harness.papers import ZERO_COST_PROXIES as PAPER
 from harness.passes import GRAPH_GRADIENTS_KEY, graph_gradients
+
+PUBLISHED = (
+    ZERO_COST_NB201_TABLE.figure("spearman", 0.514, "nb201-c10"),
+    VKDNW_TABLE_1.figure("kendall", 0.352, "nb201-c10", method="GraSP"),
+    VKDNW_TABLE_1.figure("spearman", 0.505, "nb201-c10", method="GraSP"),
+)
 
 
 @estimator(
@@ -32,6 +39,7 @@ from harness.passes import GRAPH_GRADIENTS_KEY, graph_gradients
     kind="zero-shot",
     idea="Minus the sum of weight x (Hessian x gradient) over conv/linear weights at init.",
     paper=PAPER,
+    published=PUBLISHED,
     version="1",
     uses=(GRAPH_GRADIENTS_KEY,),
 )

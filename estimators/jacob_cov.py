@@ -20,6 +20,7 @@ network ranks below every non-degenerate one and the score stays finite.
 """
 
 from harness.api import ArchContext, estimator
+from harness.papers import VKDNW_TABLE_1, ZERO_COST_NB201_TABLE
 from harness.papers import ZERO_COST_PROXIES as PAPER
 from harness.passes import input_jacobian
 from harness.toolkit import JACOV_K as K
@@ -28,11 +29,19 @@ from harness.toolkit import eigen_score, fully_correlated_score, jacobian_covari
 __all__ = ["K", "eigen_score", "fully_correlated_score", "score"]
 
 
+PUBLISHED = (
+    ZERO_COST_NB201_TABLE.figure("spearman", 0.731, "nb201-c10"),
+    VKDNW_TABLE_1.figure("kendall", 0.616, "nb201-c10", method="Jacov"),
+    VKDNW_TABLE_1.figure("spearman", 0.8, "nb201-c10", method="Jacov"),
+)
+
+
 @estimator(
     name="jacob_cov",
     kind="zero-shot",
     idea="Minus sum of ln(λ+k)+1/(λ+k) over eigenvalues of the input-Jacobian correlation matrix.",
     paper=PAPER,
+    published=PUBLISHED,
     version="1",
 )
 def score(ctx: ArchContext) -> float:

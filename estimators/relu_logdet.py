@@ -24,6 +24,7 @@ the reference's and the score stays finite.
 import numpy as np
 
 from harness.api import ArchContext, Paper, estimator
+from harness.papers import VKDNW_TABLE_1
 from harness.passes import relu_kernel
 
 PAPER = Paper(
@@ -44,11 +45,18 @@ PAPER = Paper(
 SINGULAR_SCORE = -1.0
 
 
+PUBLISHED = (
+    VKDNW_TABLE_1.figure("kendall", 0.571, "nb201-c10", method="NASWOT"),
+    VKDNW_TABLE_1.figure("spearman", 0.762, "nb201-c10", method="NASWOT"),
+)
+
+
 @estimator(
     name="relu_logdet",
     kind="zero-shot",
     idea="Log-determinant of the batch's Hamming-similarity kernel of binary ReLU codes (NASWOT).",
     paper=PAPER,
+    published=PUBLISHED,
     version="1",
 )
 def score(ctx: ArchContext) -> float:

@@ -11,8 +11,15 @@ from the shared cross-entropy pass. Higher is predicted better.
 """
 
 from harness.api import ArchContext, estimator
+from harness.papers import VKDNW_TABLE_1, ZERO_COST_NB201_TABLE
 from harness.papers import ZERO_COST_PROXIES as PAPER
 from harness.passes import ce_gradients
+
+PUBLISHED = (
+    ZERO_COST_NB201_TABLE.figure("spearman", 0.596, "nb201-c10"),
+    VKDNW_TABLE_1.figure("kendall", 0.431, "nb201-c10", method="SNIP"),
+    VKDNW_TABLE_1.figure("spearman", 0.591, "nb201-c10", method="SNIP"),
+)
 
 
 @estimator(
@@ -20,6 +27,7 @@ from harness.passes import ce_gradients
     kind="zero-shot",
     idea="Sum of |weight x loss gradient| over conv/linear weights at init (SNIP saliency).",
     paper=PAPER,
+    published=PUBLISHED,
     version="1",
 )
 def score(ctx: ArchContext) -> float:

@@ -22,8 +22,15 @@ data independent. Higher is predicted better.
 import math
 
 from harness.api import ArchContext, estimator
+from harness.papers import VKDNW_TABLE_1, ZERO_COST_NB201_TABLE
 from harness.papers import ZERO_COST_PROXIES as PAPER
 from harness.passes import synflow_sum
+
+PUBLISHED = (
+    ZERO_COST_NB201_TABLE.figure("spearman", 0.737, "nb201-c10"),
+    VKDNW_TABLE_1.figure("kendall", 0.561, "nb201-c10", method="SynFlow"),
+    VKDNW_TABLE_1.figure("spearman", 0.758, "nb201-c10", method="SynFlow"),
+)
 
 
 @estimator(
@@ -31,6 +38,7 @@ from harness.passes import synflow_sum
     kind="zero-shot",
     idea="Log of the synaptic flow sum |w x dR/dw| of the |weight| BN-free net on all-ones input.",
     paper=PAPER,
+    published=PUBLISHED,
     version="1",
     needs_images=False,
     data_independent=True,

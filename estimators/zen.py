@@ -52,6 +52,7 @@ import torch
 from torch import nn
 
 from harness.api import ArchContext, Paper, estimator
+from harness.papers import VKDNW_TABLE_1
 from harness.toolkit import gaussian_init_, generator_for
 
 MIXUP_GAMMA = 1e-2
@@ -118,12 +119,19 @@ def _pre_gap_features(net: nn.Module, pool: nn.Module, x: torch.Tensor) -> torch
     return captured[-1]
 
 
+PUBLISHED = (
+    VKDNW_TABLE_1.figure("kendall", 0.102, "nb201-c10", method="ZenNAS"),
+    VKDNW_TABLE_1.figure("spearman", 0.103, "nb201-c10", method="ZenNAS"),
+)
+
+
 @estimator(
     name="zen",
     kind="zero-shot",
     idea="Log of how much the pre-GAP features of a Gaussian-initialised network move under a "
          "small Gaussian input perturbation, plus the log BN-variance rescaling (Zen-score).",
     paper=PAPER,
+    published=PUBLISHED,
     version="1",
     needs_images=False,
     data_independent=False,

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from harness.api import ArchContext, Paper, cross_entropy, estimator
+from harness.papers import VKDNW_TABLE_1
 
 N_MINIBATCHES = 2
 
@@ -72,12 +73,19 @@ def zico_from_gradients(per_layer: list[torch.Tensor]) -> float:
     return total
 
 
+PUBLISHED = (
+    VKDNW_TABLE_1.figure("kendall", 0.607, "nb201-c10", method="ZiCo"),
+    VKDNW_TABLE_1.figure("spearman", 0.802, "nb201-c10", method="ZiCo"),
+)
+
+
 @estimator(
     name="zico",
     kind="zero-shot",
     idea="Sum over conv/linear layers of the log of the summed mean/std ratio of the weight "
          "gradients across two mini-batches (inverse coefficient of variation).",
     paper=PAPER,
+    published=PUBLISHED,
     version="1",
     needs_images=True,
     data_independent=False,

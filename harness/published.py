@@ -44,3 +44,29 @@ class Published:
                              f"not {self.criterion!r}")
         if not -1.0 <= self.value <= 1.0:
             raise ValueError(f"Published.value {self.value!r} is not a correlation")
+
+
+@dataclass(frozen=True)
+class PublishedTable:
+    """A published table that reports several estimators under one protocol.
+
+    Defined once (in :mod:`harness.papers`) and cited by each estimator it reports, so the
+    source, population and protocol notes are written once.
+
+    Attributes:
+        source: where the table is (paper table, repository file).
+        population: which architectures its figures rank, in words.
+        note: what differs from our protocol, for every figure of the table.
+    """
+
+    source: str
+    population: str
+    note: str
+
+    def figure(self, criterion: str, value: float, benchmark: str, *, method: str = "",
+               note: str | None = None) -> Published:
+        """The table's figure for one estimator: ``method`` names the estimator as the table
+        does (when it is not our name); ``note`` replaces the table's note."""
+        source = f"{self.source}, row {method}" if method else self.source
+        return Published(criterion, value, benchmark, self.population, source,
+                         self.note if note is None else note)

@@ -29,7 +29,7 @@ from harness import schema
 from harness.data import atomic_write_bytes
 from harness.scoring_key import ScoringKey
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
 GENERATED_BY = "estbench harness (pytest harness/ --estimator=...); do not edit"
 
@@ -51,7 +51,13 @@ class PaperMeta:
 
 @dataclass
 class EstimatorMeta:
-    """Which estimator, at which version."""
+    """Which estimator, at which version.
+
+    ``source_sha256`` is the SHA-256 of the estimator's file when it was scored;
+    ``code_sha256`` the fingerprint of its code then (:func:`harness.trust.code_sha256`: the
+    syntax tree without docstrings and published figures), so the site can tell a later edit of
+    the documentation from a change of code. Either is ``None`` where it was not recorded.
+    """
 
     name: str
     version: str
@@ -60,6 +66,7 @@ class EstimatorMeta:
     paper: PaperMeta | None
     components: list[str] = field(default_factory=list)
     source_sha256: str | None = None
+    code_sha256: str | None = None
 
 
 @dataclass
@@ -253,9 +260,14 @@ class ResultFile:
         version = obj.get("schema_version")
         if version == 3:
             try:
-                obj, version = upgrade_v3(obj), SCHEMA_VERSION
+                obj, version = upgrade_v3(obj), 4
             except (KeyError, TypeError, ValueError) as exc:
                 raise ResultsSchemaError(f"{where}: a schema-3 file without {exc}") from None
+        if version == 4:
+            try:
+                obj, version = upgrade_v4(obj), SCHEMA_VERSION
+            except (KeyError, TypeError) as exc:
+                raise ResultsSchemaError(f"{where}: a schema-4 file without {exc}") from None
         if version != SCHEMA_VERSION:
             raise ResultsSchemaError(
                 f"{where}: schema_version {version!r} is not the current {SCHEMA_VERSION}; "
@@ -284,6 +296,17 @@ def upgrade_v3(obj: dict[str, Any]) -> dict[str, Any]:
         n_batches=proto["n_batches"], batch_size=proto["batch_size"],
         device_type=out["cost"]["device"], options=proto["options"],
         weights=proto["weights"]["source"]).to_dict()
+    return out
+
+
+def upgrade_v4(obj: dict[str, Any]) -> dict[str, Any]:
+    """The schema-5 form of a schema-4 results object: its estimator gains ``code_sha256``,
+    unknown (null) in the file itself; ``python -m harness results upgrade`` fills it in from
+    the git history where that holds the recorded source. Pure, so reading a schema-4 file
+    applies it in memory."""
+    out = json.loads(json.dumps(obj))
+    out["schema_version"] = 5
+    out["estimator"].setdefault("code_sha256", None)
     return out
 
 

@@ -1,5 +1,11 @@
 """Rewriting results files of an older schema in the current one, without re-scoring.
 
+Schema 4 → 5: the estimator records the fingerprint of its code (``estimator.code_sha256``,
+:func:`harness.trust.code_sha256`), so the site can tell a later documentation edit from a
+change of code. An upgraded file gains it where the git history of ``estimators/<name>.py``
+holds a version whose bytes have the recorded ``source_sha256``: the fingerprint is that
+version's (:func:`code_sha256_from_history`). Nothing is guessed: otherwise it stays null.
+
 Schema 3 → 4: the protocol stores the run's :class:`~harness.scoring_key.ScoringKey`, built
 from the fields that held the same facts (:func:`harness.results.upgrade_v3`, which reading a
 schema-3 file also applies in memory).
@@ -23,15 +29,17 @@ reported. Stored values, the bootstrap included, are kept as they are.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness import metrics, results, schema
+from harness import metrics, results, schema, trust
 from harness.run.environment import NumericEnvironment
 from harness.run.finalize import seed_metrics
 from harness.splits import load_split
@@ -146,16 +154,68 @@ def lacks_metrics(obj: dict[str, Any]) -> bool:
     return bool(expected - set(m["mean"]))
 
 
-def upgrade_dir(results_dir: str | Path, data_dir: str | None = None) -> Iterator[str]:
+#: The checkout whose history holds the estimators' earlier versions.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class SourceHistory:
+    """The versions of ``estimators/<name>.py`` in a git checkout's history, by SHA-256 of
+    their bytes (read once per estimator; an empty history outside a git checkout)."""
+
+    def __init__(self, repo: Path = REPO_ROOT):
+        self.repo = Path(repo)
+        self._by_name: dict[str, dict[str, tuple[str, bytes]]] = {}
+
+    def _git(self, *args: str) -> bytes | None:
+        try:
+            done = subprocess.run(["git", "-C", str(self.repo), *args], capture_output=True,
+                                  check=False, timeout=120)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout if done.returncode == 0 else None
+
+    def versions(self, name: str) -> dict[str, tuple[str, bytes]]:
+        """SHA-256 of the bytes -> (commit, bytes) for every committed version of the file."""
+        if name not in self._by_name:
+            rel = f"estimators/{name}.py"
+            found: dict[str, tuple[str, bytes]] = {}
+            log = self._git("log", "--all", "--format=%H", "--", rel) or b""
+            for commit in log.decode().split():
+                text = self._git("show", f"{commit}:{rel}")
+                if text is not None:
+                    found.setdefault(hashlib.sha256(text).hexdigest(), (commit, text))
+            self._by_name[name] = found
+        return self._by_name[name]
+
+
+def code_sha256_from_history(name: str, source_sha256: str,
+                             history: SourceHistory) -> tuple[str, str] | None:
+    """``(code fingerprint, commit)`` of the committed version of ``estimators/<name>.py``
+    whose bytes hash to ``source_sha256``; ``None`` when the history has no such version."""
+    hit = history.versions(name).get(source_sha256)
+    if hit is None:
+        return None
+    commit, text = hit
+    try:
+        return trust.code_sha256_of_text(text.decode()), commit
+    except (SyntaxError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def upgrade_dir(results_dir: str | Path, data_dir: str | None = None,
+                history: SourceHistory | None = None) -> Iterator[str]:
     """Upgrade every results file under ``results_dir`` in place (atomically); one line each.
 
     With ``data_dir``, metrics that a current result carries but the file lacks (nDCG,
-    bootstrap) are added from its scores file (see :func:`refresh_metrics`).
+    bootstrap) are added from its scores file (see :func:`refresh_metrics`). A file that
+    records its estimator's source but not the code's fingerprint gains it from ``history``
+    (default: this checkout's git history) where that holds the source.
     """
+    history = history if history is not None else SourceHistory()
     for path in sorted(Path(results_dir).glob("*/*.json")):
         obj = json.loads(path.read_text())
         version = obj.get("schema_version")
-        if version not in (1, 2, 3, results.SCHEMA_VERSION):
+        if version not in (1, 2, 3, 4, results.SCHEMA_VERSION):
             yield f"{path}: schema_version {version!r} unknown, left alone"
             continue
         new = upgrade_v1(obj) if version == 1 else obj
@@ -167,8 +227,16 @@ def upgrade_dir(results_dir: str | Path, data_dir: str | None = None) -> Iterato
                 continue
         if version in (1, 2, 3):
             new = results.upgrade_v3(new)
+        if version in (1, 2, 3, 4):
+            new = results.upgrade_v4(new)
         said = (f"upgraded {version} -> {results.SCHEMA_VERSION}"
                 if version != results.SCHEMA_VERSION else "current")
+        est = new["estimator"]
+        if est.get("source_sha256") and not est.get("code_sha256"):
+            hit = code_sha256_from_history(est["name"], est["source_sha256"], history)
+            if hit is not None:
+                new = {**new, "estimator": {**est, "code_sha256": hit[0]}}
+                said += f"; code fingerprint recorded from its source at commit {hit[1][:12]}"
         if data_dir is not None and lacks_metrics(new):
             new, problem = refresh_metrics(new, path.with_name(new["scores_file"]), data_dir)
             if problem:

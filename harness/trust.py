@@ -10,6 +10,7 @@ process that reads ground truth; it is described in a guarded worker process
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 from functools import cache
@@ -53,3 +54,85 @@ def is_trusted(package: str, stem: str, path: str | Path) -> bool:
 def forget() -> None:
     """Read the catalog again next time (after ``catalog --write``, and in tests)."""
     recorded_sources.cache_clear()
+
+
+#: Keyword arguments of the registration call that are display only: a figure published
+#: elsewhere (:class:`harness.published.Published`) cannot change a score.
+DISPLAY_ONLY_KEYWORDS = frozenset({"published"})
+
+
+def code_sha256(path: str | Path) -> str:
+    """A fingerprint of what in an estimator file can change a score: the SHA-256 of its
+    syntax tree, unparsed, without docstrings and display-only metadata.
+
+    Editing a docstring, a comment, the layout, or the figures published for the estimator
+    (the ``published=`` keyword of its registration, and module-level names used only there)
+    leaves it unchanged; any other change of code changes it. So a result can tell a
+    documentation edit from a code change (:func:`leaderboard.collect.source_changed`).
+
+    The fingerprint is of the tree as this Python (3.11 here and in CI) unparses it, and of
+    the rules below: changing either changes every fingerprint, so stored ones would all read
+    as changed code (the safe direction); recompute them with ``results upgrade`` from a
+    checkout of the older state rather than accept that.
+    """
+    return code_sha256_of_text(Path(path).read_text())
+
+
+def code_sha256_of_text(text: str) -> str:
+    """:func:`code_sha256` of a source text (raises ``SyntaxError`` for invalid Python)."""
+    tree = ast.parse(text)
+    display_only: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            for kw in node.keywords:
+                if kw.arg in DISPLAY_ONLY_KEYWORDS and isinstance(kw.value, ast.Name):
+                    display_only.add(kw.value.id)
+            node.keywords = [kw for kw in node.keywords if kw.arg not in DISPLAY_ONLY_KEYWORDS]
+    # A module-level constant that only fed a display-only keyword goes with it.
+    display_only -= _loaded_names(tree)
+    body = []
+    for node in tree.body:
+        targets = (node.targets if isinstance(node, ast.Assign) else
+                   [node.target] if isinstance(node, ast.AnnAssign) else [])
+        if targets and all(isinstance(t, ast.Name) and t.id in display_only for t in targets):
+            continue
+        body.append(node)
+    tree.body = body
+    tree.body = _without_unused_imports(body, _loaded_names(tree))
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = node.body[0] if node.body else None
+            if (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+                    and isinstance(first.value.value, str)):
+                node.body = node.body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.unparse(tree).encode()).hexdigest()
+
+
+def _loaded_names(tree: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+#: The package whose modules an estimator may import for shared helpers and citations; they
+#: only define things, so importing one has no effect that could change a score.
+HARNESS_PACKAGE = "harness"
+
+
+def _without_unused_imports(body: list[ast.stmt], used: set[str]) -> list[ast.stmt]:
+    """``body`` without the names a module-level ``from ... import`` binds but nothing uses
+    (such as ``Published`` once the published figures are left out).
+
+    A statement left with no name is dropped when it imports from the harness (whose modules
+    only define), and otherwise becomes ``import <module>``, so that an import from elsewhere,
+    and any side effect it has, still counts.
+    """
+    out: list[ast.stmt] = []
+    for node in body:
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [a for a in node.names if a.name == "*" or (a.asname or a.name) in used]
+            if not names:
+                if node.module.split(".")[0] != HARNESS_PACKAGE:
+                    out.append(ast.Import(names=[ast.alias(name=node.module)]))
+                continue
+            node.names = names
+        out.append(node)
+    return out

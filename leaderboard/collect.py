@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import results as hres
+from harness import trust
 from harness.published import Published
 from harness.registration import NAME_RE
 from harness.splits import load_split
@@ -405,13 +406,25 @@ ESTIMATOR_DIR = Path(__file__).resolve().parents[1] / "estimators"
 
 
 def source_changed(res: Result, estimator_dir: Path = ESTIMATOR_DIR) -> bool:
-    """Whether ``estimators/<name>.py`` differs from the file that scored ``res`` (False when
-    the result predates the record or the file is gone; the registry check reports that)."""
-    recorded = res.obj["estimator"].get("source_sha256")
+    """Whether the code of ``estimators/<name>.py`` differs from that of the file that scored
+    ``res`` (False when the result predates the record or the file is gone; the registry
+    check reports that).
+
+    Where the result records the code's fingerprint (:func:`harness.trust.code_sha256`), an
+    edit of docstrings, comments or published figures is not a change; otherwise any change
+    of the file's bytes is.
+    """
+    est = res.obj["estimator"]
     path = estimator_dir / f"{res.estimator}.py"
-    if recorded is None or not path.is_file():
+    if not path.is_file():
         return False
-    return hres.file_sha256(path) != recorded
+    if est.get("code_sha256"):
+        try:
+            return trust.code_sha256(path) != est["code_sha256"]
+        except (SyntaxError, ValueError):
+            return True
+    recorded = est.get("source_sha256")
+    return recorded is not None and hres.file_sha256(path) != recorded
 
 
 def result_notes(res: Result) -> list[str]:

@@ -79,9 +79,10 @@ def _summary(site: Site, name: str, results: dict[str, Result], page: str) -> st
             "⚠ " + fmt.esc("; ".join(issues)) if issues else
             "✓ provisional: " + fmt.esc("; ".join(notes)) if notes else "✓ complete")
         if not res.skipped and source_changed(res):
-            # Same version, other file: scores should not have changed (else the version would
-            # be bumped), but a reader may want to know.
-            status += " · estimator file changed since it was scored"
+            # Same version, other code: scores should not have changed (else the version would
+            # be bumped), but a reader may want to know. Edits of docstrings or published
+            # figures alone do not count where the result records its code's fingerprint.
+            status += " · estimator code changed since it was scored"
         rows.append([
             f"[{split}](#{split})", fmt.pm(res.mean("kendall"), res.std("kendall")),
             fmt.num(res.mean("spearman")), fmt.num(res.mean("p_top_5")),

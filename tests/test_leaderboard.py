@@ -20,12 +20,13 @@ import numpy as np
 import pytest
 
 from harness import results as hres
+from harness import trust
 from harness.results import load_json
 from harness.splits import load_split
 from leaderboard import analysis
 from leaderboard.__main__ import main as cli
 from leaderboard.build import build
-from leaderboard.collect import collect, rank_rows
+from leaderboard.collect import collect, rank_rows, source_changed
 from leaderboard.demo import DEMO_SPLIT, shared_demo_results, stage_site_project
 from leaderboard.summary import summarize
 
@@ -822,17 +823,29 @@ def test_a_scores_file_that_is_not_the_recorded_one_is_not_plotted(tmp_path_fact
 
 
 def test_a_result_whose_estimator_file_changed_since_is_marked(tmp_path, results_dir):
-    from leaderboard.collect import source_changed
-
     res = collect(results_dir, use_registry=False).results[("random", SPLIT)]
     src = tmp_path / "random.py"
     src.write_text("# the file that scored it\n")
     res.obj["estimator"]["source_sha256"] = hres.file_sha256(src)
+    res.obj["estimator"]["code_sha256"] = None  # scored before fingerprints: bytes count
     assert not source_changed(res, tmp_path)
     src.write_text("# edited since\n")
     assert source_changed(res, tmp_path)
     res.obj["estimator"]["source_sha256"] = None  # not recorded: nothing to say
     assert not source_changed(res, tmp_path)
+
+
+def test_a_documentation_edit_is_not_a_code_change(tmp_path, results_dir):
+    res = collect(results_dir, use_registry=False).results[("random", SPLIT)]
+    src = tmp_path / "random.py"
+    src.write_text('"""The file that scored it."""\nSEED_OFFSET = 1\n')
+    res.obj["estimator"]["source_sha256"] = hres.file_sha256(src)
+    res.obj["estimator"]["code_sha256"] = trust.code_sha256(src)
+    src.write_text('"""The file that scored it, better documented."""\n'
+                   "SEED_OFFSET = 1  # why it is 1\n")
+    assert not source_changed(res, tmp_path)  # the bytes changed, the code did not
+    src.write_text('"""The file that scored it."""\nSEED_OFFSET = 2\n')
+    assert source_changed(res, tmp_path)
 
 
 def test_check_says_whether_docs_are_what_the_results_build(tmp_path, results_dir, data_dir):

@@ -3,12 +3,15 @@ committed result."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from harness import results
+from harness import results, trust
+from harness.results_upgrade import SourceHistory, lacks_metrics, upgrade_dir
 from harness.splits import load_split
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,8 +65,6 @@ def test_a_results_file_with_nan_or_infinity_is_rejected(tmp_path):
 
 
 def test_upgrade_from_schema_2_records_the_scores_files_sha256(tmp_path):
-    from harness.results_upgrade import upgrade_dir
-
     src = next(p for p in COMMITTED if "results-trained" not in str(p))
     obj = json.loads(src.read_text())
     folder = tmp_path / src.parent.name
@@ -71,20 +72,22 @@ def test_upgrade_from_schema_2_records_the_scores_files_sha256(tmp_path):
     (folder / obj["scores_file"]).write_bytes((src.parent / obj["scores_file"]).read_bytes())
     old = {k: v for k, v in obj.items() if k != "scores_sha256"}
     old["protocol"] = {k: v for k, v in obj["protocol"].items() if k != "scoring_key"}
+    old["estimator"] = {k: v for k, v in obj["estimator"].items() if k != "code_sha256"}
     old["schema_version"] = 2
     (folder / src.name).write_text(json.dumps(old))
     lonely = tmp_path / "lonely"
     lonely.mkdir()
     (lonely / src.name).write_text(json.dumps(dict(old, estimator=dict(old["estimator"],
                                                                        name="lonely"))))
-    lines = list(upgrade_dir(tmp_path))
+    lines = list(upgrade_dir(tmp_path, history=SourceHistory(tmp_path)))  # no git: no lookup
     assert any(f"upgraded 2 -> {results.SCHEMA_VERSION}" in line for line in lines)
     assert any("lonely" in line and "NOT upgraded" in line for line in lines)
     sha = results.file_sha256(folder / obj["scores_file"])
-    # 2 -> 3 adds the scores file's hash, 3 -> 4 the scoring key (as the run wrote it).
+    # 2 -> 3 adds the scores file's hash, 3 -> 4 the scoring key (as the run wrote it), 4 -> 5
+    # the code fingerprint (unknown here: no history to find the source in).
     assert json.loads((folder / src.name).read_text()) == dict(
         old, schema_version=results.SCHEMA_VERSION, scores_sha256=sha,
-        protocol=obj["protocol"])
+        protocol=obj["protocol"], estimator=dict(old["estimator"], code_sha256=None))
     assert json.loads((lonely / src.name).read_text())["schema_version"] == 2
 
 
@@ -114,13 +117,11 @@ def _without_exp_ndcg(obj: dict) -> dict:
 
 def test_upgrade_adds_a_metric_added_since_and_keeps_the_stored_ones(tmp_path, data_dir):
     from harness import metrics
-    from harness.results_upgrade import lacks_metrics, upgrade_dir
-
     path, obj = _committed_copy(tmp_path, "params", "nb201-c10-1k")
     old = _without_exp_ndcg(obj)
     path.write_text(json.dumps(old))
     assert lacks_metrics(old)
-    lines = list(upgrade_dir(tmp_path, data_dir))
+    lines = list(upgrade_dir(tmp_path, data_dir, history=SourceHistory(tmp_path)))
     assert any("new metrics added" in line for line in lines), lines
     new = json.loads(path.read_text())
     assert not lacks_metrics(new)
@@ -134,17 +135,54 @@ def test_upgrade_adds_a_metric_added_since_and_keeps_the_stored_ones(tmp_path, d
     assert new["metrics"]["per_seed"][str(seed)]["ndcg_exp_5"] == metrics.ndcg_at_top(
         scores, split.ground_truth(data_dir), 5, gain="exp")
     # Upgrading again changes nothing.
-    assert list(upgrade_dir(tmp_path, data_dir)) and json.loads(path.read_text()) == new
+    assert list(upgrade_dir(tmp_path, data_dir, history=SourceHistory(tmp_path)))
+    assert json.loads(path.read_text()) == new
 
 
 def test_upgrade_leaves_a_file_alone_when_a_stored_metric_does_not_reproduce(tmp_path,
                                                                             data_dir):
-    from harness.results_upgrade import upgrade_dir
-
     path, obj = _committed_copy(tmp_path, "params", "nb201-c10-1k")
     old = _without_exp_ndcg(obj)
     old["metrics"]["mean"]["kendall"] += 0.01
     path.write_text(json.dumps(old))
-    lines = list(upgrade_dir(tmp_path, data_dir))
+    lines = list(upgrade_dir(tmp_path, data_dir, history=SourceHistory(tmp_path)))
     assert any("NOT refreshed" in line and "kendall" in line for line in lines), lines
     assert json.loads(path.read_text()) == old
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                   check=True, capture_output=True)
+
+
+def test_upgrade_records_the_code_fingerprint_of_the_source_found_in_history(tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "estimators").mkdir(parents=True)
+    _git(repo, "init", "-q")
+    src = repo / "estimators" / "random.py"
+    src.write_text('"""Scored with this."""\nX = 1\n')
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "scored")
+    scored = src.read_bytes()
+    src.write_text('"""Edited since."""\nX = 2\n')
+    _git(repo, "commit", "-q", "-am", "edited")
+
+    path, obj = _committed_copy(tmp_path, "random", "nb201-c10-smoke")
+    est = {k: v for k, v in obj["estimator"].items() if k != "code_sha256"}
+    old = dict(obj, schema_version=4,
+               estimator=dict(est, source_sha256=hashlib.sha256(scored).hexdigest()))
+    path.write_text(json.dumps(old))
+    lines = list(upgrade_dir(path.parent.parent, history=SourceHistory(repo)))
+    assert any("upgraded 4 -> 5; code fingerprint recorded from its source at commit" in line
+               for line in lines)
+    got = json.loads(path.read_text())
+    assert got["estimator"]["code_sha256"] == trust.code_sha256_of_text(scored.decode())
+    assert got["estimator"]["code_sha256"] != trust.code_sha256(src)  # the code changed since
+    assert got == dict(old, schema_version=5, estimator=dict(
+        old["estimator"], code_sha256=got["estimator"]["code_sha256"]))
+    results.load_result(path)
+    # A source the history does not hold leaves the fingerprint unknown: nothing is guessed.
+    unknown = dict(old, estimator=dict(est, source_sha256="0" * 64))
+    path.write_text(json.dumps(unknown))
+    list(upgrade_dir(path.parent.parent, history=SourceHistory(repo)))
+    assert json.loads(path.read_text())["estimator"]["code_sha256"] is None

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import api, results
+from harness import api, results, trust
 from harness import run as runner
 from harness.data import atomic_write_bytes
 from harness.run import Session, check_determinism, current_environment
@@ -60,6 +60,7 @@ def test_end_to_end_results_file_has_every_field(cfg):
     # Provenance: the scores file and the file defining the estimator (here, this test file).
     assert obj["scores_sha256"] == results.file_sha256(path.with_name(obj["scores_file"]))
     assert obj["estimator"]["source_sha256"] == results.file_sha256(Path(__file__))
+    assert obj["estimator"]["code_sha256"] == trust.code_sha256(Path(__file__))
 
 
 def test_raising_estimator_is_recorded_and_fails_the_contract(cfg):

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from harness import api, bias, metrics, results, sandbox
+from harness import api, bias, metrics, results, sandbox, trust
 from harness.run.complexity import complexity_table
 from harness.run.config import RunConfig
 from harness.run.curves import prepared_and_curve
@@ -140,12 +140,22 @@ def source_sha256(est: api.Estimator) -> str | None:
         return None
 
 
+def code_sha256(est: api.Estimator) -> str | None:
+    """The fingerprint of the estimator's code as it is now (:func:`harness.trust.code_sha256`;
+    ``None`` where there is no readable Python source)."""
+    path = est.source_file
+    try:
+        return trust.code_sha256(path) if path is not None else None
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
 def _meta(est: api.Estimator, split: Split) -> tuple[results.EstimatorMeta, results.SplitMeta]:
     info = est.info
     paper = None if info.paper is None else results.PaperMeta(
         info.paper.title, info.paper.url, info.paper.bibtex)
     return (results.EstimatorMeta(info.name, info.version, info.kind, info.idea, paper,
-                                  list(info.components), source_sha256(est)),
+                                  list(info.components), source_sha256(est), code_sha256(est)),
             results.SplitMeta(split.name, split.version, split.sha256, split.benchmark,
                               split.dataset, len(split), split.truth_column,
                               split.truth_aggregate))
