@@ -72,8 +72,9 @@ def code_sha256(path: str | Path) -> str:
 
     The fingerprint is of the tree as this Python (3.11 here and in CI) unparses it, and of
     the rules below: changing either changes every fingerprint, so stored ones would all read
-    as changed code (the safe direction); recompute them with ``results upgrade`` from a
-    checkout of the older state rather than accept that.
+    as changed code (the safe direction). Recompute them rather than accept that: set them to
+    null and run ``python -m harness results upgrade``, which fingerprints the scored sources
+    from the git history.
     """
     return code_sha256_of_text(Path(path).read_text())
 
