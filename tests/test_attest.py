@@ -80,10 +80,13 @@ def test_bits_that_come_back_are_recorded_once(demo, tmp_path, data_dir):
     assert "already recorded" in attest.record(path, rep)
 
 
-def test_unchanged_code_has_nothing_to_record(demo, tmp_path, data_dir):
+def test_unchanged_or_unrecorded_code_has_nothing_to_record(demo, tmp_path, data_dir):
     path = scored_by(demo, tmp_path, PARAMS)
     rep = R.reproduce_result(path, data_dir=data_dir)
-    assert "nothing to record" in attest.record(path, rep)
+    assert "has not changed" in attest.record(path, rep)
+    res = results.load_result(path)
+    results.write_result(path, replace(res, estimator=replace(res.estimator, code_sha256=None)))
+    assert "does not record the code" in attest.record(path, rep)
     assert results.load_result(path).estimator.reproduced == []
 
 

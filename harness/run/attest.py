@@ -18,8 +18,9 @@ Two kinds of evidence count:
   of the tree; equal digests (:meth:`~harness.run.reproduce.Reproduction.digest`) show that
   the change of the estimator's code did not change a bit.
 
-Nothing is recorded for a result whose code has not changed, for one already recorded, or
-where the bits differ (then the change needs a new version and a re-score).
+Nothing is recorded for a result whose code has not changed, for one that does not record the
+code that scored it, for one already recorded, or where the bits differ (then the change
+needs a new version and a re-score).
 """
 
 from __future__ import annotations
@@ -140,6 +141,9 @@ def record(path: Path, rep: Reproduction, *, baseline: str | None = None,
     where = f"{res.estimator.name} on {res.split.name}"
     if now_fp is None:
         return f"{where}: not recorded (no readable source for the estimator)"
+    if not res.estimator.code_sha256:
+        return (f"{where}: nothing to record (the result does not record the code that scored "
+                "it, so no change of code can be shown or marked)")
     if now_fp == res.estimator.code_sha256:
         return f"{where}: nothing to record (its code has not changed since it was scored)"
     if any(r.code_sha256 == now_fp for r in res.estimator.reproduced):
