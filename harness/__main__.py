@@ -27,6 +27,8 @@
     compare with the stored scores (bit for bit in the same numeric environment); exit 1 on a
     difference. A refactor or speed-up proves with it that no score changed; where the stored
     scores came from another CPU kind, by equal ``re-scored`` digests before and after it.
+    ``--record [--baseline REV]`` writes that proof into the results file
+    (:mod:`harness.run.attest`).
 """
 
 from __future__ import annotations
@@ -158,9 +160,19 @@ def _reproduce(argv: list[str]) -> int:
     ap.add_argument("--cells", type=int, default=3, choices=(1, 2, 3),
                     help="cells per result: first, middle, last (default 3)")
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--record", action="store_true",
+                    help="where today's code is shown to give the stored bits, record it in "
+                         "the results file (so the site no longer marks the code as changed)")
+    ap.add_argument("--baseline", metavar="REV", default=None,
+                    help="with --record, for scores stored on another CPU kind: the commit "
+                         "whose estimators/<name>.py scored them; it re-scores the same cells "
+                         "here, and equal digests are the evidence")
     args = ap.parse_args(argv)
+    if args.baseline is not None and not args.record:
+        ap.error("--baseline goes with --record")
     # lazy: each subcommand loads only its own stack (torch and the estimators take seconds)
-    from harness import data
+    from harness import data, results
+    from harness.run.attest import AttestError, record
     from harness.run.reproduce import reproduce_dir
 
     bad = 0
@@ -171,6 +183,13 @@ def _reproduce(argv: list[str]) -> int:
                                  data_dir=args.data_dir, n_cells=args.cells):
             print(rep.line(), flush=True)
             bad += not rep.ok
+            if args.record and rep.ok:
+                path = results.results_path(Path(args.results_dir), rep.estimator, rep.split)
+                try:
+                    print("  " + record(path, rep, baseline=args.baseline,
+                                        data_dir=args.data_dir), flush=True)
+                except AttestError as exc:
+                    print(f"  {rep.estimator} on {rep.split}: not recorded: {exc}", flush=True)
     except data.DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

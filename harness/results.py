@@ -29,7 +29,7 @@ from harness import schema
 from harness.data import atomic_write_bytes
 from harness.scoring_key import ScoringKey
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
 GENERATED_BY = "estbench harness (pytest harness/ --estimator=...); do not edit"
 
@@ -50,6 +50,27 @@ class PaperMeta:
 
 
 @dataclass
+class Reproduced:
+    """Evidence that a later version of the estimator's code gives the stored scores bit for
+    bit (written by ``python -m harness reproduce --record``, never by hand).
+
+    Attributes:
+        code_sha256: the fingerprint of the code that was shown to reproduce them.
+        cells: how many cells were re-scored.
+        evidence: how: the stored scores themselves (same environment), or equal digests of
+            the code that scored the result and of this code, run on one machine.
+        device_name: the machine that re-scored them.
+        date: when (ISO 8601, UTC).
+    """
+
+    code_sha256: str
+    cells: int
+    evidence: str
+    device_name: str
+    date: str
+
+
+@dataclass
 class EstimatorMeta:
     """Which estimator, at which version.
 
@@ -57,6 +78,8 @@ class EstimatorMeta:
     ``code_sha256`` the fingerprint of its code then (:func:`harness.trust.code_sha256`: the
     syntax tree without docstrings and published figures), so the site can tell a later edit of
     the documentation from a change of code. Either is ``None`` where it was not recorded.
+    ``reproduced`` lists later versions of the code shown to give the same scores
+    (:class:`Reproduced`): a refactor that kept the bits, proved and recorded.
     """
 
     name: str
@@ -67,6 +90,7 @@ class EstimatorMeta:
     components: list[str] = field(default_factory=list)
     source_sha256: str | None = None
     code_sha256: str | None = None
+    reproduced: list[Reproduced] = field(default_factory=list)
 
 
 @dataclass
@@ -265,9 +289,14 @@ class ResultFile:
                 raise ResultsSchemaError(f"{where}: a schema-3 file without {exc}") from None
         if version == 4:
             try:
-                obj, version = upgrade_v4(obj), SCHEMA_VERSION
+                obj, version = upgrade_v4(obj), 5
             except (KeyError, TypeError) as exc:
                 raise ResultsSchemaError(f"{where}: a schema-4 file without {exc}") from None
+        if version == 5:
+            try:
+                obj, version = upgrade_v5(obj), SCHEMA_VERSION
+            except (KeyError, TypeError) as exc:
+                raise ResultsSchemaError(f"{where}: a schema-5 file without {exc}") from None
         if version != SCHEMA_VERSION:
             raise ResultsSchemaError(
                 f"{where}: schema_version {version!r} is not the current {SCHEMA_VERSION}; "
@@ -307,6 +336,16 @@ def upgrade_v4(obj: dict[str, Any]) -> dict[str, Any]:
     out = json.loads(json.dumps(obj))
     out["schema_version"] = 5
     out["estimator"].setdefault("code_sha256", None)
+    return out
+
+
+def upgrade_v5(obj: dict[str, Any]) -> dict[str, Any]:
+    """The schema-6 form of a schema-5 results object: its estimator gains ``reproduced``,
+    empty (no later code has been shown to reproduce it yet). Pure, so reading a schema-5 file
+    applies it in memory."""
+    out = json.loads(json.dumps(obj))
+    out["schema_version"] = 6
+    out["estimator"].setdefault("reproduced", [])
     return out
 
 

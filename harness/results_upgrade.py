@@ -1,5 +1,9 @@
 """Rewriting results files of an older schema in the current one, without re-scoring.
 
+Schema 5 → 6: the estimator gains ``reproduced``, the evidence that later versions of its code
+give the stored scores (:class:`harness.results.Reproduced`, written by
+``python -m harness reproduce --record``); an upgraded file starts with none.
+
 Schema 4 → 5: the estimator records the fingerprint of its code (``estimator.code_sha256``,
 :func:`harness.trust.code_sha256`), so the site can tell a later documentation edit from a
 change of code. An upgraded file gains it where the git history of ``estimators/<name>.py``
@@ -215,7 +219,7 @@ def upgrade_dir(results_dir: str | Path, data_dir: str | None = None,
     for path in sorted(Path(results_dir).glob("*/*.json")):
         obj = json.loads(path.read_text())
         version = obj.get("schema_version")
-        if version not in (1, 2, 3, 4, results.SCHEMA_VERSION):
+        if version not in (1, 2, 3, 4, 5, results.SCHEMA_VERSION):
             yield f"{path}: schema_version {version!r} unknown, left alone"
             continue
         new = upgrade_v1(obj) if version == 1 else obj
@@ -229,6 +233,8 @@ def upgrade_dir(results_dir: str | Path, data_dir: str | None = None,
             new = results.upgrade_v3(new)
         if version in (1, 2, 3, 4):
             new = results.upgrade_v4(new)
+        if version in (1, 2, 3, 4, 5):
+            new = results.upgrade_v5(new)
         said = (f"upgraded {version} -> {results.SCHEMA_VERSION}"
                 if version != results.SCHEMA_VERSION else "current")
         est = new["estimator"]

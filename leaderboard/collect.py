@@ -411,7 +411,8 @@ def source_changed(res: Result, estimator_dir: Path = ESTIMATOR_DIR) -> bool:
     check reports that).
 
     Where the result records the code's fingerprint (:func:`harness.trust.code_sha256`), an
-    edit of docstrings, comments or published figures is not a change; otherwise any change
+    edit of docstrings, comments or published figures is not a change, nor is a change of
+    code that was shown to give the same scores (:func:`reproduced_by`); otherwise any change
     of the file's bytes is.
     """
     est = res.obj["estimator"]
@@ -420,11 +421,34 @@ def source_changed(res: Result, estimator_dir: Path = ESTIMATOR_DIR) -> bool:
         return False
     if est.get("code_sha256"):
         try:
-            return trust.code_sha256(path) != est["code_sha256"]
+            now = trust.code_sha256(path)
         except (SyntaxError, ValueError):
             return True
+        return now != est["code_sha256"] and reproduced_by(res, now) is None
     recorded = est.get("source_sha256")
     return recorded is not None and hres.file_sha256(path) != recorded
+
+
+def reproduced_by(res: Result, code_sha256: str) -> dict | None:
+    """The result's record (``estimator.reproduced``) that the code with fingerprint
+    ``code_sha256`` gives its stored scores bit for bit; ``None`` where there is none."""
+    return next((r for r in res.obj["estimator"].get("reproduced") or []
+                 if r.get("code_sha256") == code_sha256), None)
+
+
+def reproduced_now(res: Result, estimator_dir: Path = ESTIMATOR_DIR) -> dict | None:
+    """The record that the estimator's code *as it is now*, changed since the result was
+    scored, was shown to give its stored scores (``None`` where the code is unchanged or no
+    such record exists)."""
+    path = estimator_dir / f"{res.estimator}.py"
+    recorded = res.obj["estimator"].get("code_sha256")
+    if not recorded or not path.is_file():
+        return None
+    try:
+        now = trust.code_sha256(path)
+    except (SyntaxError, ValueError):
+        return None
+    return None if now == recorded else reproduced_by(res, now)
 
 
 def result_notes(res: Result) -> list[str]:

@@ -6,7 +6,14 @@ import json
 
 from leaderboard import fmt
 from leaderboard.cells import ci_text, cost_cell
-from leaderboard.collect import Result, Row, result_issues, result_notes, source_changed
+from leaderboard.collect import (
+    Result,
+    Row,
+    reproduced_now,
+    result_issues,
+    result_notes,
+    source_changed,
+)
 from leaderboard.site import Site, estimator_page, link, split_page
 
 #: The hand-written page of the one-shot study (``docs/oneshot.md``), linked from one-shot pages.
@@ -83,6 +90,10 @@ def _summary(site: Site, name: str, results: dict[str, Result], page: str) -> st
             # be bumped), but a reader may want to know. Edits of docstrings or published
             # figures alone do not count where the result records its code's fingerprint.
             status += " · estimator code changed since it was scored"
+        elif not res.skipped and (proof := reproduced_now(res)) is not None:
+            status += (f' · <span title="{fmt.esc(proof["evidence"])}, on '
+                       f'{fmt.esc(proof["device_name"])}, {fmt.esc(proof["date"][:10])}">'
+                       "estimator code changed since, shown to give the same scores</span>")
         rows.append([
             f"[{split}](#{split})", fmt.pm(res.mean("kendall"), res.std("kendall")),
             fmt.num(res.mean("spearman")), fmt.num(res.mean("p_top_5")),

@@ -15,6 +15,17 @@ def data_dir() -> str:
     return str(resolve_data_dir(os.environ.get("ESTBENCH_DATA")))
 
 
+@pytest.fixture(scope="session")
+def demo_results(tmp_path_factory, data_dir):
+    """The demo results (``random`` and ``params`` on the demo split), scored once per test
+    run in this numeric environment and shared by the xdist workers; treat as read-only."""
+    from leaderboard.demo import shared_demo_results
+
+    base = tmp_path_factory.getbasetemp()
+    return shared_demo_results(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base,
+                               data_dir)
+
+
 @pytest.fixture(autouse=True)
 def _single_thread():
     """Pin torch to one thread per test: results are then bit-reproducible across machines

@@ -449,3 +449,37 @@ def test_a_job_without_results_is_costed_from_its_standalone_costs(tmp_path, mon
         "seeds = [20]", "seeds = [20]\nbatch_size = 32"), "b.toml")
     (st,) = plan_status(load_plan(other, base=tmp_path))
     assert st.cost_source != "standalone"
+
+
+def test_a_job_begun_with_other_shards_is_shared_by_every_worker(tmp_path, monkeypatch):
+    """A job stopped with one shard per worker (0/2 done, 1/2 half done: its worker came free
+    later) goes on as several small shards from one queue, so no worker runs on alone; they
+    take over the journaled cells, and the merge gives the bytes of an unsharded run."""
+    from harness.campaign import runner
+
+    jobs = score_job("params,l2_norm")
+    a, c = tmp_path / "a", tmp_path / "c"
+    plan_a = write_plan(a, jobs)
+    monkeypatch.setattr(runner, "SHARDS_PER_WORKER", 1)
+    assert campaign(a, plan_a, budget=75).run().stopped_by == "budget"
+    journals = results.checkpoint_paths(a / "res", "params", SPLIT)
+    assert [p.name for p in journals] == [f".{SPLIT}.shard0of2.ckpt.jsonl",
+                                          f".{SPLIT}.shard1of2.ckpt.jsonl"]
+
+    monkeypatch.setattr(runner, "SHARDS_PER_WORKER", 4)
+    status = plan_status(load_plan(plan_a, base=a))[0]
+    assert [t.shard for t in runner.score_tasks(status, 2, 1e9)] == [(i, 8) for i in range(8)]
+    assert [t.shard for t in runner.score_tasks(status, 1, 1e9)] == [(0, 1)]
+    started = []
+    resumed = campaign(a, plan_a, workers=2)
+    start = resumed.executor.start
+    resumed.executor.start = lambda task, deadline: (started.append(task.shard),
+                                                     start(task, deadline))
+    report = resumed.run()
+    assert report.finished and not report.left
+    assert started == [(i, 8) for i in range(8)]
+
+    write_plan(c, jobs)
+    campaign(c, c / "plan.toml", workers=1).run()
+    for est in ("params", "l2_norm"):
+        assert scores_bytes(a / "res", est) == scores_bytes(c / "res", est), est

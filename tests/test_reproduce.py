@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 from pathlib import Path
 
@@ -13,17 +12,15 @@ import pytest
 from harness import results
 from harness.run import reproduce as R
 from harness.splits import load_split
-from leaderboard.demo import DEMO_SPLIT, shared_demo_results
+from leaderboard.demo import DEMO_SPLIT
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory, data_dir) -> Path:
+@pytest.fixture
+def demo(demo_results) -> Path:
     """Demo results (random, params) scored here, so in this numeric environment."""
-    base = tmp_path_factory.getbasetemp()
-    base = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    return shared_demo_results(base, data_dir)
+    return demo_results
 
 
 def _copy(demo: Path, tmp_path: Path, est: str) -> Path:

@@ -168,18 +168,18 @@ def test_upgrade_records_the_code_fingerprint_of_the_source_found_in_history(tmp
     _git(repo, "commit", "-q", "-am", "edited")
 
     path, obj = _committed_copy(tmp_path, "random", "nb201-c10-smoke")
-    est = {k: v for k, v in obj["estimator"].items() if k != "code_sha256"}
+    est = {k: v for k, v in obj["estimator"].items() if k not in ("code_sha256", "reproduced")}
     old = dict(obj, schema_version=4,
                estimator=dict(est, source_sha256=hashlib.sha256(scored).hexdigest()))
     path.write_text(json.dumps(old))
     lines = list(upgrade_dir(path.parent.parent, history=SourceHistory(repo)))
-    assert any("upgraded 4 -> 5; code fingerprint recorded from its source at commit" in line
-               for line in lines)
+    assert any(f"upgraded 4 -> {results.SCHEMA_VERSION}; code fingerprint recorded from its "
+               "source at commit" in line for line in lines)
     got = json.loads(path.read_text())
     assert got["estimator"]["code_sha256"] == trust.code_sha256_of_text(scored.decode())
     assert got["estimator"]["code_sha256"] != trust.code_sha256(src)  # the code changed since
-    assert got == dict(old, schema_version=5, estimator=dict(
-        old["estimator"], code_sha256=got["estimator"]["code_sha256"]))
+    assert got == dict(old, schema_version=results.SCHEMA_VERSION, estimator=dict(
+        old["estimator"], code_sha256=got["estimator"]["code_sha256"], reproduced=[]))
     results.load_result(path)
     # A source the history does not hold leaves the fingerprint unknown: nothing is guessed.
     unknown = dict(old, estimator=dict(est, source_sha256="0" * 64))

@@ -1,7 +1,8 @@
 """Running a campaign: the plan's missing work, in order, on a time budget, resumable.
 
-The runner turns every unfinished job into tasks (a score job into one shard per worker, a
-train job into one task) and keeps ``workers`` of them running, in plan order. When all tasks
+The runner turns every unfinished job into tasks (a score job into a few round-robin shards
+per worker, :func:`score_tasks`; a train job into one task) and keeps ``workers`` of them
+running, in plan order. When all tasks
 of a score job have finished its cells, the runner merges the shards into the job's results
 files (:func:`harness.run.merge_shards`) and removes the job's journals, which the results and
 scores files now hold.
@@ -39,6 +40,8 @@ from harness.run.progress import format_duration
 
 #: Share of the machine's memory the runner plans to use for its workers.
 MEMORY_SHARE = 0.9
+#: Shards of a score job per worker (see :func:`score_tasks`).
+SHARDS_PER_WORKER = 4
 POLL_S = 2.0
 
 
@@ -170,6 +173,22 @@ def _shards(st: JobStatus, workers: int, mem_mb: float) -> int:
     return max(1, min(n, int(st.left) or 1))
 
 
+def score_tasks(st: JobStatus, workers: int, mem_mb: float) -> list[Task]:
+    """The tasks of a score job: :data:`SHARDS_PER_WORKER` round-robin shards per worker it
+    gets (one shard where it gets one worker), never more than it has cells left.
+
+    Several small shards per worker, taken from one queue, keep the workers busy to the end
+    of the job: with one shard each, the shard that started later -- when the other worker
+    came free from the previous job -- runs on alone long after the first has finished.
+    A shard whose cells another sharding of the job has already journaled takes them over
+    (:func:`harness.run.journal.other_checkpoint_records`), so a job begun with other shards
+    goes on where it stood, and the merge fills gaps across shardings.
+    """
+    n = _shards(st, workers, mem_mb)
+    k = n if n == 1 else max(1, min(n * SHARDS_PER_WORKER, int(st.left) or 1))
+    return [Task(st.index, (i, k)) for i in range(k)]
+
+
 def finish_score_job(plan: Plan, job: ScoreJob, n_shards: int) -> None:
     """Merge a score job's shards into its results files, then remove its journals."""
     ests = pending_estimators(job, plan)
@@ -271,8 +290,7 @@ class Campaign:
         for st in todo:
             job = find_job(plan, st.index)
             if isinstance(job, ScoreJob):
-                n = _shards(st, self.workers, self.memory_mb)
-                tasks = [Task(st.index, (i, n)) for i in range(n)]
+                tasks = score_tasks(st, self.workers, self.memory_mb)
             else:
                 tasks = [Task(st.index)]
             queue += tasks
@@ -291,8 +309,10 @@ class Campaign:
                 queue.remove(task)
                 if task.job not in started:
                     started[task.job] = (self.clock(), status[task.job].done)
+                    n_tasks = len(tasks_of[task.job])
                     self.say(f"[campaign] job {task.job}: {status[task.job].label} "
-                             f"({len(tasks_of[task.job])} worker(s))")
+                             + (f"({n_tasks} shards, {min(n_tasks, self.workers)} at a time)"
+                                if n_tasks > 1 else "(1 worker)"))
                 running.add(task)
                 self.executor.start(task, self.deadline)
             if not running:
