@@ -2,10 +2,9 @@
 
 The runner turns every unfinished job into tasks (a score job into a few round-robin shards
 per worker, :func:`score_tasks`; a train job into one task) and keeps ``workers`` of them
-running, in plan order. When all tasks
-of a score job have finished its cells, the runner merges the shards into the job's results
-files (:func:`harness.run.merge_shards`) and removes the job's journals, which the results and
-scores files now hold.
+running, in plan order. When all tasks of a score job have finished its cells, the runner
+merges the shards into the job's results files (:func:`harness.run.merge_shards`) and removes
+the job's journals, which the results and scores files now hold.
 
 At the budget -- or on SIGINT / SIGTERM -- no task is started any more and the running ones
 stop at their next cell (or training step); every finished cell is in a journal, so the next
@@ -185,7 +184,7 @@ def score_tasks(st: JobStatus, workers: int, mem_mb: float) -> list[Task]:
     goes on where it stood, and the merge fills gaps across shardings.
     """
     n = _shards(st, workers, mem_mb)
-    k = n if n == 1 else max(1, min(n * SHARDS_PER_WORKER, int(st.left) or 1))
+    k = n if n == 1 else min(n * SHARDS_PER_WORKER, int(st.left) or 1)
     return [Task(st.index, (i, k)) for i in range(k)]
 
 

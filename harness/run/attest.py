@@ -136,6 +136,7 @@ def record(path: Path, rep: Reproduction, *, baseline: str | None = None,
         AttestError: from :func:`baseline_digest`.
     """
     res = results.load_result(path)
+    registry.discover()  # the estimator's code as it is now, whoever called first
     est = registry.ESTIMATORS.find(res.estimator.name)
     now_fp = code_sha256(est) if est is not None else None
     where = f"{res.estimator.name} on {res.split.name}"
