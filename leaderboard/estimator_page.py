@@ -185,15 +185,20 @@ def _determinism_phrase(det: dict | None) -> str:
     checked, equal = int(det.get("checked", 0)), int(det.get("equal", 0))
     if checked == 0:
         return "no determinism re-check was run"
-    text = (f"{equal} of {checked} cell(s) re-scored alone matched their recorded score "
-            "(bit for bit on CPU)")
+    matched = (f"{equal} of {checked} cell(s) re-scored alone matched their recorded score "
+               "(bit for bit on CPU)")
     cross = det.get("cross_environment") or []
-    if cross:
-        worst = max(float(c.get("rel_diff", 0.0)) for c in cross)
-        text += (f"; {len(cross)} scored in another numeric environment differ by at most "
-                 f"{worst:.1e} relative, which CPU kernels chosen per instruction set explain "
-                 "(reported, not a contract failure)")
-    return text
+    if not cross:
+        return matched
+    worst = max(float(c.get("rel_diff", 0.0)) for c in cross)
+    why = (f"differ by at most {worst:.1e} relative, which CPU kernels chosen per instruction "
+           "set explain (reported, not a contract failure)")
+    # Cells recorded on another CPU kind are compared too; saying "0 of 3 matched" alone would
+    # read as a failure when every re-scored cell came from another environment.
+    if equal == 0 and len(cross) == checked:
+        return (f"the {checked} cell(s) re-scored alone were recorded in another numeric "
+                f"environment and {why}")
+    return (f"{matched}; {len(cross)} recorded in another numeric environment {why}")
 
 
 def _bias(res: Result, images: dict[str, str], page: str) -> str:

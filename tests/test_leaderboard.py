@@ -423,7 +423,13 @@ def test_pages_say_where_cells_were_scored_and_what_the_recheck_found(results_di
     assert "AMD EPYC 7B13" in cost_cell(res)
     line = contract_line(res)
     assert "2 of 3 cell(s) re-scored alone matched" in line
-    assert "1 scored in another numeric environment differ by at most 1.0e-04" in line
+    assert "1 recorded in another numeric environment differ by at most 1.0e-04" in line
+    elsewhere = dict(mixed, determinism=dict(mixed["determinism"], equal=0, cross_environment=[
+        dict(cross[0], arch_id=i) for i in (3, 4, 5)]))
+    line = contract_line(Result(obj=elsewhere, path=Path("e.json"), scores=None))
+    assert "0 of 3" not in line
+    assert "the 3 cell(s) re-scored alone were recorded in another numeric environment and " \
+        "differ by at most 1.0e-04 relative" in line
     assert "the determinism re-check matched" not in line
 
     single = dict(obj, environment=env, determinism={
