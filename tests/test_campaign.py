@@ -483,3 +483,98 @@ def test_a_job_begun_with_other_shards_is_shared_by_every_worker(tmp_path, monke
     campaign(c, c / "plan.toml", workers=1).run()
     for est in ("params", "l2_norm"):
         assert scores_bytes(a / "res", est) == scores_bytes(c / "res", est), est
+
+
+class _KillFirstTry:
+    """The inline executor, except that ``victim``'s first start ends at once as if the
+    system had killed its worker (SIGKILL), while the runner counts other tasks as running.
+    Records, per start, the task and the tasks the runner held as running beside it."""
+
+    def __init__(self, inner, victim, killed_outcome: str) -> None:
+        self.inner, self.victim, self.killed_outcome = inner, victim, killed_outcome
+        self.live: set = set()
+        self.starts: list = []
+        self.kills = 0
+
+    def start(self, task, deadline):
+        self.starts.append((task, frozenset(self.live)))
+        self.live.add(task)
+        if task == self.victim and self.kills == 0:
+            self.kills += 1
+            self.inner.ended[task] = self.killed_outcome
+            return
+        self.inner.start(task, deadline)
+
+    def poll(self):
+        ended = self.inner.poll()
+        self.live -= set(ended)
+        return ended
+
+    def stop(self, hard=False):
+        self.inner.stop(hard)
+
+    @property
+    def running(self):
+        return 0
+
+
+def test_a_task_killed_for_memory_beside_others_runs_again_alone(tmp_path):
+    """A shard whose worker the system killed (SIGKILL: out of memory) while another shard ran
+    is retried once, with nothing beside it, and the job ends with the bytes of a plain run;
+    a task killed while alone, or killed twice, fails its job as any error does."""
+    from harness.campaign.tasks import KILLED, Task
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_plan(a, score_job("params,l2_norm"))
+    run = campaign(a, a / "plan.toml", workers=2)
+    victim = Task(1, (1, 8))
+    run.executor = fake = _KillFirstTry(run.executor, victim, f"{KILLED} (log: x)")
+    report = run.run()
+    assert report.finished and not report.failed and fake.kills == 1
+    tries = [(i, beside) for i, (task, beside) in enumerate(fake.starts) if task == victim]
+    assert len(tries) == 2 and tries[0][1]  # first beside another shard, then ...
+    (i, beside), = tries[1:]
+    assert not beside  # ... alone,
+    assert all(victim not in others for _, others in fake.starts[i + 1:])  # nothing beside it
+    write_plan(b, score_job("params,l2_norm"))
+    campaign(b, b / "plan.toml", workers=1).run()
+    for est in ("params", "l2_norm"):
+        assert scores_bytes(a / "res", est) == scores_bytes(b / "res", est), est
+
+    c = tmp_path / "c"
+    write_plan(c, score_job("params"))
+    alone = campaign(c, c / "plan.toml", workers=1)
+    alone.executor = _KillFirstTry(alone.executor, Task(1, (0, 1)), f"{KILLED} (log: x)")
+    report = alone.run()
+    assert not report.finished and KILLED in next(iter(report.failed.values()))
+
+
+def test_a_worker_killed_by_the_system_is_reported_as_killed(tmp_path):
+    """A worker process that dies of a SIGKILL the runner did not send (the out-of-memory
+    killer's signal) is reported with :data:`KILLED`, which makes the runner retry it alone;
+    one the runner hard-stopped itself is not."""
+    import signal as _signal
+    import time as _time
+
+    from harness.campaign.executors import LocalExecutor
+    from harness.campaign.tasks import KILLED, Task, was_killed
+
+    write_plan(tmp_path, score_job("params"))
+    plan = load_plan(tmp_path / "plan.toml", base=tmp_path)
+    for hard_stop in (False, True):
+        ex = LocalExecutor(plan)
+        task = Task(1, (0, 1))
+        ex.start(task, _time.time() + 600)
+        if hard_stop:
+            ex.stop(hard=True)
+        else:
+            ex.workers[task].send_signal(_signal.SIGKILL)
+        ended: dict = {}
+        for _ in range(600):
+            ended = ex.poll()
+            if ended:
+                break
+            _time.sleep(0.1)
+        (outcome,) = ended.values()
+        assert was_killed(outcome) is not hard_stop, outcome
+        assert outcome.startswith(KILLED) is not hard_stop

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from harness import data
 from harness.campaign.plan import Plan
-from harness.campaign.tasks import Task, run_task
+from harness.campaign.tasks import KILLED, Task, run_task
 from harness.worker import Worker, WorkerDied
 
 
@@ -51,6 +51,7 @@ class LocalExecutor:
         self.plan = plan
         self.logs = data.default_cache_dir() / "campaign" / "logs"
         self.workers: dict[Task, Worker] = {}
+        self._killed_here = False
 
     def start(self, task: Task, deadline: float) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -69,12 +70,17 @@ class LocalExecutor:
                 continue
             del self.workers[task]
             if isinstance(outcome, WorkerDied):
-                outcome = (f"worker exited with status {outcome.exitcode} (log: "
-                           f"{self.logs / (task.tag + '.log')})")
+                log = self.logs / (task.tag + ".log")
+                if outcome.exitcode == -signal.SIGKILL and not self._killed_here:
+                    outcome = (f"{KILLED} (on Linux most often the out-of-memory killer; "
+                               f"`dmesg` names it) (log: {log})")
+                else:
+                    outcome = f"worker exited with status {outcome.exitcode} (log: {log})"
             out[task] = outcome
         return out
 
     def stop(self, hard: bool = False) -> None:
+        self._killed_here = self._killed_here or hard  # our own SIGKILL is no memory kill
         for worker in self.workers.values():
             worker.send_signal(signal.SIGKILL if hard else signal.SIGTERM)
 

@@ -11,6 +11,12 @@ stop at their next cell (or training step); every finished cell is in a journal,
 campaign run (possibly from a fresh clone that has the committed journals) continues where
 this one stopped. A second campaign on the same results directory is refused
 (:class:`CampaignLock`).
+
+A task whose worker the system kills (SIGKILL that the runner did not send: on Linux the
+out-of-memory killer, as when one large network of a split needs most of the machine's memory)
+while other tasks ran beside it is tried once more, alone: it waits until the running tasks
+end, and nothing starts beside it. Its journaled cells are kept, so the retry starts where the
+kill left it. Killed again, or killed while alone, it fails its job as any error does.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from harness import results
 from harness.campaign.executors import InlineExecutor, LocalExecutor
 from harness.campaign.plan import Plan, ScoreJob, find_job
 from harness.campaign.status import JobStatus, job_config, job_status, pending_estimators
-from harness.campaign.tasks import FINISHED, STOPPED, Task
+from harness.campaign.tasks import FINISHED, STOPPED, Task, was_killed
 from harness.run.pipeline import merge_shards
 from harness.run.progress import format_duration
 
@@ -299,13 +305,20 @@ class Campaign:
         peak = {st.index: st.peak_rss_mb or 0.0 for st in todo}
         running: set[Task] = set()
         started: dict[int, tuple[float, float]] = {}
+        # A task the system killed (out of memory, as a rule) while other tasks ran beside it
+        # gets one more try alone: nothing starts beside it, and it waits for those running.
+        alone: set[Task] = set()
+        crowded: set[Task] = set()  # tasks that have run beside another one
         while queue or running:
             while len(running) < self.workers and not self.should_stop():
                 task = next((t for t in queue if ready(t)), None)
-                if task is None or (running and sum(peak[t.job] for t in running)
-                                    + peak[task.job] > self.memory_mb):
+                if task is None or alone.intersection(running) or (running and (
+                        task in alone or sum(peak[t.job] for t in running)
+                        + peak[task.job] > self.memory_mb)):
                     break
                 queue.remove(task)
+                if running:
+                    crowded.update(running | {task})
                 if task.job not in started:
                     started[task.job] = (self.clock(), status[task.job].done)
                     n_tasks = len(tasks_of[task.job])
@@ -319,6 +332,15 @@ class Campaign:
             ended = self.executor.poll()
             for task, outcome in ended.items():
                 running.discard(task)
+                if (was_killed(outcome) and task in crowded and task not in alone
+                        and not self.should_stop()):
+                    alone.add(task)
+                    queue.insert(0, task)
+                    where = f" shard {task.shard[0]}/{task.shard[1]}" if task.shard else ""
+                    self.say(f"[campaign] job {task.job}{where} was killed by the system "
+                             "(out of memory, most likely) beside other tasks; it runs again "
+                             "alone once they end (its journaled cells are kept)")
+                    continue
                 outcomes[task.job][task] = outcome
                 if outcome not in (FINISHED, STOPPED):  # failed: its other shards would too
                     tasks_of[task.job] -= {t for t in queue if t.job == task.job}

@@ -20,6 +20,15 @@ from harness.run.scoring import score_split
 from harness.run.session import Session
 
 FINISHED, STOPPED = "finished", "stopped"
+#: How an executor's outcome begins when the system killed a task's worker with SIGKILL (on
+#: Linux almost always the kernel's out-of-memory killer): the runner gives such a task a
+#: second try with no other task beside it (:class:`harness.campaign.runner.Campaign`).
+KILLED = "worker killed by SIGKILL"
+
+
+def was_killed(outcome: str) -> bool:
+    """Whether ``outcome`` says the system killed the task's worker (see :data:`KILLED`)."""
+    return outcome.startswith(KILLED)
 
 
 @dataclass(frozen=True)
