@@ -178,17 +178,39 @@ def _channel0_copy(module: nn.Module, inp: torch.Tensor) -> torch.Tensor:
 
 
 class _Capture:
-    """Forward hooks recording, per call of each module owning a chosen tensor, its input
-    (a detached copy of channel 0) and its output (the graph tensor; the hook returns a clone
-    so that a later in-place op, e.g. ``ReLU(inplace=True)`` after a BN, cannot rebase it)."""
+    """Forward hooks on each module owning a chosen tensor; per call they keep a detached copy
+    of the input's channel 0 and put a gradient hook on the output.
 
-    def __init__(self, modules: list[nn.Module]):
-        self.calls: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {
-            id(m): [] for m in modules}
-        self.handles = [m.register_forward_hook(self._hook) for m in modules]
+    During each backward pass the gradient hook turns the gradient reaching that output into
+    the per-image derivatives of the chosen scalars (:func:`_per_sample_grad`) at once, so no
+    output and no output gradient outlives its moment (holding them all, as
+    ``torch.autograd.grad(..., inputs=outputs)`` does, took about 12.5 GB on the largest NDS
+    ResNeXt-A networks). The forward hook returns a clone of the output, so that a later
+    in-place op (``ReLU(inplace=True)`` after a BN) modifies the clone, never the tensor whose
+    gradient is read.
+    """
+
+    def __init__(self, chosen: list[tuple[nn.Module, str]]):
+        self.params: dict[int, list[tuple[int, str]]] = {}
+        for j, (m, pname) in enumerate(chosen):
+            self.params.setdefault(id(m), []).append((j, pname))
+        self.modules = list({id(m): m for m, _ in chosen}.values())
+        self.n_calls: dict[int, int] = {id(m): 0 for m in self.modules}
+        #: (chosen index j, call k) -> the B derivatives, filled by the current backward pass.
+        self.derivs: dict[tuple[int, int], torch.Tensor] = {}
+        self.handles = [m.register_forward_hook(self._hook) for m in self.modules]
 
     def _hook(self, module: nn.Module, inputs, output):
-        self.calls[id(module)].append((_channel0_copy(module, inputs[0]), output))
+        k = self.n_calls[id(module)]
+        self.n_calls[id(module)] = k + 1
+        inp = _channel0_copy(module, inputs[0])
+
+        def on_grad(g: torch.Tensor) -> None:
+            for j, pname in self.params[id(module)]:
+                self.derivs[(j, k)] = _per_sample_grad(module, pname, inp, g.detach()).float()
+
+        if output.requires_grad:
+            output.register_hook(on_grad)
         return output.clone()
 
     def remove(self) -> None:
@@ -260,25 +282,25 @@ def selected_jacobian(net: nn.Module, x: torch.Tensor, count: int = PARAMS_GRAD_
             logits = net(x)
         return selected_jacobian_functional(net, x, count), logits.detach()
 
-    modules = list({id(m): m for m, _ in chosen}.values())
-    capture = _Capture(modules)
+    capture = _Capture(chosen)
+    # The network input requires a gradient only so that every backward pass reaches the
+    # first layer's output (and fires its hook); that gradient itself is not used.
+    x = x.detach().requires_grad_(True)
     try:
         logits = net(x)
     finally:
         capture.remove()
-    calls = [(id(m), k) for m in modules for k in range(len(capture.calls[id(m)]))]
-    outputs = [capture.calls[i][k][1] for i, k in calls]
     b, c = logits.shape
     jac = torch.zeros((b, c, len(chosen)), dtype=torch.float32, device=logits.device)
     for cls in range(c - 1 if skip_last_class else c):
-        grads = torch.autograd.grad(logits[:, cls].sum(), outputs, retain_graph=True,
-                                    allow_unused=True)
-        by_call = dict(zip(calls, grads, strict=True))
-        for j, (m, pname) in enumerate(chosen):
-            for k, (inp, _) in enumerate(capture.calls[id(m)]):
-                g = by_call[(id(m), k)]
-                if g is not None:
-                    jac[:, cls, j] += _per_sample_grad(m, pname, inp, g.detach()).float()
+        capture.derivs.clear()
+        torch.autograd.grad(logits[:, cls].sum(), x, retain_graph=True)
+        # Summed over a module's calls in forward order, whatever order the hooks fired in.
+        for j, (m, _) in enumerate(chosen):
+            for k in range(capture.n_calls[id(m)]):
+                d = capture.derivs.get((j, k))
+                if d is not None:
+                    jac[:, cls, j] += d
     return jac, logits.detach()
 
 

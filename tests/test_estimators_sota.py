@@ -312,6 +312,30 @@ def test_selected_jacobian_matches_torch_func():
     assert vkdnw.selected_jacobian(net, x, count=4)[0].shape[2] == 4
 
 
+class SharedConvNet(nn.Module):
+    """One conv applied twice (weight sharing): its chosen scalar's derivative is the sum over
+    both calls, whose gradients reach the backward pass in the reverse of forward order."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+        self.fc = nn.Linear(3, 4)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(torch.relu(self.conv(x)))).mean(dim=(2, 3)))
+
+
+def test_selected_jacobian_sums_a_shared_layers_calls():
+    net = SharedConvNet()
+    az_nas.kaiming_normal_fanin_(net, torch.Generator().manual_seed(2))
+    net.eval()
+    x = torch.randn(4, 3, 5, 5, generator=torch.Generator().manual_seed(3))
+    fast, _ = vkdnw.selected_jacobian(net, x)
+    ref = vkdnw.selected_jacobian_functional(net, x)
+    np.testing.assert_allclose(fast.numpy(), ref.numpy(), rtol=1e-4, atol=1e-6)
+    assert not x.requires_grad  # the caller's batch is left as it was
+
+
 def test_single_score_is_lexicographic():
     assert vkdnw.single_score(math.log(9), 10) < vkdnw.single_score(0.0, 11)
     assert vkdnw.single_score(0.5, 10) < vkdnw.single_score(0.6, 10)
