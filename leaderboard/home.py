@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
+import statistics
+from numbers import Real
+
 from harness.splits import load_split
 from leaderboard import fmt
 from leaderboard.cells import (
     COST_TIP,
+    bootstrap,
     cost_model,
     group_cell,
     missing_cell,
@@ -83,12 +88,84 @@ def findings(site: Site, splits: list[str]) -> list[str]:
         beaten = sum(t < p_tau for t in zs.values())
         out.append(f"The parameter count alone (`params`, mean τ {fmt.num(p_tau)}) beats "
                    f"{beaten} of the {len(zs)} zero-shot estimators scored on all of them.")
+    out.extend(transfer_finding(full, bench))
+    out.extend(variance_finding(site, bench))
     partial = [r.name for r in site.home_rows if r.name not in full
                and any(s in r.cells for s in bench)]
     if partial and full:
         out.append(f"{len(partial)} more have results on only some of these splits and are "
                    "left out of this comparison.")
     return out
+
+
+def transfer_finding(full: dict[str, tuple[Row, float]], bench: list[str]) -> list[str]:
+    """Whether the best estimator on the first benchmark split stays best on the others.
+
+    Args:
+        full: estimator → (row, mean τ over ``bench``), for rows with a τ on every split.
+        bench: the benchmark splits, the ranking split first.
+
+    Returns:
+        One sentence, or none with fewer than two splits or two estimators.
+    """
+    if len(bench) < 2 or len(full) < 2:
+        return []
+    first = bench[0]
+    best = max(full, key=lambda n: (float(full[n][0].cells[first].mean("kendall")), n))
+    row, mean = full[best]
+    # Rank among the same estimators by mean τ; equal means share the better rank.
+    rank = 1 + sum(t > mean for _, t in full.values())
+    taus = {s: float(row.cells[s].mean("kendall")) for s in bench}
+    worst = min(bench, key=lambda s: (taus[s], s))
+    head = (f"On {first} alone the best of them is **{fmt.esc(best)}** "
+            f"(τ {fmt.num(taus[first])}); ")
+    if rank == 1:
+        return [head + "it is also the best across the benchmarks (lowest τ "
+                f"{fmt.num(taus[worst])}, on {worst})."]
+    return [head + f"by mean τ over the benchmarks it ranks {rank} of {len(full)}, and its τ "
+            f"on {worst} is {fmt.num(taus[worst])}: a rank on one search space need not "
+            "carry over to another."]
+
+
+def variance_finding(site: Site, bench: list[str]) -> list[str]:
+    """How much the seed moves τ, next to how much resampling the architectures does.
+
+    Over the results of zero-shot and one-shot estimators (baselines such as ``params`` do not
+    depend on the seed) on the benchmark splits that hold at least :data:`MIN_SEEDS` seeds and
+    the bootstrap samples of τ: the median of the seed std of τ and the median of the std of
+    the bootstrap replicates (resampling the split's architectures with replacement; the
+    spread behind the 95 % interval).
+
+    Returns:
+        One sentence, or none when no result qualifies.
+    """
+    seed_sd, boot_sd = [], []
+    for row in site.home_rows:
+        if row.kind == "baseline":
+            continue
+        for split in bench:
+            res = row.cells.get(split)
+            if res is None or len(res.seeds) < MIN_SEEDS:
+                continue
+            sd = res.std("kendall")
+            samples = (bootstrap(res) or {}).get("kendall_samples")
+            if not isinstance(sd, Real) or not isinstance(samples, list):
+                continue
+            values = [float(v) for v in samples if isinstance(v, Real) and math.isfinite(v)]
+            if len(values) < 2:
+                continue
+            seed_sd.append(float(sd))
+            boot_sd.append(statistics.stdev(values))
+    if not seed_sd:
+        return []
+    a, b = statistics.median(seed_sd), statistics.median(boot_sd)
+    which = ("the architectures a split happens to hold, more than the seed, limit how sure a "
+             "τ is" if b > a else "the seed, more than the architectures a split happens to "
+             "hold, limits how sure a τ is")
+    return [f"Over the {len(seed_sd)} zero-shot and one-shot results with {MIN_SEEDS} or more "
+            f"seeds on these splits, the seed moves τ by a median std of {fmt.num(a)}, while "
+            "resampling the architectures (the bootstrap behind the 95 % intervals) moves it "
+            f"by a median std of {fmt.num(b)}: {which}."]
 
 
 def cross_benchmark_rows(site: Site, splits: list[str]) -> tuple[list[tuple[Row, float]],

@@ -800,6 +800,68 @@ def test_the_findings_box_is_computed_from_the_results(site, results_dir):
     assert home.index("Findings") < home.index("## Ranking")
 
 
+def _finding_row(name: str, kind: str, taus: dict[str, float], seeds=(20, 2020, 202020),
+                 seed_sd: float = 0.0, samples: list[float] | None = None):
+    """A home-table row whose results hold only what the findings read."""
+    from leaderboard.collect import Result, Row
+
+    cells = {}
+    for split, tau in taus.items():
+        metrics = {"mean": {"kendall": tau}, "std": {"kendall": seed_sd}, "per_seed": {},
+                   "bootstrap": {"kendall": {"lo": tau - 0.1, "hi": tau + 0.1},
+                                 "kendall_samples": samples or [tau, tau]}}
+        obj = {"estimator": {"name": name, "kind": kind}, "split": {"name": split},
+               "protocol": {"seeds": list(seeds)}, "metrics": metrics}
+        cells[split] = Result(obj=obj, path=Path(f"{name}/{split}.json"), scores=None)
+    return Row(name, kind, cells, {}, [])
+
+
+def test_the_transfer_finding_names_the_first_splits_best_and_its_rank_elsewhere():
+    """Hand-made case: ``a`` is best on the first split (0.8) but has the lowest mean τ
+    ((0.8 - 0.1) / 2 = 0.35, against 0.5 and 0.45), with its worst τ on ``s2``."""
+    from leaderboard.home import transfer_finding
+
+    rows = [_finding_row("a", "zero-shot", {"s1": 0.8, "s2": -0.1}),
+            _finding_row("b", "zero-shot", {"s1": 0.5, "s2": 0.5}),
+            _finding_row("c", "baseline", {"s1": 0.3, "s2": 0.6})]
+    full = {r.name: (r, sum(c.mean("kendall") for c in r.cells.values()) / 2) for r in rows}
+    (line,) = transfer_finding(full, ["s1", "s2"])
+    assert "On s1 alone the best of them is **a** (τ 0.800)" in line
+    assert "it ranks 3 of 3" in line and "its τ on s2 is -0.100" in line
+    # When the first split's best is also best on average, the sentence says so instead.
+    del full["a"]
+    (line,) = transfer_finding(full, ["s1", "s2"])
+    assert "**b** (τ 0.500); it is also the best across the benchmarks" in line
+    assert "lowest τ 0.500, on s1" in line
+    assert transfer_finding(full, ["s1"]) == []
+
+
+def test_the_variance_finding_compares_the_seed_with_resampling_the_architectures():
+    """Seed std against the std of the bootstrap replicates, medians over zero-shot and
+    one-shot results with three seeds. Bootstrap replicates [0.1, 0.3] have a sample std of
+    0.1414; baselines (``params`` does not depend on the seed) and one-seed results are left
+    out, so their large seed std must not move the median."""
+    from leaderboard.home import variance_finding
+    from leaderboard.site import Site
+
+    rows = [_finding_row("z", "zero-shot", {"s1": 0.2, "s2": 0.2}, seed_sd=0.01,
+                         samples=[0.1, 0.3]),
+            _finding_row("o", "one-shot", {"s1": 0.2}, seed_sd=0.03, samples=[0.1, 0.3]),
+            _finding_row("p", "baseline", {"s1": 0.2}, seed_sd=0.9, samples=[0.1, 0.3]),
+            _finding_row("one", "zero-shot", {"s1": 0.2}, seeds=(20,), seed_sd=0.9,
+                         samples=[0.1, 0.3])]
+    (line,) = variance_finding(Site(coll=None, results_label="r", home_rows=rows), ["s1", "s2"])
+    assert line.startswith("Over the 3 zero-shot and one-shot results with 3 or more seeds")
+    assert "median std of 0.010" in line and "median std of 0.141" in line
+    assert line.endswith("the architectures a split happens to hold, more than the seed, "
+                         "limit how sure a τ is.")
+    noisy = [_finding_row("z", "zero-shot", {"s1": 0.2}, seed_sd=0.5, samples=[0.1, 0.3])]
+    (line,) = variance_finding(Site(coll=None, results_label="r", home_rows=noisy), ["s1"])
+    assert "the seed, more than the architectures" in line
+    assert variance_finding(Site(coll=None, results_label="r", home_rows=rows[2:]),
+                            ["s1"]) == []
+
+
 def test_a_crafted_estimator_name_never_reaches_a_page(results_dir, tmp_path):
     bad = '<img src=x onerror=alert(1)>'
     res = tmp_path / "res"
