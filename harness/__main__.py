@@ -21,7 +21,9 @@
 ``python -m harness cost --estimator A,B|all --split S [--cells 20]``
     the standalone cost of each estimator (alone, one thread, a fresh process each, on evenly
     spaced cells of the split): median s/arch and peak memory, written to
-    ``leaderboard/costs/<estimator>/<split>.json`` for the site's cost column.
+    ``leaderboard/costs/<estimator>/<split>.json`` for the site's cost column, with the
+    fingerprint of the code measured; ``--missing`` skips what is measured for today's code,
+    ``--record-code`` adds that fingerprint to older measurements from the git history.
 ``python -m harness reproduce [--results-dir DIR] [--estimator A,B] [--split S,T]``
     re-score the first, middle and last cell of each results file with today's code and
     compare with the stored scores (bit for bit in the same numeric environment); exit 1 on a
@@ -203,9 +205,9 @@ def _cost(argv: list[str]) -> int:
         prog="python -m harness cost",
         description="Measure standalone costs (each estimator alone, one thread, its own "
                     "process) and write them under leaderboard/costs/.")
-    ap.add_argument("--estimator", required=True,
+    ap.add_argument("--estimator",
                     help="comma-separated names, or all (every zero-shot estimator and baseline)")
-    ap.add_argument("--split", required=True, help="comma-separated split names")
+    ap.add_argument("--split", help="comma-separated split names")
     ap.add_argument("--cells", type=int, default=None, help="cells per split (default 20)")
     ap.add_argument("--seed", type=int, default=20)
     ap.add_argument("--costs-dir", default=None, help="default: leaderboard/costs")
@@ -213,8 +215,17 @@ def _cost(argv: list[str]) -> int:
     ap.add_argument("--missing", action="store_true",
                     help="skip pairs already measured for this estimator version, split, cells "
                          "and seed (a stopped measurement goes on where it stopped)")
+    ap.add_argument("--record-code", action="store_true",
+                    help="measure nothing: record in every measurement that lacks it the "
+                         "fingerprint of the estimator code committed with it (git history)")
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # the child process
     args = ap.parse_args(argv)
+    if args.record_code:
+        if args.estimator or args.split or args.missing:
+            ap.error("--record-code takes no --estimator, --split or --missing")
+        return _record_cost_code(Path(args.costs_dir) if args.costs_dir else None)
+    if not args.estimator or not args.split:
+        ap.error("--estimator and --split are required")
     # lazy: each subcommand loads only its own stack (torch and the estimators take seconds)
     import subprocess
 
@@ -260,6 +271,28 @@ def _cost(argv: list[str]) -> int:
                 cmd += ["--data-dir", args.data_dir]
             bad += subprocess.run(cmd).returncode != 0
     return 1 if bad else 0
+
+
+def _record_cost_code(costs_dir: Path | None) -> int:
+    """``cost --record-code``: fingerprints of the measured code, from the git history."""
+    from harness import trust
+    from harness.results_upgrade import SourceHistory
+    from harness.run import standalone
+
+    history = SourceHistory()
+
+    def code_of(path: Path, name: str) -> tuple[str, str] | None:
+        hit = history.at_commit_of(path, name)
+        if hit is None:
+            return None
+        try:
+            return trust.code_sha256_of_text(hit[1].decode()), f"commit {hit[0][:12]}"
+        except (SyntaxError, ValueError, UnicodeDecodeError):
+            return None
+
+    for line in standalone.record_code(costs_dir or standalone.COSTS_DIR, code_of):
+        print(line, flush=True)
+    return 0
 
 
 def _catalog(argv: list[str]) -> int:

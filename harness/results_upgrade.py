@@ -192,6 +192,23 @@ class SourceHistory:
         return self._by_name[name]
 
 
+    def at_commit_of(self, path: Path, name: str) -> tuple[str, bytes] | None:
+        """``(commit, bytes of estimators/<name>.py)`` at the last commit that wrote ``path``
+        (a file of this checkout), when ``path`` is committed as it is now: the code that was
+        committed with it. ``None`` when ``path`` is untracked or changed since, or the
+        estimator file is not in that commit."""
+        rel = str(Path(path).resolve().relative_to(self.repo.resolve()))
+        if self._git("ls-files", "--error-unmatch", "--", rel) is None:
+            return None
+        if self._git("diff", "--quiet", "HEAD", "--", rel) is None:  # exit 1: changed
+            return None
+        commit = (self._git("log", "-1", "--format=%H", "--", rel) or b"").decode().strip()
+        if not commit:
+            return None
+        text = self._git("show", f"{commit}:estimators/{name}.py")
+        return None if text is None else (commit, text)
+
+
 def code_sha256_from_history(name: str, source_sha256: str,
                              history: SourceHistory) -> tuple[str, str] | None:
     """``(code fingerprint, commit)`` of the committed version of ``estimators/<name>.py``

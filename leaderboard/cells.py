@@ -11,7 +11,7 @@ import numpy as np
 
 from harness.uncertainty import rank_groups
 from leaderboard import fmt
-from leaderboard.collect import Result, Row
+from leaderboard.collect import Result, Row, cost_code_changed
 from leaderboard.tables import Cell, site_cell
 
 #: Status marks of a row (shown with the reasons as a tooltip; explained in the legend).
@@ -20,7 +20,7 @@ MARK_COMPLETE, MARK_PROVISIONAL, MARK_INCOMPLETE = "✓", "◐", "⚠"
 COST_TIP = ("seconds per architecture and the device type: the standalone cost (the "
             "estimator alone, one thread) where measured, else the scoring run's median "
             "(hover a value for the machine); joint† = scored in one run with other "
-            "estimators, sharing passes")
+            "estimators, sharing passes; ‡ = measured on earlier code of the same version")
 
 
 def bootstrap(res: Result) -> dict | None:
@@ -114,8 +114,15 @@ def cost_model(res: Result) -> Cell:
                  f"{fmt.seconds(sa['s_per_arch_p90'])} s), peak memory "
                  f"{sa['peak_rss_mb']:.0f} MB; measured {str(sa['measured_at'])[:10]} on "
                  f"{cpu}; {scored}")
-        return Cell(fmt.seconds(sa["s_per_arch_median"]), note=str(cost["device"]),
-                    title=title)
+        note = str(cost["device"])
+        if cost_code_changed(res):
+            # Same version, so the same scores, but the code that costs the time and memory
+            # has changed since (a speed-up, a memory fix): the figure may no longer hold.
+            note += " ‡"
+            title += ("; ‡ measured on earlier code of this version: the estimator's code has "
+                      "changed since, so this may no longer be its cost (re-measure with "
+                      "python -m harness cost --missing)")
+        return Cell(fmt.seconds(sa["s_per_arch_median"]), note=note, title=title)
     return Cell(fmt.seconds(cost["wall_s_per_arch_median"]), note=note, title=title)
 
 

@@ -429,6 +429,21 @@ def source_changed(res: Result, estimator_dir: Path = ESTIMATOR_DIR) -> bool:
     return recorded is not None and hres.file_sha256(path) != recorded
 
 
+def cost_code_changed(res: Result, estimator_dir: Path = ESTIMATOR_DIR) -> bool:
+    """Whether the result's standalone cost was measured on code that differs from
+    ``estimators/<name>.py`` now (same version: a speed-up or memory fix that kept the scores
+    leaves the measurement out of date). False without a measurement, without a recorded
+    fingerprint (older measurements: unknown), or without the file."""
+    recorded = (res.standalone or {}).get("code_sha256")
+    path = estimator_dir / f"{res.estimator}.py"
+    if not recorded or not path.is_file():
+        return False
+    try:
+        return trust.code_sha256(path) != recorded
+    except (SyntaxError, ValueError):
+        return True
+
+
 def reproduced_by(res: Result, code_sha256: str) -> dict | None:
     """The result's record (``estimator.reproduced``) that the code with fingerprint
     ``code_sha256`` gives its stored scores bit for bit; ``None`` where there is none."""

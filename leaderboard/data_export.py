@@ -5,9 +5,10 @@ The site's tables and the LaTeX/Markdown exports show formatted text (``0.752 ±
 ``0.15 cpu joint†``); this CSV holds the same results as plain numbers: τ with its seed std
 and 95 % bootstrap interval, the other criteria at 5 %, the seeds, and the cost: the
 standalone seconds per architecture and peak memory (the estimator alone, one thread,
-``python -m harness cost``; empty where not measured), and the scoring run's seconds split into
-scoring and (one-shot) amortised training. Empty cells are missing values (no interval in an
-older result, no training for a zero-shot estimator).
+``python -m harness cost``; empty where not measured; ``standalone_earlier_code`` 1 where it
+was measured on earlier code of the estimator's version, the site's ‡), and the scoring run's
+seconds split into scoring and (one-shot) amortised training. Empty cells are missing values
+(no interval in an older result, no training for a zero-shot estimator).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import io
 from collections.abc import Sequence
 
 from leaderboard.cells import ci
-from leaderboard.collect import Collection, Result, rank_rows
+from leaderboard.collect import Collection, Result, cost_code_changed, rank_rows
 
 #: Columns in order (described in the module docstring).
 COLUMNS = (
@@ -26,7 +27,7 @@ COLUMNS = (
     "spearman", "spearman_ci_low", "spearman_ci_high", "pearson",
     "p_top_5", "p_top_10", "br_5", "wr_5", "ndcg_exp_5", "ndcg_5",
     "n_seeds", "seeds", "n_archs",
-    "standalone_s_per_arch", "standalone_peak_mb",
+    "standalone_s_per_arch", "standalone_peak_mb", "standalone_earlier_code",
     "score_s_per_arch", "training_s_per_arch", "total_s_per_arch", "cost_mode", "cost_device",
     "estimator_version",
 )
@@ -60,6 +61,9 @@ def result_record(res: Result) -> dict:
         "n_archs": res.obj["n_archs"],
         "standalone_s_per_arch": (res.standalone or {}).get("s_per_arch_median"),
         "standalone_peak_mb": (res.standalone or {}).get("peak_rss_mb"),
+        # 1: measured on earlier code of the same version (the site's ‡), so possibly stale.
+        "standalone_earlier_code": (None if res.standalone is None
+                                    else int(cost_code_changed(res))),
         "score_s_per_arch": score_s, "training_s_per_arch": training,
         "total_s_per_arch": score_s + (training or 0.0),
         "cost_mode": cost["mode"], "cost_device": cost["device"],

@@ -251,7 +251,7 @@ def home_table_model(site: Site, splits: list[str]) -> Table:
         f"— = not computed). s/arch: seconds per architecture on {primary}: the estimator "
         f"alone (standalone, one thread, median of 20 cells) where measured, else its scoring "
         f"run's median, joint† when scored with other estimators (shared passes charged to "
-        f"one). Status: "
+        f"one), ‡ when measured on earlier code of the same version. Status: "
         f"{status_legend()}. n/a: the estimator does not apply; —: no result."))
     for row in site.home_rows:
         cells = [Cell(str(row.rank) if row.rank is not None else fmt.MISSING),
@@ -296,7 +296,9 @@ def legend(site: Site, splits: list[str]) -> str:
         "estimator's standalone cost where measured (alone, one thread, its own process, "
         "median over 20 fixed cells; hover for the 90th percentile and peak memory), else the "
         "median of its scoring run, marked joint† when it was scored in one run with other "
-        "estimators, so shared passes may be charged to another. "
+        "estimators, so shared passes may be charged to another; ‡ marks a standalone cost "
+        "measured on earlier code of the estimator's version (a later speed-up or memory fix "
+        "kept its scores, so the figure may be out of date). "
         f"*Status*: {status_legend()}. n/a = the estimator does not apply to that split; "
         "— = no result. Every metric (ρ, P@K, BR@K, nDCG@K, …) is on each split's page.\n\n"
         f"**Seeds.** {seed_coverage(site.home_rows, splits)} The protocol asks for "

@@ -66,7 +66,8 @@ def estimators_table_model(site: Site, split: str) -> Table:
         "best / worst true rank among its top K %, divided by the split size; nDCG@K with "
         "the exponential gain 2^acc − 1 (see the metrics page). s/arch: the standalone cost "
         "(the estimator alone, one thread) where measured, else the scoring run's median; "
-        f"joint† = scored with other estimators. Status: {status_legend()}."))
+        "joint† = scored with other estimators; ‡ = measured on earlier code of the same "
+        f"version. Status: {status_legend()}."))
     for row in rows:
         res = row.cells.get(split)
         cells = [Cell(str(row.rank) if row.rank is not None else fmt.MISSING),

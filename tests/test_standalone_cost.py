@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
-from harness import registry
+from harness import registry, trust
+from harness.results_upgrade import SourceHistory
 from harness.run import standalone
 from harness.splits import load_split
 from leaderboard.cells import cost_model
 from leaderboard.collect import collect
 from leaderboard.demo import DEMO_SPLIT, shared_demo_results
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_positions_are_evenly_spaced_and_fixed():
@@ -31,9 +37,14 @@ def test_measure_times_the_estimator_alone_and_round_trips(tmp_path, data_dir):
     path = standalone.write(cost, tmp_path)
     assert path == tmp_path / "params" / f"{DEMO_SPLIT}.json"
     assert standalone.read(path) == cost
-    # --missing skips exactly this measurement: same version, split, cells and seed.
+    assert cost.code_sha256 == trust.code_sha256(ROOT / "estimators" / "params.py")
+    # --missing skips exactly this measurement: same version, split, cells, seed and code.
     params = registry.get("params")
     assert standalone.is_current(tmp_path, params, split, 3, 20)
+    standalone.write(dataclasses.replace(cost, code_sha256="0" * 64), tmp_path)
+    assert not standalone.is_current(tmp_path, params, split, 3, 20)  # earlier code
+    standalone.write(dataclasses.replace(cost, code_sha256=None), tmp_path)
+    assert standalone.is_current(tmp_path, params, split, 3, 20)  # unknown: nothing guessed
     assert not standalone.is_current(tmp_path, params, split, 4, 20)
     assert not standalone.is_current(tmp_path, params, split, 3, 2020)
     assert not standalone.is_current(tmp_path, registry.get("flops"), split, 3, 20)
@@ -50,10 +61,10 @@ def _board(tmp_path_factory, tmp_path, data_dir):
     return results
 
 
-def _cost_file(results, version: str, sha: str, median: float = 0.25) -> None:
+def _cost_file(results, version: str, sha: str, median: float = 0.25, **extra) -> None:
     d = results.parent / "costs" / "params"
-    d.mkdir(parents=True)
-    (d / f"{DEMO_SPLIT}.json").write_text(json.dumps({
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"{DEMO_SPLIT}.json").write_text(json.dumps({**extra,
         "schema_version": 1, "estimator": "params", "estimator_version": version,
         "split": DEMO_SPLIT, "split_sha256": sha, "arch_ids": [1, 2, 3], "seed": 20,
         "batch_size": 64, "n_batches": 1, "threads": 1, "s_per_arch_median": median,
@@ -82,3 +93,80 @@ def test_a_stale_standalone_cost_is_not_shown(tmp_path_factory, tmp_path, data_d
     coll = collect(results, use_registry=False)
     assert coll.results[("params", DEMO_SPLIT)].standalone is None
     assert any("another estimator version" in w for w in coll.warnings)
+
+
+def test_a_cost_measured_on_earlier_code_is_marked(tmp_path_factory, tmp_path, data_dir):
+    """Same version (so the same scores), but the code has changed since the measurement:
+    the value stays, marked ‡ with the reason; current or unrecorded code is not marked."""
+    results = _board(tmp_path_factory, tmp_path, data_dir)
+    obj = json.loads((results / "params" / f"{DEMO_SPLIT}.json").read_text())
+    args = (results, obj["estimator"]["version"], obj["split"]["sha256"])
+    now = trust.code_sha256(ROOT / "estimators" / "params.py")
+    for code, marked in (("0" * 64, True), (now, False), (None, False)):
+        _cost_file(*args, **({} if code is None else {"code_sha256": code}))
+        cell = cost_model(collect(results, use_registry=False).results[("params", DEMO_SPLIT)])
+        assert cell.text == "0.25"
+        assert ("‡" in (cell.note or "")) is marked, code
+        assert ("measured on earlier code of this version" in cell.title) is marked, code
+
+
+def test_record_code_fills_only_what_is_missing_and_known(tmp_path):
+    def make(name: str, **extra) -> Path:
+        path = tmp_path / name / f"{DEMO_SPLIT}.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({
+            **extra, "schema_version": 1, "estimator": name, "estimator_version": "1",
+            "split": DEMO_SPLIT, "split_sha256": "s", "arch_ids": [1], "seed": 20,
+            "batch_size": 64, "n_batches": 1, "threads": 1, "s_per_arch_median": 0.1,
+            "s_per_arch_p90": 0.2, "peak_rss_mb": 1.0, "rss_before_mb": 1.0, "n_failed": 0,
+            "environment": {}, "measured_at": "2026-12-05T10:00:00+00:00"}))
+        return path
+
+    known, unknown = make("known"), make("unknown")
+    done = make("done", code_sha256="c" * 64)
+    before = done.read_bytes()
+    asked = []
+
+    def code_of(path, name):
+        asked.append(name)
+        return ("a" * 64, "commit x") if name == "known" else None
+
+    lines = list(standalone.record_code(tmp_path, code_of))
+    assert sorted(asked) == ["known", "unknown"]
+    assert standalone.read(known).code_sha256 == "a" * 64
+    assert standalone.read(unknown).code_sha256 is None
+    assert done.read_bytes() == before
+    assert any("recorded from commit x" in line for line in lines)
+    assert any("not known" in line and "unknown" in line for line in lines)
+
+
+def test_source_history_finds_the_code_committed_with_a_measurement(tmp_path):
+    """``cost --record-code`` reads the estimator file at the commit that last wrote the
+    measurement; a measurement changed since, or never committed, has no known code."""
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, env=env,
+                       capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "estimators").mkdir()
+    est = tmp_path / "estimators" / "foo.py"
+    cost = tmp_path / "costs" / "foo" / "s.json"
+    cost.parent.mkdir(parents=True)
+    est.write_text("x = 1\n")
+    cost.write_text("{}\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "measured")
+    first = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], check=True,
+                           capture_output=True, text=True).stdout.strip()
+    est.write_text("x = 2\n")  # a later change of code, not re-measured
+    git("commit", "-q", "-am", "speed-up")
+    hit = SourceHistory(tmp_path).at_commit_of(cost, "foo")
+    assert hit == (first, b"x = 1\n")
+    cost.write_text('{"edited": true}\n')
+    assert SourceHistory(tmp_path).at_commit_of(cost, "foo") is None
+    other = tmp_path / "costs" / "foo" / "t.json"
+    other.write_text("{}\n")
+    assert SourceHistory(tmp_path).at_commit_of(other, "foo") is None

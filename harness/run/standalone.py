@@ -7,7 +7,10 @@ module measures it: the estimator alone, on one thread, in a fresh process, on `
 architectures of the split at evenly spaced positions (fixed, so every estimator is timed on
 the same cells), for one seed. Recorded: median and 90th-percentile seconds per architecture
 (network build and scoring, as the harness times a cell) and the process's peak resident
-memory, with the RSS before the first cell for reference (Python, torch and the data).
+memory, with the RSS before the first cell for reference (Python, torch and the data), and the
+fingerprint of the estimator's code (:func:`harness.trust.code_sha256`): a change of code that
+keeps the version and the scores (a speed-up, a memory fix) makes the measurement out of date,
+and the site and ``--missing`` can tell.
 
 The measurement is written by the harness beside the committed results, as
 ``leaderboard/costs/<estimator>/<split>.json`` (:data:`COSTS_DIR`), and read by the site for its
@@ -21,6 +24,7 @@ import dataclasses
 import datetime as _dt
 import json
 import resource
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +33,7 @@ import numpy as np
 from harness import api, data
 from harness.run.config import RunConfig
 from harness.run.environment import current_environment, set_threads
+from harness.run.finalize import code_sha256
 from harness.run.scoring import score_cell
 from harness.run.session import Session
 from harness.splits import Split
@@ -58,6 +63,9 @@ class StandaloneCost:
         n_failed: cells whose score failed (their time still counts).
         environment: the numeric environment (CPU kind, torch).
         measured_at: UTC time of the measurement.
+        code_sha256: fingerprint of the estimator's code when it was measured
+            (:func:`harness.trust.code_sha256`; ``None``: not recorded, in files written before
+            it was, until ``python -m harness cost --record-code`` finds it in the history).
     """
 
     estimator: str
@@ -77,6 +85,7 @@ class StandaloneCost:
     environment: dict[str, str]
     measured_at: str
     schema_version: int = COST_SCHEMA_VERSION
+    code_sha256: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -135,7 +144,8 @@ def measure(est: api.Estimator, split: Split, *, n_cells: int = DEFAULT_CELLS, s
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         rss_before_mb=before, n_failed=int(failed),
         environment=current_environment(device).to_dict(),
-        measured_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+        measured_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        code_sha256=code_sha256(est))
 
 
 def write(cost: StandaloneCost, costs_dir: Path = COSTS_DIR) -> Path:
@@ -159,11 +169,46 @@ def read(path: Path) -> StandaloneCost:
 def is_current(costs_dir: Path, est: api.Estimator, split: Split, n_cells: int,
                seed: int) -> bool:
     """Whether ``costs_dir`` already holds a measurement of this estimator version on this
-    split (same split file, cells and seed): a re-run with ``--missing`` skips it."""
+    split (same split file, cells and seed) and of its code as it is now: a re-run with
+    ``--missing`` skips it. A measurement that does not record its code's fingerprint counts
+    as current (nothing is guessed; ``--record-code`` looks it up)."""
     path = cost_path(costs_dir, est.name, split.name)
     try:
         old = read(path)
     except (OSError, ValueError, KeyError, TypeError):
         return False
+    same_code = old.code_sha256 is None or old.code_sha256 == code_sha256(est)
     return (old.estimator_version == est.info.version and old.split_sha256 == split.sha256
-            and len(old.arch_ids) == min(n_cells, len(split)) and old.seed == seed)
+            and len(old.arch_ids) == min(n_cells, len(split)) and old.seed == seed
+            and same_code)
+
+
+def record_code(costs_dir: Path, code_of: Callable[[Path, str], tuple[str, str] | None]
+                ) -> Iterator[str]:
+    """Record the code fingerprint in every measurement under ``costs_dir`` that lacks it.
+
+    Args:
+        costs_dir: the measurements (``<estimator>/<split>.json``).
+        code_of: ``(measurement file, estimator name)`` → ``(fingerprint, where it was
+            found)`` of the estimator's code that was measured, or ``None`` when unknown (the
+            command passes the code committed with the measurement, from the git history).
+
+    Yields:
+        One line per measurement file: what was done, or why nothing was.
+    """
+    for path in sorted(Path(costs_dir).glob("*/*.json")):
+        try:
+            cost = read(path)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            yield f"{path}: unreadable ({exc}); left alone"
+            continue
+        if cost.code_sha256 is not None:
+            yield f"{path}: records its code already"
+            continue
+        found = code_of(path, cost.estimator)
+        if found is None:
+            yield (f"{path}: its code is not known (not committed as it is, or the estimator "
+                   "file is not in the commit that wrote it); left alone")
+            continue
+        write(dataclasses.replace(cost, code_sha256=found[0]), Path(costs_dir))
+        yield f"{path}: code fingerprint recorded from {found[1]}"
