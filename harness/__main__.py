@@ -273,21 +273,37 @@ def _cost(argv: list[str]) -> int:
     return 1 if bad else 0
 
 
-def _record_cost_code(costs_dir: Path | None) -> int:
-    """``cost --record-code``: fingerprints of the measured code, from the git history."""
+def _record_cost_code(costs_dir: Path | None, repo: Path | None = None) -> int:
+    """``cost --record-code``: fingerprints of the measured code, from the git history of
+    ``repo`` (default: this checkout)."""
     from harness import trust
     from harness.results_upgrade import SourceHistory
     from harness.run import standalone
 
-    history = SourceHistory()
+    history = SourceHistory(repo) if repo is not None else SourceHistory()
 
-    def code_of(path: Path, name: str) -> tuple[str, str] | None:
-        hit = history.at_commit_of(path, name)
-        if hit is None:
+    def code_of(path: Path, name: str) -> tuple[str, dict[str, str], str] | None:
+        # The code committed with the measurement: the estimator's file, and those it runs,
+        # at the first commit that held this measurement (same time and median; later
+        # commits may have added fields to the file).
+        mine = json.loads(path.read_text())
+        key = (mine.get("measured_at"), mine.get("s_per_arch_median"))
+
+        def same(raw: bytes) -> bool:
+            try:
+                old = json.loads(raw)
+            except ValueError:
+                return False
+            return (old.get("measured_at"), old.get("s_per_arch_median")) == key
+
+        commit = history.first_commit_where(path, same)
+        text = history.estimator_at(commit, name) if commit else None
+        if text is None:
             return None
         try:
-            return trust.code_sha256_of_text(hit[1].decode()), f"commit {hit[0][:12]}"
-        except (SyntaxError, ValueError, UnicodeDecodeError):
+            uses = trust.estimated_code(name, lambda n: history.estimator_at(commit, n))
+            return trust.code_sha256_of_text(text), uses, f"commit {commit[:12]}"
+        except (SyntaxError, ValueError):
             return None
 
     for line in standalone.record_code(costs_dir or standalone.COSTS_DIR, code_of):

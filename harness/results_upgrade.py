@@ -37,7 +37,7 @@ import hashlib
 import json
 import math
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -192,21 +192,25 @@ class SourceHistory:
         return self._by_name[name]
 
 
-    def at_commit_of(self, path: Path, name: str) -> tuple[str, bytes] | None:
-        """``(commit, bytes of estimators/<name>.py)`` at the last commit that wrote ``path``
-        (a file of this checkout), when ``path`` is committed as it is now: the code that was
-        committed with it. ``None`` when ``path`` is untracked or changed since, or the
-        estimator file is not in that commit."""
+    def first_commit_where(self, path: Path, match: Callable[[bytes], bool]) -> str | None:
+        """The oldest commit whose version of ``path`` (a file of this checkout) satisfies
+        ``match`` (``None``: no such commit). Used to find when a measurement was committed
+        first, whatever later commits added to the file."""
         rel = str(Path(path).resolve().relative_to(self.repo.resolve()))
-        if self._git("ls-files", "--error-unmatch", "--", rel) is None:
-            return None
-        if self._git("diff", "--quiet", "HEAD", "--", rel) is None:  # exit 1: changed
-            return None
-        commit = (self._git("log", "-1", "--format=%H", "--", rel) or b"").decode().strip()
-        if not commit:
-            return None
+        log = self._git("log", "--reverse", "--format=%H", "--", rel) or b""
+        for commit in log.decode().split():
+            text = self._git("show", f"{commit}:{rel}")
+            if text is not None and match(text):
+                return commit
+        return None
+
+    def estimator_at(self, commit: str, name: str) -> str | None:
+        """The text of ``estimators/<name>.py`` at ``commit`` (``None``: not there)."""
         text = self._git("show", f"{commit}:estimators/{name}.py")
-        return None if text is None else (commit, text)
+        try:
+            return None if text is None else text.decode()
+        except UnicodeDecodeError:
+            return None
 
 
 def code_sha256_from_history(name: str, source_sha256: str,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -137,3 +138,52 @@ def _without_unused_imports(body: list[ast.stmt], used: set[str]) -> list[ast.st
             node.names = names
         out.append(node)
     return out
+
+
+def estimated_names(text: str) -> set[str]:
+    """The estimators a source text runs through the harness: the string literals passed to
+    ``<anything>.estimate("name")`` (:meth:`harness.api.ArchContext.estimate`, as
+    ``vkdnw_agg`` runs ``vkdnw`` and ``az_nas``). A name built at run time is not seen."""
+    return {node.args[0].value for node in ast.walk(ast.parse(text))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "estimate" and len(node.args) == 1
+            and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)}
+
+
+def estimated_code(name: str, text_of: Callable[[str], str | None]) -> dict[str, str]:
+    """Fingerprint (:func:`code_sha256_of_text`) of every estimator that ``name`` runs through
+    :func:`estimated_names`, directly or in turn, ``name`` itself left out.
+
+    The fingerprint of a file covers its own code only; an estimator that runs another also
+    costs what that one's code costs, so a standalone cost records both (a speed-up of
+    ``vkdnw`` changes the cost of ``vkdnw_agg``).
+
+    Args:
+        name: the estimator.
+        text_of: estimator name → its source text (``None`` when there is none, as for a
+            name that is not an estimator file: it is left out).
+    """
+    out: dict[str, str] = {}
+    todo, seen = [name], {name}
+    while todo:
+        text = text_of(todo.pop())
+        if text is None:
+            continue
+        for dep in sorted(estimated_names(text) - seen):
+            seen.add(dep)
+            dep_text = text_of(dep)
+            if dep_text is not None:
+                out[dep] = code_sha256_of_text(dep_text)
+                todo.append(dep)
+    return dict(sorted(out.items()))
+
+
+def files_text_of(estimator_dir: str | Path) -> Callable[[str], str | None]:
+    """``text_of`` for :func:`estimated_code` reading ``<estimator_dir>/<name>.py`` now."""
+    def text_of(name: str) -> str | None:
+        path = Path(estimator_dir) / f"{name}.py"
+        try:
+            return path.read_text()
+        except OSError:
+            return None
+    return text_of

@@ -431,15 +431,21 @@ def source_changed(res: Result, estimator_dir: Path = ESTIMATOR_DIR) -> bool:
 
 def cost_code_changed(res: Result, estimator_dir: Path = ESTIMATOR_DIR) -> bool:
     """Whether the result's standalone cost was measured on code that differs from
-    ``estimators/<name>.py`` now (same version: a speed-up or memory fix that kept the scores
-    leaves the measurement out of date). False without a measurement, without a recorded
-    fingerprint (older measurements: unknown), or without the file."""
+    ``estimators/<name>.py`` now, or from the estimators it runs (same version: a speed-up or
+    memory fix that kept the scores leaves the measurement out of date). False without a
+    measurement, without a recorded fingerprint (older measurements: unknown), or without the
+    file."""
     recorded = (res.standalone or {}).get("code_sha256")
+    uses = (res.standalone or {}).get("uses_code_sha256")
     path = estimator_dir / f"{res.estimator}.py"
     if not recorded or not path.is_file():
         return False
     try:
-        return trust.code_sha256(path) != recorded
+        if trust.code_sha256(path) != recorded:
+            return True
+        # The estimators it runs through the harness (vkdnw_agg runs vkdnw) cost time too.
+        return uses is not None and uses != trust.estimated_code(
+            res.estimator, trust.files_text_of(estimator_dir))
     except (SyntaxError, ValueError):
         return True
 

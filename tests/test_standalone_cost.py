@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from harness import registry, trust
-from harness.results_upgrade import SourceHistory
 from harness.run import standalone
 from harness.splits import load_split
 from leaderboard.cells import cost_model
@@ -96,14 +95,20 @@ def test_a_stale_standalone_cost_is_not_shown(tmp_path_factory, tmp_path, data_d
 
 
 def test_a_cost_measured_on_earlier_code_is_marked(tmp_path_factory, tmp_path, data_dir):
-    """Same version (so the same scores), but the code has changed since the measurement:
-    the value stays, marked ‡ with the reason; current or unrecorded code is not marked."""
+    """Same version (so the same scores), but the code has changed since the measurement, its
+    own or that of an estimator it runs (here a made-up record that ``params`` runs
+    ``flops``, which ``params.py`` does not: so it is not the same as now): the value stays,
+    marked ‡ with the reason; current or unrecorded code is not marked."""
     results = _board(tmp_path_factory, tmp_path, data_dir)
     obj = json.loads((results / "params" / f"{DEMO_SPLIT}.json").read_text())
     args = (results, obj["estimator"]["version"], obj["split"]["sha256"])
     now = trust.code_sha256(ROOT / "estimators" / "params.py")
-    for code, marked in (("0" * 64, True), (now, False), (None, False)):
-        _cost_file(*args, **({} if code is None else {"code_sha256": code}))
+    for code, uses, marked in (("0" * 64, None, True), (now, None, False), (None, None, False),
+                               (now, {}, False), (now, {"flops": "0" * 64}, True)):
+        extra = {} if code is None else {"code_sha256": code}
+        if uses is not None:
+            extra["uses_code_sha256"] = uses
+        _cost_file(*args, **extra)
         cell = cost_model(collect(results, use_registry=False).results[("params", DEMO_SPLIT)])
         assert cell.text == "0.25"
         assert ("‡" in (cell.note or "")) is marked, code
@@ -123,26 +128,35 @@ def test_record_code_fills_only_what_is_missing_and_known(tmp_path):
         return path
 
     known, unknown = make("known"), make("unknown")
-    done = make("done", code_sha256="c" * 64)
-    before = done.read_bytes()
+    done = make("done", code_sha256="c" * 64, uses_code_sha256={})
+    # Its own code recorded, not what it runs: filled where the lookup agrees on its own.
+    half = make("half", code_sha256="a" * 64)
+    other = make("other", code_sha256="b" * 64)
+    before = done.read_bytes(), other.read_bytes()
     asked = []
 
     def code_of(path, name):
         asked.append(name)
-        return ("a" * 64, "commit x") if name == "known" else None
+        return None if name == "unknown" else ("a" * 64, {"dep": "d" * 64}, "commit x")
 
     lines = list(standalone.record_code(tmp_path, code_of))
-    assert sorted(asked) == ["known", "unknown"]
+    assert sorted(asked) == ["half", "known", "other", "unknown"]
     assert standalone.read(known).code_sha256 == "a" * 64
+    assert standalone.read(known).uses_code_sha256 == {"dep": "d" * 64}
+    assert standalone.read(half).uses_code_sha256 == {"dep": "d" * 64}
     assert standalone.read(unknown).code_sha256 is None
-    assert done.read_bytes() == before
+    assert (done.read_bytes(), other.read_bytes()) == before
     assert any("recorded from commit x" in line for line in lines)
     assert any("not known" in line and "unknown" in line for line in lines)
+    assert any("not the code it records" in line and "other" in line for line in lines)
 
 
-def test_source_history_finds_the_code_committed_with_a_measurement(tmp_path):
-    """``cost --record-code`` reads the estimator file at the commit that last wrote the
-    measurement; a measurement changed since, or never committed, has no known code."""
+def test_record_code_finds_the_code_committed_with_a_measurement(tmp_path, capsys):
+    """``cost --record-code`` reads the estimator file, and the estimators it runs, at the
+    first commit that held the measurement (later commits that only add to the file do not
+    count); a measurement that was never committed has no known code."""
+    from harness import __main__ as cli
+
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
 
@@ -151,22 +165,47 @@ def test_source_history_finds_the_code_committed_with_a_measurement(tmp_path):
                        capture_output=True)
 
     git("init", "-q")
-    (tmp_path / "estimators").mkdir()
-    est = tmp_path / "estimators" / "foo.py"
-    cost = tmp_path / "costs" / "foo" / "s.json"
-    cost.parent.mkdir(parents=True)
-    est.write_text("x = 1\n")
-    cost.write_text("{}\n")
+    est_dir = tmp_path / "estimators"
+    est_dir.mkdir()
+    v1 = 'def score(ctx):\n    return ctx.estimate("base") + 1\n'
+    (est_dir / "agg.py").write_text(v1)
+    (est_dir / "base.py").write_text("x = 1\n")
+    costs = tmp_path / "costs"
+    measured = {"schema_version": 1, "estimator": "agg", "estimator_version": "1",
+                "split": "s", "split_sha256": "s", "arch_ids": [1], "seed": 20,
+                "batch_size": 64, "n_batches": 1, "threads": 1, "s_per_arch_median": 0.1,
+                "s_per_arch_p90": 0.2, "peak_rss_mb": 1.0, "rss_before_mb": 1.0,
+                "n_failed": 0, "environment": {}, "measured_at": "2026-12-05T10:00:00+00:00"}
+    (costs / "agg").mkdir(parents=True)
+    (costs / "agg" / "s.json").write_text(json.dumps(measured))
     git("add", "-A")
     git("commit", "-q", "-m", "measured")
-    first = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], check=True,
-                           capture_output=True, text=True).stdout.strip()
-    est.write_text("x = 2\n")  # a later change of code, not re-measured
-    git("commit", "-q", "-am", "speed-up")
-    hit = SourceHistory(tmp_path).at_commit_of(cost, "foo")
-    assert hit == (first, b"x = 1\n")
-    cost.write_text('{"edited": true}\n')
-    assert SourceHistory(tmp_path).at_commit_of(cost, "foo") is None
-    other = tmp_path / "costs" / "foo" / "t.json"
-    other.write_text("{}\n")
-    assert SourceHistory(tmp_path).at_commit_of(other, "foo") is None
+    (est_dir / "base.py").write_text("x = 2\n")  # a later speed-up of what agg runs
+    (costs / "agg" / "s.json").write_text(json.dumps({**measured, "note": "touched"}))
+    git("commit", "-q", "-am", "speed-up; measurement file touched, not re-measured")
+    (costs / "agg" / "t.json").write_text(json.dumps(
+        {**measured, "split": "t", "measured_at": "2026-12-06T10:00:00+00:00"}))
+    assert cli._record_cost_code(costs, tmp_path) == 0
+    out = capsys.readouterr().out
+    done = standalone.read(costs / "agg" / "s.json")
+    assert done.code_sha256 == trust.code_sha256_of_text(v1)
+    assert done.uses_code_sha256 == {"base": trust.code_sha256_of_text("x = 1\n")}
+    assert "t.json: its code is not known" in out
+    assert standalone.read(costs / "agg" / "t.json").code_sha256 is None
+
+
+def test_estimated_code_follows_estimate_calls_transitively():
+    """``a`` runs ``b`` and, through a name built at run time, something unseen; ``b`` runs
+    ``c`` and ``a`` (a cycle); ``c`` runs a name with no file. The closure is {b, c}."""
+    texts = {
+        "a": 'def score(ctx):\n    n = "x"\n    return ctx.estimate("b") + ctx.estimate(n)\n',
+        "b": 'def score(ctx):\n    return ctx.estimate("c") + ctx.estimate("a")\n',
+        "c": 'def score(ctx):\n    return ctx.estimate("gone")\n',
+    }
+    assert trust.estimated_names(texts["a"]) == {"b"}
+    got = trust.estimated_code("a", texts.get)
+    assert got == {"b": trust.code_sha256_of_text(texts["b"]),
+                   "c": trust.code_sha256_of_text(texts["c"])}
+    assert trust.estimated_code("c", texts.get) == {}
+    real = trust.estimated_code("vkdnw_agg", trust.files_text_of(ROOT / "estimators"))
+    assert sorted(real) == ["az_nas", "vkdnw"]

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import api, data
+from harness import api, data, trust
 from harness.run.config import RunConfig
 from harness.run.environment import current_environment, set_threads
 from harness.run.finalize import code_sha256
@@ -66,6 +66,9 @@ class StandaloneCost:
         code_sha256: fingerprint of the estimator's code when it was measured
             (:func:`harness.trust.code_sha256`; ``None``: not recorded, in files written before
             it was, until ``python -m harness cost --record-code`` finds it in the history).
+        uses_code_sha256: fingerprints of the estimators it runs through the harness
+            (:func:`harness.trust.estimated_code`: ``vkdnw_agg`` runs ``vkdnw``), whose code
+            costs time too; empty when it runs none, ``None`` when not recorded.
     """
 
     estimator: str
@@ -86,6 +89,7 @@ class StandaloneCost:
     measured_at: str
     schema_version: int = COST_SCHEMA_VERSION
     code_sha256: str | None = None
+    uses_code_sha256: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -97,6 +101,18 @@ class StandaloneCost:
                              f"expected {COST_SCHEMA_VERSION}")
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def uses_code(est: api.Estimator) -> dict[str, str] | None:
+    """:func:`harness.trust.estimated_code` of ``est`` as its files are now (``None`` without
+    a readable source)."""
+    path = est.source_file
+    if path is None:
+        return None
+    try:
+        return trust.estimated_code(est.name, trust.files_text_of(Path(path).parent))
+    except (SyntaxError, ValueError):
+        return None
 
 
 def cost_path(costs_dir: Path, estimator: str, split: str) -> Path:
@@ -145,7 +161,7 @@ def measure(est: api.Estimator, split: Split, *, n_cells: int = DEFAULT_CELLS, s
         rss_before_mb=before, n_failed=int(failed),
         environment=current_environment(device).to_dict(),
         measured_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        code_sha256=code_sha256(est))
+        code_sha256=code_sha256(est), uses_code_sha256=uses_code(est))
 
 
 def write(cost: StandaloneCost, costs_dir: Path = COSTS_DIR) -> Path:
@@ -177,21 +193,28 @@ def is_current(costs_dir: Path, est: api.Estimator, split: Split, n_cells: int,
         old = read(path)
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    same_code = old.code_sha256 is None or old.code_sha256 == code_sha256(est)
+    same_code = ((old.code_sha256 is None or old.code_sha256 == code_sha256(est))
+                 and (old.uses_code_sha256 is None or old.uses_code_sha256 == uses_code(est)))
     return (old.estimator_version == est.info.version and old.split_sha256 == split.sha256
             and len(old.arch_ids) == min(n_cells, len(split)) and old.seed == seed
             and same_code)
 
 
-def record_code(costs_dir: Path, code_of: Callable[[Path, str], tuple[str, str] | None]
-                ) -> Iterator[str]:
-    """Record the code fingerprint in every measurement under ``costs_dir`` that lacks it.
+#: What :func:`record_code` asks of a measurement file: ``(measurement file, estimator
+#: name)`` → ``(its code's fingerprint, the fingerprints of the estimators it runs, where they
+#: were found)``, or ``None`` when unknown.
+CodeLookup = Callable[[Path, str], "tuple[str, dict[str, str], str] | None"]
+
+
+def record_code(costs_dir: Path, code_of: CodeLookup) -> Iterator[str]:
+    """Record the code fingerprints in every measurement under ``costs_dir`` that lacks them
+    (``code_sha256`` or ``uses_code_sha256``).
 
     Args:
         costs_dir: the measurements (``<estimator>/<split>.json``).
-        code_of: ``(measurement file, estimator name)`` → ``(fingerprint, where it was
-            found)`` of the estimator's code that was measured, or ``None`` when unknown (the
-            command passes the code committed with the measurement, from the git history).
+        code_of: see :data:`CodeLookup` (the command passes the code committed with the
+            measurement, from the git history). Where the file records its own fingerprint
+            already, the lookup must agree with it, or nothing is written.
 
     Yields:
         One line per measurement file: what was done, or why nothing was.
@@ -202,7 +225,7 @@ def record_code(costs_dir: Path, code_of: Callable[[Path, str], tuple[str, str] 
         except (OSError, ValueError, KeyError, TypeError) as exc:
             yield f"{path}: unreadable ({exc}); left alone"
             continue
-        if cost.code_sha256 is not None:
+        if cost.code_sha256 is not None and cost.uses_code_sha256 is not None:
             yield f"{path}: records its code already"
             continue
         found = code_of(path, cost.estimator)
@@ -210,5 +233,11 @@ def record_code(costs_dir: Path, code_of: Callable[[Path, str], tuple[str, str] 
             yield (f"{path}: its code is not known (not committed as it is, or the estimator "
                    "file is not in the commit that wrote it); left alone")
             continue
-        write(dataclasses.replace(cost, code_sha256=found[0]), Path(costs_dir))
-        yield f"{path}: code fingerprint recorded from {found[1]}"
+        own, uses, where = found
+        if cost.code_sha256 is not None and cost.code_sha256 != own:
+            yield (f"{path}: the code found at {where} is not the code it records; left "
+                   "alone")
+            continue
+        write(dataclasses.replace(cost, code_sha256=own, uses_code_sha256=uses),
+              Path(costs_dir))
+        yield f"{path}: code fingerprints recorded from {where}"
