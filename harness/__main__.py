@@ -213,8 +213,9 @@ def _cost(argv: list[str]) -> int:
     ap.add_argument("--costs-dir", default=None, help="default: leaderboard/costs")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--missing", action="store_true",
-                    help="skip pairs already measured for this estimator version, split, cells "
-                         "and seed (a stopped measurement goes on where it stopped)")
+                    help="skip pairs already measured for this estimator version and code, "
+                         "split, cells and seed (a stopped measurement goes on where it "
+                         "stopped; a cost measured on earlier code is measured again)")
     ap.add_argument("--record-code", action="store_true",
                     help="measure nothing: record in every measurement that lacks it the "
                          "fingerprint of the estimator code committed with it (git history)")

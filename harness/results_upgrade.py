@@ -191,7 +191,6 @@ class SourceHistory:
             self._by_name[name] = found
         return self._by_name[name]
 
-
     def first_commit_where(self, path: Path, match: Callable[[bytes], bool]) -> str | None:
         """The oldest commit whose version of ``path`` (a file of this checkout) satisfies
         ``match`` (``None``: no such commit). Used to find when a measurement was committed

@@ -230,8 +230,8 @@ def record_code(costs_dir: Path, code_of: CodeLookup) -> Iterator[str]:
             continue
         found = code_of(path, cost.estimator)
         if found is None:
-            yield (f"{path}: its code is not known (not committed as it is, or the estimator "
-                   "file is not in the commit that wrote it); left alone")
+            yield (f"{path}: its code is not known (no commit holds this measurement, or the "
+                   "estimator file is not in the first that does); left alone")
             continue
         own, uses, where = found
         if cost.code_sha256 is not None and cost.code_sha256 != own:
