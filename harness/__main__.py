@@ -277,6 +277,7 @@ def _cost(argv: list[str]) -> int:
 def _record_cost_code(costs_dir: Path | None, repo: Path | None = None) -> int:
     """``cost --record-code``: fingerprints of the measured code, from the git history of
     ``repo`` (default: this checkout)."""
+    # lazy: each subcommand loads only its own stack (the cost module imports torch)
     from harness import trust
     from harness.results_upgrade import SourceHistory
     from harness.run import standalone
