@@ -338,7 +338,9 @@ def cross_benchmark_section(site: Site, splits: list[str]) -> str:
            "them. An estimator that ranks well on one space and poorly on another is not a "
            "safe choice for a new one.\n"]
     if complete:
-        out.append(to_site(cross_benchmark_table_model(site, splits), PAGE))
+        # The wrapper lets the stylesheet keep the Kind column on one line.
+        out.append(f'<div class="lb-across" markdown>\n\n'
+                   f"{to_site(cross_benchmark_table_model(site, splits), PAGE)}\n</div>\n")
     else:
         out.append("_No estimator has a usable result on every benchmark yet._\n")
     if partial:

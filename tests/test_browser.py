@@ -356,7 +356,8 @@ FIT_PROBE = """<!doctype html><html><body style="margin:0">
   var urls = %s, out = [], i = 0, frame = document.getElementById("f");
   function measure() {
     var d = frame.contentDocument, w = frame.contentWindow, r = {url: urls[i], tables: [],
-                                                                  wide: []};
+                                                                  wide: [], wrapped: [],
+                                                                  kinds: 0};
     var art = d.querySelector("article");
     var right = art ? art.getBoundingClientRect().right : w.innerWidth;
     r.page = d.documentElement.scrollWidth - w.innerWidth;
@@ -368,6 +369,19 @@ FIT_PROBE = """<!doctype html><html><body style="margin:0">
         r.tables.push([k, Math.round(over), (t.rows[0] ? t.rows[0].textContent : "")
                        .replace(/\\s+/g, " ").trim().slice(0, 80)]);
       }
+    });
+    // The Kind column of the leaderboard tables stays on one line ("zero-shot" wrapped at
+    // its hyphen doubled the rows' height): one line box per cell.
+    d.querySelectorAll(".lb-board table, .lb-across table").forEach(function (t) {
+      Array.from(t.tBodies[0].rows).forEach(function (row) {
+        var cell = row.cells[2], range = d.createRange();
+        range.selectNodeContents(cell);
+        var lines = new Set(Array.from(range.getClientRects()).map(function (b) {
+          return Math.round(b.top);
+        }));
+        r.kinds += 1;
+        if (lines.size > 1) { r.wrapped.push(cell.textContent.trim()); }
+      });
     });
     d.querySelectorAll("article img, article pre, article svg").forEach(function (e) {
       var over = e.getBoundingClientRect().right - right;
@@ -410,7 +424,7 @@ def committed_site(tmp_path_factory):
 
 def test_every_page_of_the_site_fits_1440_px(committed_site, tmp_path):
     """Home, every split page, every estimator page, the one-shot page and every hand-written
-    page: nothing is cut off or scrolls sideways at 1,440 px."""
+    page: nothing is cut off or scrolls sideways at 1,440 px, and no Kind cell wraps."""
     import json
 
     base, urls = committed_site
@@ -421,5 +435,8 @@ def test_every_page_of_the_site_fits_1440_px(committed_site, tmp_path):
     result = json.loads(html.unescape(dom[start:dom.index('"', start)]))
     assert [r["url"] for r in result] == urls  # every page was measured
     assert any("splits/" in u for u in urls) and any("estimators/" in u for u in urls)
-    bad = [r for r in result if r["page"] > 0 or r["tables"] or r["wide"]]
+    # The Kind check measured something: the home page's two tables and the split pages'.
+    assert next(r for r in result if r["url"] == "./")["kinds"] > 0
+    assert any(r["kinds"] > 0 for r in result if "splits/" in r["url"])
+    bad = [r for r in result if r["page"] > 0 or r["tables"] or r["wide"] or r["wrapped"]]
     assert not bad, "\n".join(json.dumps(r, ensure_ascii=False) for r in bad)
