@@ -95,7 +95,7 @@ def _summary(site: Site, name: str, results: dict[str, Result], page: str) -> st
                        f'{fmt.esc(proof["device_name"])}, {fmt.esc(proof["date"][:10])}">'
                        "estimator code changed since, shown to give the same scores</span>")
         rows.append([
-            f"[{split}](#{split})", fmt.pm(res.mean("kendall"), res.std("kendall")),
+            fmt.nowrap(f"[{split}](#{split})"), fmt.pm(res.mean("kendall"), res.std("kendall")),
             fmt.num(res.mean("spearman")), fmt.num(res.mean("p_top_5")),
             fmt.num(res.mean("br_5")), str(len(res.seeds)),
             cost_cell(res), status,

@@ -112,6 +112,13 @@ def small(text: str) -> str:
     return f"<small>{text}</small>"
 
 
+def nowrap(text: str) -> str:
+    """Markdown ``text`` kept on one line by the stylesheet: a short name such as a kind
+    (``zero-shot``) or a split (``nb201-c10-1k``), which a narrow table column would otherwise
+    break at its hyphens."""
+    return f'<span class="lb-nowrap">{text}</span>'
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]],
           align: Sequence[str] | None = None) -> str:
     """A pipe (GitHub-flavoured) Markdown table; cells are used verbatim.

@@ -215,7 +215,8 @@ def cross_benchmark_table_model(site: Site, splits: list[str]) -> Table:
         taus = [float(row.cells[s].mean("kendall")) for s in bench]
         res = row.cells.get(primary)
         table.rows.append(
-            [Cell(str(rank)), Cell(row.name, href=estimator_page(row.name)), Cell(row.kind),
+            [Cell(str(rank)), Cell(row.name, href=estimator_page(row.name)),
+             Cell(row.kind, nowrap=True),
              Cell(fmt.num(tau), title=f"mean τ = {fmt.num(tau, 4)}"), Cell(fmt.num(min(taus)))]
             + [tau_cell(row.cells[s]) for s in bench]
             + [cost_model(res) if res is not None else missing_cell(row, primary)])
@@ -258,7 +259,7 @@ def home_table_model(site: Site, splits: list[str]) -> Table:
                  Cell(row.name + (" ★" if row.name in site.local else ""),
                       href=estimator_page(row.name),
                       title="your local result (leaderboard preview), not committed"
-                      if row.name in site.local else ""), Cell(row.kind),
+                      if row.name in site.local else ""), Cell(row.kind, nowrap=True),
                  status_mark(row)]
         for split in splits:
             res = row.cells.get(split)
@@ -338,9 +339,7 @@ def cross_benchmark_section(site: Site, splits: list[str]) -> str:
            "them. An estimator that ranks well on one space and poorly on another is not a "
            "safe choice for a new one.\n"]
     if complete:
-        # The wrapper lets the stylesheet keep the Kind column on one line.
-        out.append(f'<div class="lb-across" markdown>\n\n'
-                   f"{to_site(cross_benchmark_table_model(site, splits), PAGE)}\n</div>\n")
+        out.append(to_site(cross_benchmark_table_model(site, splits), PAGE))
     else:
         out.append("_No estimator has a usable result on every benchmark yet._\n")
     if partial:

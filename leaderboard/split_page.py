@@ -71,7 +71,7 @@ def estimators_table_model(site: Site, split: str) -> Table:
     for row in rows:
         res = row.cells.get(split)
         cells = [Cell(str(row.rank) if row.rank is not None else fmt.MISSING),
-                 Cell(row.name, href=estimator_page(row.name)), Cell(row.kind),
+                 Cell(row.name, href=estimator_page(row.name)), Cell(row.kind, nowrap=True),
                  status_mark(row)]
         if res is None:
             cells += [missing_cell(row, split)] * (len(cols) - len(cells))
@@ -167,7 +167,8 @@ def render_splits_index(site: Site) -> str:
     for name in split_names():
         sp = load_split(name)
         n_res = len(site.coll.of_split(name))
-        title = f"[{name}]({link(SPLITS_INDEX, split_page(name))})" if name in scored else name
+        title = fmt.nowrap(f"[{name}]({link(SPLITS_INDEX, split_page(name))})"
+                           if name in scored else name)
         about = fmt.esc(sp.description)
         if name in indicative:
             about += (" *Indicative:* not a column of the board; `python -m leaderboard "
@@ -195,6 +196,7 @@ def render_estimators_index(site: Site) -> str:
         paper_md = fmt.paper_link(paper, fmt.MISSING)
         splits = ", ".join(site.coll.of_estimator(name))
         rows.append([f"[{fmt.esc(name)}]({link(ESTIMATORS_INDEX, estimator_page(name))})",
-                     fmt.esc(meta["kind"]), fmt.esc(meta["idea"]), paper_md, fmt.esc(splits)])
+                     fmt.nowrap(fmt.esc(meta["kind"])), fmt.esc(meta["idea"]), paper_md,
+                     fmt.esc(splits)])
     out.append(fmt.table(["Estimator", "Kind", "Idea", "Paper", "Splits"], rows))
     return "\n".join(out)

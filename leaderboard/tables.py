@@ -30,12 +30,14 @@ class Cell:
         note: secondary text shown after the value in small print (part of the visible text).
         title: hover tooltip (site only).
         href: link target, a path under ``docs/`` (site only).
+        nowrap: a short name kept on one line (site only; see :func:`fmt.nowrap`).
     """
 
     text: str
     note: str = ""
     title: str = ""
     href: str | None = None
+    nowrap: bool = False
 
     @property
     def plain(self) -> str:
@@ -74,6 +76,8 @@ def site_cell(cell: Cell, page: str) -> str:
     text = fmt.esc(cell.text)
     if cell.href is not None:
         text = f"[{text}]({link(page, cell.href)})"
+    if cell.nowrap:
+        text = fmt.nowrap(text)
     if cell.note:
         text += " " + fmt.small(fmt.esc(cell.note))
     if cell.title:

@@ -91,8 +91,8 @@ def render(site: Site, trained: dict[str, Collection], source_label: str) -> str
             init = site.coll.results.get((name, split))
             est = (f"[{fmt.esc(name)}]({link(PAGE, estimator_page(name))})"
                    if site.coll.of_estimator(name) else fmt.esc(name))
-            sp = (f"[{fmt.esc(split)}]({link(PAGE, split_page(split))})"
-                  if split in site.coll.splits() else fmt.esc(split))
+            sp = fmt.nowrap(f"[{fmt.esc(split)}]({link(PAGE, split_page(split))})"
+                            if split in site.coll.splits() else fmt.esc(split))
             t, ti = res.mean("kendall"), _init_metric(init, "kendall", res.seeds)
             rows.append([
                 est, sp, ", ".join(str(s) for s in res.seeds),

@@ -353,11 +353,11 @@ def test_tablesort_script(tmp_path):
 FIT_PROBE = """<!doctype html><html><body style="margin:0">
 <iframe id="f" style="width:1440px;height:900px;border:0"></iframe>
 <script>
-  var urls = %s, out = [], i = 0, frame = document.getElementById("f");
+  var urls = %s, names = %s, out = [], i = 0, frame = document.getElementById("f");
   function measure() {
     var d = frame.contentDocument, w = frame.contentWindow, r = {url: urls[i], tables: [],
                                                                   wide: [], wrapped: [],
-                                                                  kinds: 0};
+                                                                  names: 0};
     var art = d.querySelector("article");
     var right = art ? art.getBoundingClientRect().right : w.innerWidth;
     r.page = d.documentElement.scrollWidth - w.innerWidth;
@@ -370,18 +370,18 @@ FIT_PROBE = """<!doctype html><html><body style="margin:0">
                        .replace(/\\s+/g, " ").trim().slice(0, 80)]);
       }
     });
-    // The Kind column of the leaderboard tables stays on one line ("zero-shot" wrapped at
-    // its hyphen doubled the rows' height): one line box per cell.
-    d.querySelectorAll(".lb-board table, .lb-across table").forEach(function (t) {
-      Array.from(t.tBodies[0].rows).forEach(function (row) {
-        var cell = row.cells[2], range = d.createRange();
-        range.selectNodeContents(cell);
-        var lines = new Set(Array.from(range.getClientRects()).map(function (b) {
-          return Math.round(b.top);
-        }));
-        r.kinds += 1;
-        if (lines.size > 1) { r.wrapped.push(cell.textContent.trim()); }
-      });
+    // Short names stay on one line in a table cell: a kind ("zero-shot") or a split name
+    // ("nb201-c10-1k") wrapped at its hyphens doubled or tripled the height of the rows.
+    d.querySelectorAll("article td").forEach(function (cell) {
+      var text = cell.textContent.trim();
+      if (names.indexOf(text) < 0) { return; }
+      var range = d.createRange();
+      range.selectNodeContents(cell);
+      var lines = new Set(Array.from(range.getClientRects()).map(function (b) {
+        return Math.round(b.top);
+      }));
+      r.names += 1;
+      if (lines.size > 1) { r.wrapped.push(text); }
     });
     d.querySelectorAll("article img, article pre, article svg").forEach(function (e) {
       var over = e.getBoundingClientRect().right - right;
@@ -417,14 +417,19 @@ def committed_site(tmp_path_factory):
     urls = ["./" if p == "." else f"./{p}/" for p in pages if p != "404"]
     import json
 
-    (site / "fit-probe.html").write_text(FIT_PROBE % json.dumps(urls), encoding="utf-8")
+    # Names that must not wrap in a table cell: the kinds and every split with a page.
+    names = ["zero-shot", "one-shot", "baseline"] + [
+        u.split("/")[2] for u in urls if u.startswith("./splits/") and u.count("/") == 3]
+    (site / "fit-probe.html").write_text(FIT_PROBE % (json.dumps(urls), json.dumps(names)),
+                                         encoding="utf-8")
     with _serve(site, []) as base:
         yield base, urls
 
 
 def test_every_page_of_the_site_fits_1440_px(committed_site, tmp_path):
     """Home, every split page, every estimator page, the one-shot page and every hand-written
-    page: nothing is cut off or scrolls sideways at 1,440 px, and no Kind cell wraps."""
+    page: nothing is cut off or scrolls sideways at 1,440 px, and no cell that holds a kind or a
+    split name wraps."""
     import json
 
     base, urls = committed_site
@@ -435,8 +440,9 @@ def test_every_page_of_the_site_fits_1440_px(committed_site, tmp_path):
     result = json.loads(html.unescape(dom[start:dom.index('"', start)]))
     assert [r["url"] for r in result] == urls  # every page was measured
     assert any("splits/" in u for u in urls) and any("estimators/" in u for u in urls)
-    # The Kind check measured something: the home page's two tables and the split pages'.
-    assert next(r for r in result if r["url"] == "./")["kinds"] > 0
-    assert any(r["kinds"] > 0 for r in result if "splits/" in r["url"])
+    # The one-line check measured something: the home page's tables, split and estimator pages.
+    assert next(r for r in result if r["url"] == "./")["names"] > 0
+    assert any(r["names"] > 0 for r in result if "splits/" in r["url"])
+    assert any(r["names"] > 0 for r in result if "estimators/" in r["url"])
     bad = [r for r in result if r["page"] > 0 or r["tables"] or r["wide"] or r["wrapped"]]
     assert not bad, "\n".join(json.dumps(r, ensure_ascii=False) for r in bad)

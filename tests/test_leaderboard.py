@@ -121,7 +121,8 @@ def test_home_table_ranks_only_complete_rows(site):
     assert len(rows) == 2
     # params (1 seed) outranks random on τ but its rank is marked provisional: a short mark,
     # the reason in its tooltip.
-    assert rows[0][0] == "1" and "[params]" in rows[0][1] and rows[0][2] == "baseline"
+    assert rows[0][0] == "1" and "[params]" in rows[0][1]
+    assert rows[0][2] == '<span class="lb-nowrap">baseline</span>'  # kept on one line
     assert rows[0][3] == '<span title="provisional: 1 of 3 seeds">◐</span>'
     assert rows[1][0] == "2" and "[random]" in rows[1][1]
     assert rows[1][3] == '<span title="complete">✓</span>'
