@@ -14,6 +14,7 @@ from leaderboard.collect import (
     result_notes,
     source_changed,
 )
+from leaderboard.published import in_benchmark
 from leaderboard.site import Site, estimator_page, link, split_page
 
 #: The hand-written page of the one-shot study (``docs/oneshot.md``), linked from one-shot pages.
@@ -102,12 +103,6 @@ def _summary(site: Site, name: str, results: dict[str, Result], page: str) -> st
         ])
     align = ["left", "right", "right", "right", "right", "right", "right", "left"]
     return fmt.table(headers, rows, align)
-
-
-def in_benchmark(split: str, benchmark: str) -> bool:
-    """Whether ``split`` samples ``benchmark`` (``nb201-c10-1k`` does ``nb201-c10``; ``nb201-c100``
-    does not)."""
-    return split == benchmark or split.startswith(benchmark + "-")
 
 
 def published_section(site: Site, name: str, results: dict[str, Result]) -> str:

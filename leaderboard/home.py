@@ -7,7 +7,7 @@ import statistics
 from numbers import Real
 
 from harness.splits import load_split
-from leaderboard import fmt
+from leaderboard import fmt, published
 from leaderboard.cells import (
     COST_TIP,
     bootstrap,
@@ -62,8 +62,10 @@ def mean_tau_cell(row: Row, splits: list[str]) -> Cell:
 
 def findings(site: Site, splits: list[str]) -> list[str]:
     """Sentences computed from the results (none written by hand): who is best across the
-    benchmarks among estimators scored on all of them, and where the ``params`` baseline
-    stands against the zero-shot estimators, the paper's headline comparison."""
+    benchmarks among estimators scored on all of them, where the ``params`` baseline stands
+    against the zero-shot estimators (the paper's headline comparison), whether the best on
+    one split stays best, seed against architecture variance, and how many published
+    figures lie inside our intervals."""
     bench = mean_splits(splits)
     if not bench:
         return []
@@ -90,6 +92,7 @@ def findings(site: Site, splits: list[str]) -> list[str]:
                    f"{beaten} of the {len(zs)} zero-shot estimators scored on all of them.")
     out.extend(transfer_finding(full, bench))
     out.extend(variance_finding(site, bench))
+    out.extend(published.finding(site, PAGE))
     partial = [r.name for r in site.home_rows if r.name not in full
                and any(s in r.cells for s in bench)]
     if partial and full:

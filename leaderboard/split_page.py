@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness.splits import load_split, split_names
-from leaderboard import fmt
+from leaderboard import fmt, published
 from leaderboard.cells import (
     ci,
     ci_text,
@@ -182,13 +182,18 @@ def render_splits_index(site: Site) -> str:
 
 def render_estimators_index(site: Site) -> str:
     """Markdown of ``docs/estimators/index.md``: every estimator with results."""
-    out = [fmt.generated_header("Estimators", site.results_label), "# Estimators\n"]
+    # Full width (no side bars): the table against published figures has ten columns.
+    out = [fmt.generated_header("Estimators", site.results_label, hide=("navigation", "toc")),
+           "# Estimators\n"]
     names = site.coll.estimators()
     if not names:
         out.append("No estimator has results yet.\n")
         return "\n".join(out)
+    against = published.section(site, ESTIMATORS_INDEX)
     out.append("Every estimator with results, by name. Its page has every metric per split "
-               "and seed, the bias analysis, the cost and plots.\n")
+               "and seed, the bias analysis, the cost and plots."
+               + (f" [Below the list](#{published.ANCHOR}), the figures from the literature "
+                  "they cite, beside ours.\n" if against else "\n"))
     rows = []
     for name in names:
         meta = site.coll.estimator_meta(name)
@@ -199,4 +204,6 @@ def render_estimators_index(site: Site) -> str:
                      fmt.nowrap(fmt.esc(meta["kind"])), fmt.esc(meta["idea"]), paper_md,
                      fmt.esc(splits)])
     out.append(fmt.table(["Estimator", "Kind", "Idea", "Paper", "Splits"], rows))
+    if against:
+        out.append(against)
     return "\n".join(out)

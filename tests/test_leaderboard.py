@@ -711,7 +711,8 @@ def test_published_figures_sit_beside_ours_on_the_same_benchmark(boot_results):
     from harness.api import Published
     from leaderboard.cells import ci
     from leaderboard.collect import Current
-    from leaderboard.estimator_page import in_benchmark, published_section
+    from leaderboard.estimator_page import published_section
+    from leaderboard.published import in_benchmark
     from leaderboard.site import Site
 
     coll = collect(boot_results, use_registry=False)
@@ -740,6 +741,82 @@ def test_published_figures_sit_beside_ours_on_the_same_benchmark(boot_results):
         Published("p_top_5", 0.5, "nb201-c10", "x", "y")
     with pytest.raises(ValueError, match="not a correlation"):
         Published("kendall", 1.5, "nb201-c10", "x", "y")
+
+
+def test_published_figures_gathered_with_interval_gap_and_finding(boot_results):
+    """Every cited figure beside our result: inside or outside our interval, the signed gap,
+    none where we have no split of its benchmark; the home finding counts them."""
+    from harness.api import Published
+    from leaderboard import home, published
+    from leaderboard.cells import ci
+    from leaderboard.collect import Current
+    from leaderboard.site import Site
+
+    coll = collect(boot_results, use_registry=False)
+    res = coll.of_estimator("params")[SPLIT]
+    mean, (lo, hi) = res.mean("kendall"), ci(res, "kendall")
+    assert lo < mean < hi
+    figs = (Published("kendall", round(mean, 3), "nb201-c10", "all cells", "paper A", "why A"),
+            Published("kendall", round(mean - 0.5, 3), "nb201-c10", "unique cells", "paper B"),
+            Published("spearman", 0.9, "nb201-c100", "a sample", "paper C"))
+    coll.registry = {"params": Current(version="1", kind="baseline", published=figs),
+                     "random": Current(version="1", kind="baseline")}
+    site = Site(coll=coll, results_label="results")
+    found = published.comparisons(site)
+    assert [(c.estimator, c.split, c.inside) for c in found] == [
+        ("params", SPLIT, True), ("params", SPLIT, False), ("params", None, None)]
+    assert found[1].delta == pytest.approx(mean - round(mean - 0.5, 3))  # ours − published > 0
+    assert found[2].ours is None and found[2].delta is None
+    n, inside, median_gap, worst = published.summary(found)
+    assert (n, inside, worst) == (2, 1, found[1])
+    assert median_gap == pytest.approx((abs(found[0].delta) + abs(found[1].delta)) / 2)
+    (sentence,) = published.finding(site, "index.md")
+    assert sentence.startswith("Of the 2 [published figures](estimators/index.md"
+                               "#against-published-figures)")
+    assert "1 lie inside our 95 % interval" in sentence and "(Kendall τ of params: ours" in sentence
+    rows = published.table_model(site).rows_plain()
+    assert [r[-1] for r in rows] == ["yes", "no", "—"]
+    assert rows[0][7] == f"[{lo:.3f}, {hi:.3f}]" and rows[2][5] == "—"
+    text = published.section(site, "estimators/index.md")
+    assert text.startswith("## Against published figures") and "1 of the 2 figures" in text
+    assert 'title="why they may differ: why A"' in text
+    assert sentence in home.render(site)  # one of the home page's findings
+    coll.registry = {"params": Current(version="1", kind="baseline")}
+    assert published.comparisons(site) == [] and published.section(site, "x.md") == ""
+    assert published.finding(site, "index.md") == []
+
+
+def test_published_compares_on_the_full_benchmark_first_and_only_usable_results(boot_results):
+    """The full benchmark split (the population most figures rank) before a sample of it; a
+    result that cannot be ranked (here: contract failed) is not compared; the smoke split is
+    indicative once a larger split has a result."""
+    from harness.api import Published
+    from leaderboard import published
+    from leaderboard.collect import Collection, Current, Result
+    from leaderboard.site import Site
+
+    base = collect(boot_results, use_registry=False).of_estimator("params")[SPLIT]
+
+    def relabel(split: str) -> Result:
+        obj = copy.deepcopy(base.obj)
+        sp = load_split(split)
+        obj["split"] = dict(obj["split"], name=split, sha256=sp.sha256, n_archs=len(sp))
+        return Result(obj=obj, path=Path(f"params/{split}.json"), scores=None)
+
+    fig = Published("kendall", 0.5, "nb201-c10", "all cells", "paper")
+    coll = Collection(results_dir=Path("."), registry={
+        "params": Current(version=str(base.obj["estimator"]["version"]), kind="baseline",
+                          published=(fig,))})
+    coll.results = {("params", s): relabel(s) for s in ("nb201-c10-1k", "nb201-c10")}
+    coll.results[("params", SPLIT)] = base
+    site = Site(coll=coll, results_label="results")
+    assert SPLIT in coll.indicative_splits()
+    assert published.our_split(site, "params", "nb201-c10") == "nb201-c10"
+    coll.results[("params", "nb201-c10")].obj["contract_ok"] = False
+    assert published.our_split(site, "params", "nb201-c10") == "nb201-c10-1k"
+    del coll.results[("params", "nb201-c10-1k")]
+    assert published.our_split(site, "params", "nb201-c10") is None  # smoke: indicative
+    assert published.our_split(site, "params", "nb201-c100") is None
 
 
 def test_new_estimators_declare_their_published_figures():
