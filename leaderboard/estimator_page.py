@@ -14,7 +14,7 @@ from leaderboard.collect import (
     result_notes,
     source_changed,
 )
-from leaderboard.published import in_benchmark
+from leaderboard.published import Comparison, in_benchmark
 from leaderboard.site import Site, estimator_page, link, split_page
 
 #: The hand-written page of the one-shot study (``docs/oneshot.md``), linked from one-shot pages.
@@ -122,7 +122,11 @@ def published_section(site: Site, name: str, results: dict[str, Result]) -> str:
                 continue
             value = fmt.pm(res.mean(fig.criterion), res.std(fig.criterion))
             seeds = f"{len(res.seeds)} seed" + ("s" if len(res.seeds) != 1 else "")
-            ours.append(f"{fmt.esc(split)}: {value} {ci_text(res, fig.criterion)}, {seeds}")
+            inside = Comparison(name, fig, split, res).inside
+            where = ("" if inside is None else
+                     "; published inside" if inside else "; published outside")
+            ours.append(f"{fmt.esc(split)}: {value} {ci_text(res, fig.criterion)}, {seeds}"
+                        f"{where}")
         rows.append([
             fmt.metric_label(fig.criterion), fmt.num(fig.value), fmt.esc(fig.benchmark),
             fmt.esc(fig.population), fmt.esc(fig.source),
@@ -130,7 +134,8 @@ def published_section(site: Site, name: str, results: dict[str, Result]) -> str:
             fmt.esc(fig.note) or fmt.MISSING,
         ])
     head = ("Figures published for this estimator, beside ours on the same benchmark (mean ± "
-            "seed std, then the 95 % bootstrap interval over architectures). The notes say what "
+            "seed std, then the 95 % bootstrap interval over architectures, and whether the "
+            "published value lies inside it). The notes say what "
             "differs between the protocols; nothing here is tuned towards the published "
             "number.\n")
     table = fmt.table(["Criterion", "Published", "Benchmark", "Population", "Source", "Ours",

@@ -729,6 +729,7 @@ def test_published_figures_sit_beside_ours_on_the_same_benchmark(boot_results):
     lo, hi = ci(res, "kendall")
     assert "0.741" in rows[0] and f"{res.mean('kendall'):.3f}" in rows[0]
     assert f"[{lo:.3f}, {hi:.3f}]" in rows[0] and "3 seeds" in rows[0]
+    assert "; published " + ("inside" if lo <= 0.741 <= hi else "outside") in rows[0]
     assert "one GPU seed" in rows[0]
     # nb201-c10-smoke is not a CIFAR-100 split: no number of ours is put beside that figure
     assert "not scored on a nb201-c100 split yet" in rows[1]
