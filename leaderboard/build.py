@@ -9,7 +9,9 @@ Generated (and, on each build, removed and rewritten):
   ``docs/img/splits/<split>-{truth,cost}.svg`` and ``docs/img/home/tau-heatmap.svg`` — plots;
 * ``docs/downloads/leaderboard.csv`` and ``docs/downloads/<split>.csv`` — the results as
   numeric data, one row per (estimator, split) (the same bytes as ``python -m leaderboard
-  export --format csv``; :mod:`leaderboard.data_export`).
+  export --format csv``; :mod:`leaderboard.data_export`);
+* ``docs/downloads/published.csv`` — every published figure the estimators cite, beside ours
+  (:mod:`leaderboard.published`).
 
 Every other file under ``docs/`` is hand-written and left alone (a Markdown file in a generated
 folder is only removed if it carries the generated-file header). The same results give the
@@ -25,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.splits import load_split
-from leaderboard import analysis, estimator_page, home, plots, split_page, trained_page
+from leaderboard import analysis, estimator_page, home, plots, published, split_page, trained_page
 from leaderboard.collect import Collection, collect, rank_rows
 from leaderboard.data_export import data_records, to_data_csv
 from leaderboard.site import Site
@@ -250,6 +252,8 @@ def build(results_dir: Path = Path("leaderboard/results"), docs_dir: Path = Path
     if primary:
         _write(docs_dir, home.CSV, to_data_csv(data_records(coll, coll.splits())), report,
                report.downloads)
+    if published.comparisons(site):  # the estimators index links it exactly then
+        _write(docs_dir, published.CSV, published.to_data_csv(site), report, report.downloads)
     for split in coll.splits():
         _write(docs_dir, split_page.csv_path(split),
                to_data_csv(data_records(coll, [split])), report, report.downloads)

@@ -14,6 +14,8 @@ says why that may be; the table shows it on hover.
 
 from __future__ import annotations
 
+import csv
+import io
 import statistics
 from dataclasses import dataclass
 
@@ -27,6 +29,12 @@ from leaderboard.tables import Cell, Column, Table, to_site
 #: The anchor of the section on the estimators index (MkDocs' slug of its heading).
 ANCHOR = "against-published-figures"
 HEADING = "Against published figures"
+#: The comparisons as numeric data (under docs/; written by the build, linked from the section).
+CSV = "downloads/published.csv"
+#: Its columns: the figure, then our result beside it (empty where there is none).
+CSV_COLUMNS = ("estimator", "criterion", "published", "benchmark", "population", "source",
+               "note", "our_split", "ours", "ours_seed_std", "n_seeds", "ci_low", "ci_high",
+               "ours_minus_published", "published_in_ci")
 
 
 def in_benchmark(split: str, benchmark: str) -> bool:
@@ -140,6 +148,30 @@ def table_model(site: Site) -> Table:
     return table
 
 
+def to_data_csv(site: Site) -> str:
+    """The comparisons as CSV (RFC 4180, ``\\n`` line ends), numbers with every digit."""
+    def cell(value: object) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return str(int(value))
+        return repr(value) if isinstance(value, float) else str(value)
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for c in comparisons(site):
+        fig, res, interval = c.figure, c.result, c.interval
+        writer.writerow([cell(v) for v in (
+            c.estimator, fig.criterion, float(fig.value), fig.benchmark, fig.population,
+            fig.source, fig.note, c.split, c.ours,
+            None if res is None else res.std(fig.criterion),
+            None if res is None else len(res.seeds),
+            None if interval is None else interval[0], None if interval is None else interval[1],
+            c.delta, c.inside)])
+    return buf.getvalue()
+
+
 def summary(found: list[Comparison]) -> tuple[int, int, float | None, Comparison | None]:
     """How many figures have our interval beside them, how many of those lie inside it, the
     median absolute gap over them, and the figure with the largest gap."""
@@ -181,4 +213,6 @@ def section(site: Site, page: str) -> str:
             "our sample explains, and the source's tooltip (and the estimator's page) says "
             "what differs between the protocols. Nothing is tuned towards these numbers. "
             f"{inside} of the {n} figures with an interval beside them lie inside it.\n")
-    return head + "\n" + to_site(table_model(site), page)
+    data = (f"\n[Download the comparison as data (CSV)]({link(page, CSV)}): every digit, the "
+            "seed std and the interval's bounds as numbers.\n")
+    return head + "\n" + to_site(table_model(site), page) + data

@@ -7,7 +7,9 @@ on ``nb201-c10-smoke``; two deliberately unusable files sit beside them.
 from __future__ import annotations
 
 import copy
+import csv
 import importlib.util
+import io
 import json
 import os
 import re
@@ -782,6 +784,13 @@ def test_published_figures_gathered_with_interval_gap_and_finding(boot_results):
     assert text.startswith("## Against published figures") and "1 of the 2 figures" in text
     assert 'title="why they may differ: why A"' in text
     assert sentence in home.render(site)  # one of the home page's findings
+    assert "(../downloads/published.csv)" in text
+    table = list(csv.DictReader(io.StringIO(published.to_data_csv(site))))
+    assert [r["published_in_ci"] for r in table] == ["1", "0", ""]
+    assert float(table[0]["ci_low"]) == lo and float(table[0]["ci_high"]) == hi  # every digit
+    assert float(table[1]["ours_minus_published"]) == found[1].delta
+    assert table[0]["n_seeds"] == str(len(res.seeds)) and table[0]["note"] == "why A"
+    assert table[2]["our_split"] == table[2]["ours"] == ""
     coll.registry = {"params": Current(version="1", kind="baseline")}
     assert published.comparisons(site) == [] and published.section(site, "x.md") == ""
     assert published.finding(site, "index.md") == []
