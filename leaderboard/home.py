@@ -92,12 +92,13 @@ def findings(site: Site, splits: list[str]) -> list[str]:
                    f"{beaten} of the {len(zs)} zero-shot estimators scored on all of them.")
     out.extend(transfer_finding(full, bench))
     out.extend(variance_finding(site, bench))
-    out.extend(published.finding(site, PAGE))
     partial = [r.name for r in site.home_rows if r.name not in full
                and any(s in r.cells for s in bench)]
     if partial and full:
         out.append(f"{len(partial)} more have results on only some of these splits and are "
                    "left out of this comparison.")
+    # Last: it is about the literature, and "this comparison" above means the benchmarks'.
+    out.extend(published.finding(site, PAGE))
     return out
 
 
