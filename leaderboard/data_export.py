@@ -88,7 +88,8 @@ def data_records(coll: Collection, splits: Sequence[str]) -> list[dict]:
     return records
 
 
-def _cell(value: object) -> str:
+def data_cell(value: object) -> str:
+    """A CSV field of a data file: empty for ``None``, every digit of a float."""
     if value is None:
         return ""
     if isinstance(value, float):
@@ -102,5 +103,5 @@ def to_data_csv(records: Sequence[dict]) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(COLUMNS)
     for rec in records:
-        writer.writerow([_cell(rec.get(c)) for c in COLUMNS])
+        writer.writerow([data_cell(rec.get(c)) for c in COLUMNS])
     return buf.getvalue()

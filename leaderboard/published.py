@@ -23,6 +23,7 @@ from harness.published import Published
 from leaderboard import fmt
 from leaderboard.cells import ci
 from leaderboard.collect import Result, result_issues
+from leaderboard.data_export import data_cell
 from leaderboard.site import Site, estimator_page, link
 from leaderboard.tables import Cell, Column, Table, to_site
 
@@ -150,25 +151,18 @@ def table_model(site: Site) -> Table:
 
 def to_data_csv(site: Site) -> str:
     """The comparisons as CSV (RFC 4180, ``\\n`` line ends), numbers with every digit."""
-    def cell(value: object) -> str:
-        if value is None:
-            return ""
-        if isinstance(value, bool):
-            return str(int(value))
-        return repr(value) if isinstance(value, float) else str(value)
-
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for c in comparisons(site):
         fig, res, interval = c.figure, c.result, c.interval
-        writer.writerow([cell(v) for v in (
+        writer.writerow([data_cell(v) for v in (
             c.estimator, fig.criterion, float(fig.value), fig.benchmark, fig.population,
             fig.source, fig.note, c.split, c.ours,
             None if res is None else res.std(fig.criterion),
             None if res is None else len(res.seeds),
             None if interval is None else interval[0], None if interval is None else interval[1],
-            c.delta, c.inside)])
+            c.delta, None if c.inside is None else int(c.inside))])
     return buf.getvalue()
 
 
