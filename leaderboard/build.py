@@ -28,7 +28,7 @@ import numpy as np
 
 from harness.splits import load_split
 from leaderboard import analysis, estimator_page, home, plots, published, split_page, trained_page
-from leaderboard.collect import Collection, collect, rank_rows
+from leaderboard.collect import Collection, board_rows, collect, rank_rows
 from leaderboard.data_export import data_records, to_data_csv
 from leaderboard.site import Site
 from leaderboard.site import estimator_page as estimator_page_path
@@ -232,8 +232,7 @@ def build(results_dir: Path = Path("leaderboard/results"), docs_dir: Path = Path
     clean(docs_dir)
     site = Site(coll=coll, results_label=results_label or results_dir.as_posix(),
                 existing=_hand_written(docs_dir), local=frozenset(local))
-    primary = coll.primary_split()
-    site.home_rows = rank_rows(coll, coll.splits(), primary) if primary else []
+    site.home_rows = board_rows(coll)
     site.truth = _load_truth(coll, data_dir)
     if make_plots:
         _estimator_plots(site, docs_dir, report)
@@ -249,7 +248,7 @@ def build(results_dir: Path = Path("leaderboard/results"), docs_dir: Path = Path
     _write(docs_dir, split_page.SPLITS_INDEX, split_page.render_splits_index(site), report)
     _write(docs_dir, home.PAGE, home.render(site), report)
     # The tables as CSV, linked from the pages (always written: the links are unconditional).
-    if primary:
+    if coll.primary_split():
         _write(docs_dir, home.CSV, to_data_csv(data_records(coll, coll.splits())), report,
                report.downloads)
     if published.comparisons(site):  # the estimators index links it exactly then

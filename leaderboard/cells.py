@@ -141,9 +141,9 @@ def status_mark(row: Row) -> Cell:
 
 
 def status_legend() -> str:
-    return (f"{MARK_COMPLETE} complete; {MARK_PROVISIONAL} provisional (ranked, but with fewer "
-            "seeds than the protocol's or without a result on some split it applies to); "
-            f"{MARK_INCOMPLETE} incomplete, not ranked (hover the mark for the reason)")
+    return (f"{MARK_COMPLETE} complete; {MARK_PROVISIONAL} provisional (ranked, but a benchmark "
+            "split its rank or mean τ rests on has fewer seeds than the protocol's or no "
+            f"result); {MARK_INCOMPLETE} incomplete, not ranked (hover the mark for the reason)")
 
 
 def missing_cell(row: Row, split: str) -> Cell:

@@ -513,15 +513,54 @@ class Row:
         return not self.issues
 
 
+def benchmark_splits(splits: Sequence[str]) -> list[str]:
+    """One split per benchmark (benchmark, dataset): the first in table order.
+
+    These are the splits the home table's mean τ averages, so that a benchmark with two splits
+    (a 1k sample and the full space, or the de-isomorphic split) does not count twice and every
+    estimator is averaged over the same kind of split; a row's status rests on them too.
+    """
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for split in splits:
+        sp = load_split(split)
+        key = (sp.benchmark, sp.dataset)
+        if key not in seen:
+            seen.add(key)
+            out.append(split)
+    return out
+
+
+def board_rows(coll: Collection) -> list[Row]:
+    """The home table's rows: every board split a column, ranked on the first, and a row
+    provisional only for what its rank and mean τ rest on (:func:`benchmark_splits`)."""
+    splits = coll.splits()
+    if not splits:
+        return []
+    return rank_rows(coll, splits, splits[0], status_splits=benchmark_splits(splits))
+
+
 def rank_rows(coll: Collection, splits: Sequence[str], rank_split: str,
-              names: Sequence[str] | None = None) -> list[Row]:
+              names: Sequence[str] | None = None,
+              status_splits: Sequence[str] | None = None) -> list[Row]:
     """Rows for ``names`` (default: every estimator with a result on any of ``splits``).
 
     Complete rows are ranked by mean Kendall τ on ``rank_split`` (higher first, equal τ share a
     rank, ties listed by name) and come first; incomplete rows follow by name, unranked.
+
+    Args:
+        coll: the collected results.
+        splits: the table's columns.
+        rank_split: the split the rank is taken on.
+        names: the estimators (default: every one with a result on any of ``splits``).
+        status_splits: the splits whose seed shortfalls and gaps make a ranked row
+            provisional (default: all of ``splits``). A column outside them (a second split of
+            a benchmark already counted, such as the full space) is shown, but a gap there
+            does not touch the status; a problem that makes a result unusable still does.
     """
     if names is None:
         names = sorted({e for (e, s) in coll.results if s in splits})
+    status = set(splits if status_splits is None else status_splits) | {rank_split}
     rows = []
     for name in names:
         mine = coll.of_estimator(name)
@@ -537,12 +576,13 @@ def rank_rows(coll: Collection, splits: Sequence[str], rank_split: str,
                 found = result_issues(res, coll.registry)
                 if found:
                     issues.append(tag + ", ".join(found))
-                notes.extend(tag + n for n in result_notes(res))
+                if split in status:
+                    notes.extend(tag + n for n in result_notes(res))
             elif cur is not None and split in cur.not_applicable:
                 na[split] = cur.not_applicable[split]
             elif split == rank_split:
                 issues.append(f"no result on {split}")
-            else:
+            elif split in status:
                 # The rank uses the ranking split only, so a gap elsewhere does not make it
                 # wrong; it is shown (provisional, naming the split), never hidden.
                 notes.append(f"no result on {split}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from leaderboard import home, split_page, tables
-from leaderboard.collect import collect, rank_rows
+from leaderboard.collect import board_rows, collect
 from leaderboard.data_export import data_records, to_data_csv
 from leaderboard.site import Site
 
@@ -50,7 +50,7 @@ def export_table(results_dir: Path, fmt_name: str, split: str | None = None,
     if fmt_name == "csv":
         return to_data_csv(data_records(coll, [split] if split else coll.splits()))
     if split is None:
-        site.home_rows = rank_rows(coll, coll.splits(), primary)
+        site.home_rows = board_rows(coll)
         table = home.home_table_model(site, coll.splits())
     else:
         table = split_page.estimators_table_model(site, split)

@@ -6,7 +6,6 @@ import math
 import statistics
 from numbers import Real
 
-from harness.splits import load_split
 from leaderboard import fmt, published
 from leaderboard.cells import (
     COST_TIP,
@@ -21,7 +20,7 @@ from leaderboard.cells import (
     status_mark,
     tau_cell,
 )
-from leaderboard.collect import MIN_SEEDS, Row
+from leaderboard.collect import MIN_SEEDS, Row, benchmark_splits
 from leaderboard.site import Site, estimator_page, link, split_page
 from leaderboard.tables import Cell, Column, Table, to_site
 
@@ -32,29 +31,15 @@ CSV = "downloads/leaderboard.csv"
 HEATMAP = "img/home/tau-heatmap.svg"
 
 
-def mean_splits(splits: list[str]) -> list[str]:
-    """The splits averaged into "mean τ": one per benchmark (benchmark, dataset), the first
-    in table order, so that a benchmark with two splits (e.g. a 1k sample and the full space)
-    does not count twice and every estimator is averaged over the same kind of split."""
-    seen: set[tuple[str, str]] = set()
-    out = []
-    for split in splits:
-        sp = load_split(split)
-        key = (sp.benchmark, sp.dataset)
-        if key not in seen:
-            seen.add(key)
-            out.append(split)
-    return out
-
-
 def mean_tau_cell(row: Row, splits: list[str]) -> Cell:
-    """Mean of τ over :func:`mean_splits`; ``k/n`` after it when only k of n have a τ."""
-    used = [s for s in mean_splits(splits)
+    """Mean of τ over the benchmark splits (:func:`~leaderboard.collect.benchmark_splits`);
+    ``k/n`` after it when only k of n have a τ."""
+    used = [s for s in benchmark_splits(splits)
             if s in row.cells and row.cells[s].mean("kendall") is not None]
     if not used:
         return Cell(fmt.MISSING, title="no τ on any benchmark split")
     value = sum(float(row.cells[s].mean("kendall")) for s in used) / len(used)
-    n = len(mean_splits(splits))
+    n = len(benchmark_splits(splits))
     note = f"{len(used)}/{n}" if len(used) < n else ""
     return Cell(fmt.num(value), note=note,
                 title=f"mean of τ = {fmt.num(value, 4)} over {', '.join(used)}")
@@ -66,7 +51,7 @@ def findings(site: Site, splits: list[str]) -> list[str]:
     against the zero-shot estimators (the paper's headline comparison), whether the best on
     one split stays best, seed against architecture variance, and how many published
     figures lie inside our intervals."""
-    bench = mean_splits(splits)
+    bench = benchmark_splits(splits)
     if not bench:
         return []
 
@@ -174,13 +159,14 @@ def variance_finding(site: Site, bench: list[str]) -> list[str]:
 
 def cross_benchmark_rows(site: Site, splits: list[str]) -> tuple[list[tuple[Row, float]],
                                                                   list[Row]]:
-    """Rows with a usable τ on every benchmark split (:func:`mean_splits`), best mean τ first,
-    and the rows with results on only some of them (by name).
+    """Rows with a usable τ on every benchmark split
+    (:func:`~leaderboard.collect.benchmark_splits`), best mean τ first, and the rows with
+    results on only some of them (by name).
 
     A row takes part when each of those splits holds a result without issues (current
     version, contract kept, no failed scores); its mean τ is the plain mean over the splits.
     """
-    bench = mean_splits(splits)
+    bench = benchmark_splits(splits)
     complete, partial = [], []
     for row in site.home_rows:
         usable = [s for s in bench if s in row.cells
@@ -198,7 +184,7 @@ def cross_benchmark_rows(site: Site, splits: list[str]) -> tuple[list[tuple[Row,
 
 def cross_benchmark_table_model(site: Site, splits: list[str]) -> Table:
     """Estimators scored on every benchmark, ranked by mean τ over the benchmarks."""
-    bench = mean_splits(splits)
+    bench = benchmark_splits(splits)
     primary = splits[0]
     complete, _ = cross_benchmark_rows(site, splits)
     cols = [Column(Cell("#", title="rank by mean Kendall τ over the benchmarks")),
@@ -244,7 +230,7 @@ def home_table_model(site: Site, splits: list[str]) -> Table:
         cols.append(Column(Cell(split, title=tip, href=split_page(split))))
     cols += [
         Column(Cell("Mean τ", title="mean of τ over the benchmarks, one split each: "
-                                    + ", ".join(mean_splits(splits)))),
+                                    + ", ".join(benchmark_splits(splits)))),
         Column(Cell("Group", title=f"rank group on {primary}: estimators whose τ a paired "
                                    "bootstrap cannot tell apart share a group")),
         Column(Cell("s/arch", title=f"{COST_TIP}; on {primary}")),
@@ -286,7 +272,7 @@ def home_table(site: Site, splits: list[str], page: str = PAGE) -> str:
 def legend(site: Site, splits: list[str]) -> str:
     """What the columns mean, once, below the table (seed coverage included)."""
     primary = splits[0]
-    means = ", ".join(mean_splits(splits))
+    means = ", ".join(benchmark_splits(splits))
     return (
         "**Reading the table.** A split column holds Kendall τ between score and true accuracy, "
         "mean over the result's seeds; hover a value for four decimals, the seeds, the seed "
@@ -304,7 +290,9 @@ def legend(site: Site, splits: list[str]) -> str:
         "estimators, so shared passes may be charged to another; ‡ marks a standalone cost "
         "measured on earlier code of the estimator's version (a later speed-up or memory fix "
         "kept its scores, so the figure may be out of date). "
-        f"*Status*: {status_legend()}. n/a = the estimator does not apply to that split; "
+        f"*Status*: {status_legend()}. A second split of a benchmark already counted (the "
+        "full space, the de-isomorphic split) is a column of its own, but a gap there leaves "
+        "the status as it is. n/a = the estimator does not apply to that split; "
         "— = no result. Every metric (ρ, P@K, BR@K, nDCG@K, …) is on each split's page.\n\n"
         f"**Seeds.** {seed_coverage(site.home_rows, splits)} The protocol asks for "
         f"{MIN_SEEDS} seeds; a rank on fewer is provisional.\n")
@@ -333,7 +321,7 @@ def _warning_item(warning: str) -> str:
 def cross_benchmark_section(site: Site, splits: list[str]) -> str:
     """The paper's question first: which estimators rank well on every benchmark (empty with
     fewer than two benchmarks)."""
-    bench = mean_splits(splits)
+    bench = benchmark_splits(splits)
     if len(bench) < 2:
         return ""
     complete, partial = cross_benchmark_rows(site, splits)

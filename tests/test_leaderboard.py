@@ -28,7 +28,7 @@ from harness.splits import load_split
 from leaderboard import analysis
 from leaderboard.__main__ import main as cli
 from leaderboard.build import build
-from leaderboard.collect import collect, rank_rows, source_changed
+from leaderboard.collect import benchmark_splits, board_rows, collect, rank_rows, source_changed
 from leaderboard.demo import DEMO_SPLIT, shared_demo_results, stage_site_project
 from leaderboard.summary import summarize
 
@@ -229,6 +229,42 @@ def test_incomplete_and_stale_rows_are_not_ranked(results_dir, tmp_path):
     assert f"no result on {other}" not in rows["ok"].notes  # ok has both
     assert rows["ok2"].complete and rows["ok2"].rank is not None
     assert f"no result on {other}" in rows["ok2"].notes
+
+
+def test_status_rests_on_the_benchmark_splits_only(results_dir, tmp_path):
+    """A second split of a benchmark already counted (here the smoke split beside the 1k
+    sample of NAS-Bench-201) is a column, but neither a gap nor a seed shortfall there makes a
+    row provisional on the home table; on the counted split both do."""
+    base = json.loads((results_dir / "random" / f"{SPLIT}.json").read_text())
+    counted = "nb201-c10-1k"
+    assert load_split(counted).benchmark == load_split(SPLIT).benchmark
+
+    def put(name: str, split: str, seeds: int) -> None:
+        obj = copy.deepcopy(base)
+        obj["estimator"]["name"] = name
+        obj["split"] = dict(base["split"], name=split, sha256=load_split(split).sha256,
+                            n_archs=1000)
+        obj["protocol"]["seeds"] = [20, 2020, 202020][:seeds]
+        (tmp_path / name).mkdir(exist_ok=True)
+        (tmp_path / name / f"{split}.json").write_text(json.dumps(obj))
+
+    put("full", counted, 3)          # three seeds on the counted split, nothing else
+    put("extra_gap", counted, 3)     # the same, and one seed on the second split
+    put("extra_gap", SPLIT, 1)
+    put("counted_gap", SPLIT, 3)     # nothing on the counted split: not ranked at all
+    put("short", counted, 1)         # one seed on the counted split
+    coll = collect(tmp_path, use_registry=False)
+    assert coll.splits() == [counted, SPLIT]
+    assert benchmark_splits(coll.splits()) == [counted]
+    rows = {r.name: r for r in board_rows(coll)}
+    assert rows["full"].complete and rows["full"].notes == []
+    assert rows["extra_gap"].complete and rows["extra_gap"].notes == []
+    assert rows["short"].notes == [f"{counted}: 1 of 3 seeds"]
+    assert not rows["counted_gap"].complete
+    # Every column counts where no status splits are named (a split page, the default).
+    rows = {r.name: r for r in rank_rows(coll, coll.splits(), counted)}
+    assert rows["full"].notes == [f"no result on {SPLIT}"]
+    assert rows["extra_gap"].notes == [f"{SPLIT}: 1 of 3 seeds"]
 
 
 def test_summary(results_dir, tmp_path):
