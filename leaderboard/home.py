@@ -295,7 +295,10 @@ def legend(site: Site, splits: list[str]) -> str:
         "the status as it is. n/a = the estimator does not apply to that split; "
         "— = no result. Every metric (ρ, P@K, BR@K, nDCG@K, …) is on each split's page.\n\n"
         f"**Seeds.** {seed_coverage(site.home_rows, splits)} The protocol asks for "
-        f"{MIN_SEEDS} seeds; a rank on fewer is provisional.\n")
+        f"{MIN_SEEDS} seeds; a row with fewer on one of the benchmark splits ({means}) is "
+        "provisional. Where a result has one seed, the other two have not fitted the CPU "
+        f"budget yet ({site.ref('compute-plan', PAGE, 'the compute plan')} says what is "
+        "scheduled).\n")
 
 
 def warnings_block(warnings: list[str], results_label: str) -> str:

@@ -16,6 +16,7 @@ REFERENCE_PAGES = {
     "data": "data.md",
     "benchmarks": "benchmarks.md",
     "submitting": "submitting.md",
+    "compute-plan": "compute-plan.md",
 }
 
 
