@@ -19,7 +19,7 @@ network does, which is why its published ρ is lower (see ``PUBLISHED``).
 """
 
 from harness.api import ArchContext, estimator
-from harness.papers import ZERO_COST_NB201_TABLE
+from harness.papers import ZERO_COST_NB101_TABLE, ZERO_COST_NB201_TABLE
 from harness.papers import ZERO_COST_PROXIES as PAPER
 from harness.passes import ce_gradients
 
@@ -32,6 +32,7 @@ PUBLISHED = (
         "but which enters fisher's activation term. Scored with that network on 250 cells of "
         "our sample, our fisher's ρ falls from 0.64 to 0.39 while grad_norm and snip move by 0.01 "
         "(tests/test_published_gaps.py): the bias accounts for the gap"),
+    ZERO_COST_NB101_TABLE.figure("spearman", 0.257, "nb101"),
 )
 
 

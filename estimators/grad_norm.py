@@ -11,7 +11,7 @@ gradient. Biases and BatchNorm parameters do not count. Higher is predicted bett
 """
 
 from harness.api import ArchContext, estimator
-from harness.papers import VKDNW_TABLE_1, ZERO_COST_NB201_TABLE
+from harness.papers import VKDNW_TABLE_1, ZERO_COST_NB101_TABLE, ZERO_COST_NB201_TABLE
 from harness.papers import ZERO_COST_PROXIES as PAPER
 from harness.passes import ce_gradients
 
@@ -19,6 +19,7 @@ PUBLISHED = (
     ZERO_COST_NB201_TABLE.figure("spearman", 0.594, "nb201-c10"),
     VKDNW_TABLE_1.figure("kendall", 0.328, "nb201-c10", method="GradNorm"),
     VKDNW_TABLE_1.figure("spearman", 0.438, "nb201-c10", method="GradNorm"),
+    ZERO_COST_NB101_TABLE.figure("spearman", 0.198, "nb101"),
 )
 
 

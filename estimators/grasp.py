@@ -23,7 +23,7 @@ serve the cross-entropy proxies in a joint run.
 import torch
 
 from harness.api import ArchContext, estimator
-from harness.papers import VKDNW_TABLE_1, ZERO_COST_NB201_TABLE
+from harness.papers import VKDNW_TABLE_1, ZERO_COST_NB101_TABLE, ZERO_COST_NB201_TABLE
 from harness.papers import ZERO_COST_PROXIES as PAPER
 from harness.passes import GRAPH_GRADIENTS_KEY, graph_gradients
 
@@ -31,6 +31,7 @@ PUBLISHED = (
     ZERO_COST_NB201_TABLE.figure("spearman", 0.514, "nb201-c10"),
     VKDNW_TABLE_1.figure("kendall", 0.352, "nb201-c10", method="GraSP"),
     VKDNW_TABLE_1.figure("spearman", 0.505, "nb201-c10", method="GraSP"),
+    ZERO_COST_NB101_TABLE.figure("spearman", 0.448, "nb101"),
 )
 
 

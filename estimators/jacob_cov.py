@@ -20,7 +20,7 @@ network ranks below every non-degenerate one and the score stays finite.
 """
 
 from harness.api import ArchContext, estimator
-from harness.papers import VKDNW_TABLE_1, ZERO_COST_NB201_TABLE
+from harness.papers import VKDNW_TABLE_1, ZERO_COST_NB101_TABLE, ZERO_COST_NB201_TABLE
 from harness.papers import ZERO_COST_PROXIES as PAPER
 from harness.passes import input_jacobian
 from harness.toolkit import JACOV_K as K
@@ -33,6 +33,7 @@ PUBLISHED = (
     ZERO_COST_NB201_TABLE.figure("spearman", 0.731, "nb201-c10"),
     VKDNW_TABLE_1.figure("kendall", 0.616, "nb201-c10", method="Jacov"),
     VKDNW_TABLE_1.figure("spearman", 0.8, "nb201-c10", method="Jacov"),
+    ZERO_COST_NB101_TABLE.figure("spearman", 0.378, "nb101"),
 )
 
 

@@ -11,7 +11,7 @@ from the shared cross-entropy pass. Higher is predicted better.
 """
 
 from harness.api import ArchContext, estimator
-from harness.papers import VKDNW_TABLE_1, ZERO_COST_NB201_TABLE
+from harness.papers import VKDNW_TABLE_1, ZERO_COST_NB101_TABLE, ZERO_COST_NB201_TABLE
 from harness.papers import ZERO_COST_PROXIES as PAPER
 from harness.passes import ce_gradients
 
@@ -19,6 +19,7 @@ PUBLISHED = (
     ZERO_COST_NB201_TABLE.figure("spearman", 0.596, "nb201-c10"),
     VKDNW_TABLE_1.figure("kendall", 0.431, "nb201-c10", method="SNIP"),
     VKDNW_TABLE_1.figure("spearman", 0.591, "nb201-c10", method="SNIP"),
+    ZERO_COST_NB101_TABLE.figure("spearman", 0.164, "nb101"),
 )
 
 

@@ -22,7 +22,7 @@ data independent. Higher is predicted better.
 import math
 
 from harness.api import ArchContext, estimator
-from harness.papers import VKDNW_TABLE_1, ZERO_COST_NB201_TABLE
+from harness.papers import VKDNW_TABLE_1, ZERO_COST_NB101_TABLE, ZERO_COST_NB201_TABLE
 from harness.papers import ZERO_COST_PROXIES as PAPER
 from harness.passes import synflow_sum
 
@@ -30,6 +30,7 @@ PUBLISHED = (
     ZERO_COST_NB201_TABLE.figure("spearman", 0.737, "nb201-c10"),
     VKDNW_TABLE_1.figure("kendall", 0.561, "nb201-c10", method="SynFlow"),
     VKDNW_TABLE_1.figure("spearman", 0.758, "nb201-c10", method="SynFlow"),
+    ZERO_COST_NB101_TABLE.figure("spearman", 0.372, "nb101"),
 )
 
 

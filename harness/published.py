@@ -29,6 +29,10 @@ class Published:
         population: which architectures the published figure ranks, in words.
         source: where it is published (paper table, repository file).
         note: what differs from our protocol (sample, seeds, batch size), if anything.
+        absolute: the source reports only the magnitude of the correlation (it drops the
+            sign, as the zero-cost-nas notebooks do): the leaderboard compares it with the
+            magnitude of ours and shows our sign, since a proxy that ranks backwards is not
+            the same finding as one that ranks forwards.
     """
 
     criterion: str
@@ -37,6 +41,7 @@ class Published:
     population: str
     source: str
     note: str = ""
+    absolute: bool = False
 
     def __post_init__(self) -> None:
         if self.criterion not in PUBLISHED_CRITERIA:
@@ -44,6 +49,8 @@ class Published:
                              f"not {self.criterion!r}")
         if not -1.0 <= self.value <= 1.0:
             raise ValueError(f"Published.value {self.value!r} is not a correlation")
+        if self.absolute and self.value < 0:
+            raise ValueError(f"Published.value {self.value!r} is marked absolute but negative")
 
 
 @dataclass(frozen=True)
@@ -57,11 +64,13 @@ class PublishedTable:
         source: where the table is (paper table, repository file).
         population: which architectures its figures rank, in words.
         note: what differs from our protocol, for every figure of the table.
+        absolute: the table reports magnitudes only (see :attr:`Published.absolute`).
     """
 
     source: str
     population: str
     note: str
+    absolute: bool = False
 
     def figure(self, criterion: str, value: float, benchmark: str, *, method: str = "",
                note: str | None = None) -> Published:
@@ -69,4 +78,4 @@ class PublishedTable:
         does (when it is not our name); ``note`` replaces the table's note."""
         source = f"{self.source}, row {method}" if method else self.source
         return Published(criterion, value, benchmark, self.population, source,
-                         self.note if note is None else note)
+                         self.note if note is None else note, absolute=self.absolute)

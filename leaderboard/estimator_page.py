@@ -14,7 +14,7 @@ from leaderboard.collect import (
     result_notes,
     source_changed,
 )
-from leaderboard.published import Comparison, in_benchmark
+from leaderboard.published import Comparison, criterion_label, in_benchmark
 from leaderboard.site import Site, estimator_page, link, split_page
 
 #: The hand-written page of the one-shot study (``docs/oneshot.md``), linked from one-shot pages.
@@ -128,14 +128,17 @@ def published_section(site: Site, name: str, results: dict[str, Result]) -> str:
             ours.append(f"{fmt.esc(split)}: {value} {ci_text(res, fig.criterion)}, {seeds}"
                         f"{where}")
         rows.append([
-            fmt.metric_label(fig.criterion), fmt.num(fig.value), fmt.esc(fig.benchmark),
+            fmt.esc(criterion_label(fig)), fmt.num(fig.value), fmt.esc(fig.benchmark),
             fmt.esc(fig.population), fmt.esc(fig.source),
             "<br>".join(ours) or f"not scored on a {fmt.esc(fig.benchmark)} split yet",
             fmt.esc(fig.note) or fmt.MISSING,
         ])
     head = ("Figures published for this estimator, beside ours on the same benchmark (mean ± "
             "seed std, then the 95 % bootstrap interval over architectures, and whether the "
-            "published value lies inside it). The notes say what "
+            "published value lies inside it"
+            + ("; a figure printed as a magnitude, |ρ|, is set beside the magnitude of ours "
+               "and its interval" if any(f.absolute for f in figures) else "")
+            + "). The notes say what "
             "differs between the protocols; nothing here is tuned towards the published "
             "number.\n")
     table = fmt.table(["Criterion", "Published", "Benchmark", "Population", "Source", "Ours",

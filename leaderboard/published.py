@@ -10,6 +10,10 @@ The interval resamples the split's architectures, so it is the uncertainty of es
 benchmark's criterion from our sample; a published value outside it differs by more than our
 sample explains. The figure's own note (another batch size, ground-truth column or population)
 says why that may be; the table shows it on hover.
+
+Some sources print only the magnitude of a correlation (``Published.absolute``). Such a figure
+is compared with the magnitude of ours, its interval mapped through ``|x|``, and our sign is
+shown beside it: a proxy that ranks a space backwards would otherwise look like a match.
 """
 
 from __future__ import annotations
@@ -33,9 +37,29 @@ HEADING = "Against published figures"
 #: The comparisons as numeric data (under docs/; written by the build, linked from the section).
 CSV = "downloads/published.csv"
 #: Its columns: the figure, then our result beside it (empty where there is none).
-CSV_COLUMNS = ("estimator", "criterion", "published", "benchmark", "population", "source",
-               "note", "our_split", "ours", "ours_seed_std", "n_seeds", "ci_low", "ci_high",
-               "ours_minus_published", "published_in_ci")
+#: ``published_absolute`` is 1 where the source prints only the magnitude; ``ours_compared``
+#: (|ours| there, else ours), the interval and the gap are then on the magnitude.
+CSV_COLUMNS = ("estimator", "criterion", "published", "published_absolute", "benchmark",
+               "population", "source", "note", "our_split", "ours", "ours_seed_std", "n_seeds",
+               "ours_compared", "ci_low", "ci_high", "ours_minus_published", "published_in_ci")
+
+
+def magnitude_interval(lo: float, hi: float) -> tuple[float, float]:
+    """The interval of ``|x|`` for ``x`` in ``[lo, hi]``: the same bounds mirrored when the
+    interval lies on one side of zero (``|x|`` is monotone there, so percentiles map to
+    percentiles), and ``[0, max(-lo, hi)]`` when it straddles zero (wider than the percentile
+    interval of the magnitudes would be, never narrower)."""
+    if lo >= 0:
+        return lo, hi
+    if hi <= 0:
+        return -hi, -lo
+    return 0.0, max(-lo, hi)
+
+
+def criterion_label(fig: Published) -> str:
+    """``ρ``, or ``|ρ|`` for a figure that is a magnitude."""
+    label = fmt.metric_label(fig.criterion)
+    return f"|{label}|" if fig.absolute else label
 
 
 def in_benchmark(split: str, benchmark: str) -> bool:
@@ -62,19 +86,39 @@ class Comparison:
 
     @property
     def ours(self) -> float | None:
-        """Our mean over seeds of the figure's criterion."""
+        """Our mean over seeds of the figure's criterion, with its sign."""
         return None if self.result is None else self.result.mean(self.figure.criterion)
 
     @property
+    def compared(self) -> float | None:
+        """What is set beside the figure: :attr:`ours`, or its magnitude where the figure is
+        one."""
+        ours = self.ours
+        if ours is None:
+            return None
+        return abs(float(ours)) if self.figure.absolute else float(ours)
+
+    @property
     def interval(self) -> tuple[float, float] | None:
-        """Our 95 % bootstrap interval of the criterion, when the result stores one."""
-        return None if self.result is None else ci(self.result, self.figure.criterion)
+        """Our 95 % bootstrap interval of the compared value, when the result stores one (of
+        the magnitude where the figure is one: :func:`magnitude_interval`)."""
+        found = None if self.result is None else ci(self.result, self.figure.criterion)
+        if found is None or not self.figure.absolute:
+            return found
+        return magnitude_interval(*found)
 
     @property
     def delta(self) -> float | None:
-        """Ours minus published (positive: we rank better than published)."""
+        """Compared minus published (positive: we rank better than published, or, for a
+        magnitude, more strongly in either direction)."""
+        compared = self.compared
+        return None if compared is None else compared - self.figure.value
+
+    @property
+    def sign_hidden(self) -> bool:
+        """The figure is a magnitude and our correlation is negative: it ranks backwards."""
         ours = self.ours
-        return None if ours is None else float(ours) - self.figure.value
+        return self.figure.absolute and ours is not None and float(ours) < 0
 
     @property
     def inside(self) -> bool | None:
@@ -134,13 +178,19 @@ def table_model(site: Site) -> Table:
             f"{len(c.result.seeds)} seed" + ("s" if len(c.result.seeds) != 1 else ""))
         table.rows.append([
             Cell(c.estimator, href=estimator_page(c.estimator)),
-            Cell(fmt.metric_label(fig.criterion), nowrap=True),
+            Cell(criterion_label(fig), nowrap=True,
+                 title="the source prints only the magnitude; ours is compared as |ours|"
+                 if fig.absolute else ""),
             Cell(fmt.num(fig.value)),
             Cell(fig.population),
             Cell(fig.source, title=f"why they may differ: {fig.note}" if fig.note else ""),
             Cell(c.split or fmt.MISSING, nowrap=c.split is not None,
                  title="" if c.split else f"not scored on a {fig.benchmark} split yet"),
-            Cell(fmt.num(c.ours), note=seeds),
+            Cell(fmt.num(c.compared), note=seeds + (
+                f"; signed {fmt.num(c.ours)}" if c.sign_hidden else ""),
+                 title=f"our {fmt.metric_label(fig.criterion)} is {fmt.num(c.ours)}: this "
+                 "estimator ranks the benchmark backwards, which the published magnitude "
+                 "does not say" if c.sign_hidden else ""),
             Cell(fmt.MISSING if interval is None else
                  f"[{fmt.num(interval[0])}, {fmt.num(interval[1])}]"),
             Cell(fmt.MISSING if c.delta is None else f"{c.delta:+.3f}"),
@@ -157,10 +207,10 @@ def to_data_csv(site: Site) -> str:
     for c in comparisons(site):
         fig, res, interval = c.figure, c.result, c.interval
         writer.writerow([data_cell(v) for v in (
-            c.estimator, fig.criterion, float(fig.value), fig.benchmark, fig.population,
-            fig.source, fig.note, c.split, c.ours,
+            c.estimator, fig.criterion, float(fig.value), int(fig.absolute), fig.benchmark,
+            fig.population, fig.source, fig.note, c.split, c.ours,
             None if res is None else res.std(fig.criterion),
-            None if res is None else len(res.seeds),
+            None if res is None else len(res.seeds), c.compared,
             None if interval is None else interval[0], None if interval is None else interval[1],
             c.delta, None if c.inside is None else int(c.inside))])
     return buf.getvalue()
@@ -187,9 +237,27 @@ def finding(site: Site, page: str) -> list[str]:
     return [f"Of the {n} {where} that the estimators cite and that our results can be set "
             f"beside, {inside} lie inside our 95 % interval and the median gap is "
             f"{fmt.num(median_gap)}; the largest is {worst.delta:+.3f} "
-            f"({fmt.metric_label(worst.figure.criterion)} of {fmt.esc(worst.estimator)}: ours "
-            f"{fmt.num(worst.ours)} on {worst.split}, published {fmt.num(worst.figure.value)}). "
+            f"({criterion_label(worst.figure)} of {fmt.esc(worst.estimator)}: ours "
+            f"{fmt.num(worst.compared)} on {worst.split}, published "
+            f"{fmt.num(worst.figure.value)}). "
             "Many rank another population or follow another protocol; the table says which."]
+
+
+def sign_sentence(found: list[Comparison]) -> str:
+    """What the magnitudes hide: a paragraph naming the figures printed as |ρ| (or |τ|) whose
+    correlation is negative in our results (empty when there are no magnitudes)."""
+    absolute = [c for c in found if c.figure.absolute and c.ours is not None]
+    if not absolute:
+        return ""
+    hidden = [c for c in absolute if c.sign_hidden]
+    text = (f"\n{len(absolute)} figures are magnitudes (|ρ|): their source drops the sign, so "
+            "they are set beside the magnitude of ours.")
+    if hidden:
+        names = ", ".join(f"{fmt.esc(c.estimator)} on {c.split} ({fmt.num(c.ours)})"
+                          for c in hidden)
+        text += (f" For {len(hidden)} of them our correlation is negative, so the estimator "
+                 f"ranks that benchmark backwards: {names}.")
+    return text + "\n"
 
 
 def section(site: Site, page: str) -> str:
@@ -206,7 +274,8 @@ def section(site: Site, page: str) -> str:
             "(percentile bootstrap, 95 %); a published value outside it differs by more than "
             "our sample explains, and the source's tooltip (and the estimator's page) says "
             "what differs between the protocols. Nothing is tuned towards these numbers. "
-            f"{inside} of the {n} figures with an interval beside them lie inside it.\n")
+            f"{inside} of the {n} figures with an interval beside them lie inside it.\n"
+            + sign_sentence(found))
     data = (f"\n[Download the comparison as data (CSV)]({link(page, CSV)}): every digit, the "
             "seed std and the interval's bounds as numbers.\n")
     return head + "\n" + to_site(table_model(site), page) + data

@@ -1136,3 +1136,56 @@ def test_smoke_results_beside_a_full_board_place_a_preview_but_are_no_column(res
     assert placed.indicative and "indicative: 100 cells" in placed.line()
     header, _rows = _board_rows((out.docs_dir / "index.md").read_text())
     assert SPLIT not in "".join(header)
+
+
+def test_published_magnitudes_are_compared_with_the_magnitude_of_ours(boot_results):
+    """A source that prints |ρ| is set beside |ours| and the interval of the magnitude; a
+    negative correlation of ours is named, never hidden behind a match."""
+    import dataclasses
+
+    from harness.api import Published
+    from leaderboard import published
+    from leaderboard.cells import ci
+    from leaderboard.collect import Current
+    from leaderboard.site import Site
+
+    assert published.magnitude_interval(0.2, 0.4) == (0.2, 0.4)
+    assert published.magnitude_interval(-0.4, -0.2) == (0.2, 0.4)
+    assert published.magnitude_interval(-0.1, 0.3) == (0.0, 0.3)
+    assert published.magnitude_interval(-0.3, 0.1) == (0.0, 0.3)
+    with pytest.raises(ValueError, match="absolute but negative"):
+        Published("spearman", -0.2, "nb201-c10", "x", "y", absolute=True)
+
+    coll = collect(boot_results, use_registry=False)
+    res = coll.of_estimator("params")[SPLIT]
+    mean, (lo, hi) = res.mean("spearman"), ci(res, "spearman")
+    assert 0 < lo < mean < hi
+    # The same result, its correlation negated: the estimator ranks the split backwards.
+    obj = copy.deepcopy(res.obj)
+    obj["metrics"]["mean"]["spearman"] = -mean
+    obj["metrics"]["bootstrap"]["spearman"] = {"lo": -hi, "hi": -lo}
+    backwards = dataclasses.replace(res, obj=obj)
+    fig = Published("spearman", round(mean, 3), "nb201-c10", "all cells", "a notebook",
+                    absolute=True)
+    c = published.Comparison("params", fig, SPLIT, backwards)
+    assert c.ours == -mean and c.compared == mean and c.sign_hidden
+    assert c.interval == (lo, hi) and c.inside
+    assert c.delta == pytest.approx(mean - round(mean, 3))
+    # Signed, the same figure would be far outside: the flag is what makes it a match.
+    signed = published.Comparison("params", dataclasses.replace(fig, absolute=False), SPLIT,
+                                  backwards)
+    assert not signed.inside and not signed.sign_hidden
+    # A positive correlation of ours: nothing is hidden.
+    assert not published.Comparison("params", fig, SPLIT, res).sign_hidden
+
+    coll.results[("params", SPLIT)] = backwards
+    coll.registry = {"params": Current(version="1", kind="baseline", published=(fig,))}
+    site = Site(coll=coll, results_label="results")
+    text = published.section(site, "estimators/index.md")
+    assert "&#124;Spearman ρ&#124;" in text  # the pipes escaped: the table stays a table
+    assert "1 figures are magnitudes" in text
+    assert f"params on {SPLIT} ({-mean:.3f})" in text
+    (row,) = list(csv.DictReader(io.StringIO(published.to_data_csv(site))))
+    assert row["published_absolute"] == "1" and float(row["ours"]) == -mean
+    assert float(row["ours_compared"]) == mean and row["published_in_ci"] == "1"
+    assert (float(row["ci_low"]), float(row["ci_high"])) == (lo, hi)
