@@ -199,10 +199,11 @@ def render_estimators_index(site: Site) -> str:
         meta = site.coll.estimator_meta(name)
         paper = meta.get("paper")
         paper_md = fmt.paper_link(paper, fmt.MISSING)
-        splits = ", ".join(site.coll.of_estimator(name))
+        # Each name kept whole: the list breaks after a comma, never inside a split name.
+        splits = ", ".join(fmt.nowrap(fmt.esc(s)) for s in site.coll.of_estimator(name))
         rows.append([f"[{fmt.esc(name)}]({link(ESTIMATORS_INDEX, estimator_page(name))})",
                      fmt.nowrap(fmt.esc(meta["kind"])), fmt.esc(meta["idea"]), paper_md,
-                     fmt.esc(splits)])
+                     splits])
     out.append(fmt.table(["Estimator", "Kind", "Idea", "Paper", "Splits"], rows))
     if against:
         out.append(against)
