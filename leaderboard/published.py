@@ -250,8 +250,10 @@ def sign_sentence(found: list[Comparison]) -> str:
     if not absolute:
         return ""
     hidden = [c for c in absolute if c.sign_hidden]
-    text = (f"\n{len(absolute)} figures are magnitudes (|ρ|): their source drops the sign, so "
-            "they are set beside the magnitude of ours.")
+    labels = ", ".join(sorted({criterion_label(c.figure) for c in absolute}))
+    what = "is a magnitude" if len(absolute) == 1 else "are magnitudes"
+    text = (f"\n{len(absolute)} of these figures {what} ({labels}): the source drops the sign, so "
+            "each is set beside the magnitude of ours.")
     if hidden:
         names = ", ".join(f"{fmt.esc(c.estimator)} on {c.split} ({fmt.num(c.ours)})"
                           for c in hidden)

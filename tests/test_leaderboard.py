@@ -1183,7 +1183,7 @@ def test_published_magnitudes_are_compared_with_the_magnitude_of_ours(boot_resul
     site = Site(coll=coll, results_label="results")
     text = published.section(site, "estimators/index.md")
     assert "&#124;Spearman ρ&#124;" in text  # the pipes escaped: the table stays a table
-    assert "1 figures are magnitudes" in text
+    assert "1 of these figures is a magnitude (|Spearman ρ|)" in text
     assert f"params on {SPLIT} ({-mean:.3f})" in text
     (row,) = list(csv.DictReader(io.StringIO(published.to_data_csv(site))))
     assert row["published_absolute"] == "1" and float(row["ours"]) == -mean
