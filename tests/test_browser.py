@@ -371,45 +371,34 @@ FIT_PROBE = """<!doctype html><html><body style="margin:0">
       }
     });
     // Short names stay on one line in a table cell: a kind ("zero-shot") or a split name
-    // ("nb201-c10-1k") wrapped at its hyphens doubled or tripled the height of the rows.
+    // ("nb201-c10-1k") wrapped at its hyphens doubled or tripled the height of the rows. A cell
+    // may hold one name or a list ("nb101-1k, nb201-c10-1k, ..."), which may break after a
+    // comma, never inside a name: each name's own text range is measured.
     d.querySelectorAll("article td").forEach(function (cell) {
-      var text = cell.textContent.trim();
-      var parts = text.split(", ");
-      if (parts.length > 1 && parts.every(function (p) { return names.indexOf(p) >= 0; })) {
-        // A list of names ("nb101-1k, nb201-c10-1k, ...") may break after a comma, never
-        // inside a name: measure each name's own text range.
-        var nodes = [], walker = d.createTreeWalker(cell, NodeFilter.SHOW_TEXT), node;
-        var full = "";
-        while ((node = walker.nextNode())) { nodes.push([node, full.length]); full += node.data; }
-        function at(index) {  // the text node and offset of a character of the cell's text
-          for (var k = nodes.length - 1; k >= 0; k--) {
-            if (nodes[k][1] <= index) { return [nodes[k][0], index - nodes[k][1]]; }
-          }
-          return [nodes[0][0], 0];
+      var parts = cell.textContent.trim().split(", ");
+      if (!parts.every(function (p) { return names.indexOf(p) >= 0; })) { return; }
+      var nodes = [], walker = d.createTreeWalker(cell, NodeFilter.SHOW_TEXT), node;
+      var full = "";
+      while ((node = walker.nextNode())) { nodes.push([node, full.length]); full += node.data; }
+      function at(index) {  // the text node and offset of a character of the cell's text
+        for (var k = nodes.length - 1; k >= 0; k--) {
+          if (nodes[k][1] <= index) { return [nodes[k][0], index - nodes[k][1]]; }
         }
-        var from = 0;
-        parts.forEach(function (name) {
-          var begin = full.indexOf(name, from), end = begin + name.length;
-          from = end;
-          var range = d.createRange(), a = at(begin), b = at(end - 1);
-          range.setStart(a[0], a[1]);
-          range.setEnd(b[0], b[1] + 1);
-          var tops = new Set(Array.from(range.getClientRects()).filter(function (q) {
-            return q.width > 0;
-          }).map(function (q) { return Math.round(q.top); }));
-          r.names += 1;
-          if (tops.size > 1) { r.wrapped.push(name); }
-        });
-        return;
+        return [nodes[0][0], 0];
       }
-      if (names.indexOf(text) < 0) { return; }
-      var range = d.createRange();
-      range.selectNodeContents(cell);
-      var lines = new Set(Array.from(range.getClientRects()).map(function (b) {
-        return Math.round(b.top);
-      }));
-      r.names += 1;
-      if (lines.size > 1) { r.wrapped.push(text); }
+      var from = 0;
+      parts.forEach(function (name) {
+        var begin = full.indexOf(name, from), end = begin + name.length;
+        from = end;
+        var range = d.createRange(), a = at(begin), b = at(end - 1);
+        range.setStart(a[0], a[1]);
+        range.setEnd(b[0], b[1] + 1);
+        var tops = new Set(Array.from(range.getClientRects()).filter(function (q) {
+          return q.width > 0;
+        }).map(function (q) { return Math.round(q.top); }));
+        r.names += 1;
+        if (tops.size > 1) { r.wrapped.push(name); }
+      });
     });
     d.querySelectorAll("article img, article pre, article svg").forEach(function (e) {
       var over = e.getBoundingClientRect().right - right;
