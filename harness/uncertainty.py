@@ -11,12 +11,14 @@ resampled architectures, so the interval describes the architecture sampling of 
 The resample indices depend only on ``(seed, n_resamples, number of architectures)``, never on
 the scores, so resample ``j`` of two estimators scored on the same split holds the same
 architectures: their stored samples can be compared pairwise later, without the ground truth
-(:func:`rank_groups`).
+(:func:`rank_groups`). The mean τ over several splits gets its samples from the splits'
+stored ones (:func:`mean_over_splits`: a stratified bootstrap that keeps the pairing).
 """
 
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
@@ -261,6 +263,60 @@ def rank_groups(samples: Mapping[str, np.ndarray], point: Mapping[str, float], *
             leader = name
         groups[name] = group
     return groups
+
+
+def mean_over_splits(samples: Mapping[str, Sequence[float | None]]) -> np.ndarray:
+    """Bootstrap samples of the mean τ over several splits, from each split's stored samples.
+
+    The population is stratified: each split is its own sample of architectures, resampled
+    on its own. Sample ``j`` of the mean is the mean over splits ``s`` of split ``s``'s
+    resample ``π_s(j)``, where ``π_s`` is a fixed permutation of the resample order drawn from
+    the split's *name* alone. Two reasons for the permutation:
+
+    * **Independent strata.** The resample indices depend only on the number of
+      architectures, the bootstrap seed and the number of resamples, so two splits of 1,000
+      architectures draw the same positions in resample ``j``. Averaging resample ``j`` of each
+      would tie the splits' resamples together; permuting each split's (exchangeable, i.i.d.)
+      resamples by its own permutation combines independent draws instead.
+    * **Pairing kept.** The permutation depends on the split, never on the estimator, so
+      sample ``j`` of two estimators still rests on the same resampled architectures on every
+      split, and :func:`rank_groups` can compare the means pairwise.
+
+    Args:
+        samples: split name → that split's bootstrap samples of the seed-mean τ
+            (``kendall_samples``), all of one length; ``None``/NaN where a resample is
+            undefined (the mean is then NaN for that ``j``, which :func:`rank_groups` and
+            :func:`interval` leave out).
+
+    Returns:
+        The samples of the mean over the splits, in the order of ``j``.
+
+    Raises:
+        ValueError: with no split, or samples of unequal length.
+    """
+    if not samples:
+        raise ValueError("mean_over_splits needs the samples of at least one split")
+    arrays = {name: np.asarray([np.nan if v is None else v for v in vals], dtype=np.float64)
+              for name, vals in samples.items()}
+    lengths = {len(a) for a in arrays.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"every split needs as many samples, got {sorted(lengths)}")
+    total = np.zeros(lengths.pop(), dtype=np.float64)
+    for name in sorted(arrays):  # a fixed order: the float sum is the same bits every time
+        total += arrays[name][_split_permutation(name, len(total))]
+    return total / len(arrays)
+
+
+def _split_permutation(split: str, n: int) -> np.ndarray:
+    """A permutation of ``range(n)`` fixed by the split's name (CRC-32: the same on every
+    machine and Python, unlike ``hash``)."""
+    return np.random.default_rng(zlib.crc32(split.encode("utf-8"))).permutation(n)
+
+
+def interval(samples: np.ndarray, level: float = BOOTSTRAP_LEVEL) -> dict[str, float | None]:
+    """Percentile interval of bootstrap samples (non-finite ones left out): ``{"lo", "hi"}``,
+    both ``None`` when no sample is finite."""
+    return _interval(np.asarray(samples, dtype=np.float64), level)
 
 
 def _separated(better: np.ndarray, worse: np.ndarray, level: float) -> bool:

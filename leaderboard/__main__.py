@@ -9,6 +9,7 @@ Examples::
     python -m leaderboard demo --results-dir /tmp/demo   # small real results to preview with
     python -m leaderboard export --format latex > table.tex   # the home table for a paper
     python -m leaderboard export --format csv --split nb301-1k  # a split's full table
+    python -m leaderboard export --format latex --across      # mean τ over the benchmarks
     python -m leaderboard preview --results-dir ~/.local/share/estbench/results  # yours, ranked
     python -m leaderboard study --write docs/oneshot.md   # the one-shot study's seed spread
 """
@@ -91,8 +92,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     try:
         text = export_table(Path(args.results_dir), args.format, split=args.split,
                             use_registry=not args.no_registry, caption=args.caption,
-                            warnings=warnings)
-    except ExportError as exc:
+                            warnings=warnings, across=args.across)
+    except (ExportError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     for w in warnings:
@@ -207,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--format", required=True, choices=("csv", "latex", "markdown"))
     e.add_argument("--split", default=None,
                    help="export this split's full table (its page's) instead of the home table")
+    e.add_argument("--across", action="store_true",
+                   help="export the table across the benchmarks (mean τ, its 95 %% interval "
+                        "in CSV, rank group, worst τ) instead of the home ranking")
     e.add_argument("--results-dir", default="leaderboard/results",
                    help="results directory (default: %(default)s)")
     e.add_argument("--output", "-o", default=None, help="write here instead of stdout")

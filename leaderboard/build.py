@@ -10,6 +10,9 @@ Generated (and, on each build, removed and rewritten):
 * ``docs/downloads/leaderboard.csv`` and ``docs/downloads/<split>.csv`` — the results as
   numeric data, one row per (estimator, split) (the same bytes as ``python -m leaderboard
   export --format csv``; :mod:`leaderboard.data_export`);
+* ``docs/downloads/across-benchmarks.csv`` — the home page's table across the benchmarks as
+  numbers (mean τ with its interval and rank group), when the page shows that table (the same
+  bytes as ``python -m leaderboard export --across --format csv``)
 * ``docs/downloads/published.csv`` — every published figure the estimators cite, beside ours
   (:mod:`leaderboard.published`).
 
@@ -251,6 +254,10 @@ def build(results_dir: Path = Path("leaderboard/results"), docs_dir: Path = Path
     if coll.primary_split():
         _write(docs_dir, home.CSV, to_data_csv(data_records(coll, coll.splits())), report,
                report.downloads)
+    if home.shows_across(site, coll.splits()):  # the home page links it exactly then
+        _write(docs_dir, home.ACROSS_CSV,
+               to_data_csv(home.cross_benchmark_records(site, coll.splits()),
+                           home.across_columns(coll.splits())), report, report.downloads)
     if published.comparisons(site):  # the estimators index links it exactly then
         _write(docs_dir, published.CSV, published.to_data_csv(site), report, report.downloads)
     for split in coll.splits():

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from numbers import Real
 
 import numpy as np
 
-from harness.uncertainty import rank_groups
+from harness.uncertainty import interval as percentile_interval
+from harness.uncertainty import mean_over_splits, rank_groups
 from leaderboard import fmt
 from leaderboard.collect import Result, Row, cost_code_changed
 from leaderboard.tables import Cell, site_cell
@@ -158,18 +160,21 @@ def _pairing_key(boot: dict) -> tuple:
             len(samples) if isinstance(samples, list) else None)
 
 
-def rank_groups_for(rows: Sequence[Row], split: str) -> dict[str, int]:
-    """Rank groups (:func:`harness.uncertainty.rank_groups`) of the ranked rows on ``split``.
+def paired_samples(rows: Sequence[Row], split: str, *,
+                   ranked_only: bool = True) -> dict[str, np.ndarray]:
+    """The bootstrap samples of τ on ``split`` that pair: estimator → ``kendall_samples``.
 
     Only results that store bootstrap samples take part, and only those drawn on the same
     resamples (same bootstrap seed, number of resamples and architectures: the most common
-    setting, ties broken towards the best-ranked row), since only those pair. Rows left out
-    have no group.
+    setting, ties broken towards the first row), since only those pair. With ``ranked_only``
+    (the default) unranked rows are left out.
     """
     boots: dict[str, dict] = {}
     for row in rows:
         res = row.cells.get(split)
-        boot = bootstrap(res) if (res is not None and row.rank is not None) else None
+        if res is None or (ranked_only and row.rank is None):
+            continue
+        boot = bootstrap(res)
         if boot is not None and isinstance(boot.get("kendall_samples"), list) \
                 and boot["kendall_samples"] and res.mean("kendall") is not None:
             boots[row.name] = boot
@@ -180,18 +185,63 @@ def rank_groups_for(rows: Sequence[Row], split: str) -> dict[str, int]:
     for name in boots:  # rows come in rank order
         first.setdefault(_pairing_key(boots[name]), name)
     key = max(counts, key=lambda k: (counts[k], -list(first).index(k)))
-    samples = {n: np.asarray([np.nan if v is None else v for v in b["kendall_samples"]],
-                             dtype=np.float64)
-               for n, b in boots.items() if _pairing_key(b) == key}
+    return {n: np.asarray([np.nan if v is None else v for v in b["kendall_samples"]],
+                          dtype=np.float64)
+            for n, b in boots.items() if _pairing_key(b) == key}
+
+
+def rank_groups_for(rows: Sequence[Row], split: str) -> dict[str, int]:
+    """Rank groups (:func:`harness.uncertainty.rank_groups`) of the ranked rows on ``split``,
+    from the samples that pair (:func:`paired_samples`). Rows left out have no group."""
+    samples = paired_samples(rows, split)
     point = {n: float(next(r for r in rows if r.name == n).cells[split].mean("kendall"))
              for n in samples}
-    return rank_groups(samples, point)
+    return rank_groups(samples, point) if samples else {}
 
 
-def group_cell(name: str, groups: dict[str, int]) -> Cell:
+@dataclass(frozen=True)
+class MeanTauUncertainty:
+    """How sure the mean τ over the benchmarks is (:func:`mean_tau_uncertainty`).
+
+    Attributes:
+        intervals: estimator → 95 % percentile interval ``{"lo", "hi"}`` of its mean τ.
+        groups: estimator → rank group by mean τ (1 = best).
+    """
+
+    intervals: dict[str, dict[str, float | None]]
+    groups: dict[str, int]
+
+
+def mean_tau_uncertainty(rows: Sequence[tuple[Row, float]],
+                         splits: Sequence[str]) -> MeanTauUncertainty:
+    """Intervals and rank groups of the mean τ over ``splits`` (one per benchmark).
+
+    Each split's architectures are resampled on their own (a stratified bootstrap) and the
+    splits' samples are combined by :func:`harness.uncertainty.mean_over_splits`, which keeps
+    two estimators' samples paired. Only rows whose samples pair on *every* split take part;
+    the others get neither an interval nor a group.
+
+    Args:
+        rows: (row, its mean τ over ``splits``), e.g. the complete rows of the table across
+            the benchmarks.
+        splits: the benchmark splits the mean is over.
+    """
+    per_split = {s: paired_samples([r for r, _ in rows], s, ranked_only=False) for s in splits}
+    # Splits whose numbers of resamples differ cannot be combined sample by sample.
+    if len({len(a) for d in per_split.values() for a in d.values()}) != 1:
+        return MeanTauUncertainty({}, {})
+    means = {row.name: mean_over_splits({s: per_split[s][row.name] for s in splits})
+             for row, _ in rows if all(row.name in per_split[s] for s in splits)}
+    point = {row.name: tau for row, tau in rows if row.name in means}
+    return MeanTauUncertainty({n: percentile_interval(a) for n, a in means.items()},
+                              rank_groups(means, point) if means else {})
+
+
+def group_cell(name: str, groups: dict[str, int], what: str = "τ") -> Cell:
+    """The rank group of ``name`` (``what``: the quantity the groups compare)."""
     if name in groups:
-        return Cell(str(groups[name]), title=f"rank group {groups[name]}: τ not told apart from "
-                                             "the group's best by a paired bootstrap")
+        return Cell(str(groups[name]), title=f"rank group {groups[name]}: {what} not told apart "
+                                             "from the group's best by a paired bootstrap")
     return Cell(fmt.MISSING, title="no group: unranked, or no bootstrap samples in the result")
 
 

@@ -97,11 +97,12 @@ def data_cell(value: object) -> str:
     return str(value)
 
 
-def to_data_csv(records: Sequence[dict]) -> str:
-    """CSV (RFC 4180, ``\\n`` line ends) with the :data:`COLUMNS` header."""
+def to_data_csv(records: Sequence[dict], columns: Sequence[str] = COLUMNS) -> str:
+    """CSV (RFC 4180, ``\\n`` line ends) with the ``columns`` header (default
+    :data:`COLUMNS`), a missing value as an empty field."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(columns)
     for rec in records:
-        writer.writerow([data_cell(rec.get(c)) for c in COLUMNS])
+        writer.writerow([data_cell(rec.get(c)) for c in columns])
     return buf.getvalue()

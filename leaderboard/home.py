@@ -9,9 +9,11 @@ from numbers import Real
 from leaderboard import fmt, published
 from leaderboard.cells import (
     COST_TIP,
+    MeanTauUncertainty,
     bootstrap,
     cost_model,
     group_cell,
+    mean_tau_uncertainty,
     missing_cell,
     rank_groups_for,
     seed_coverage,
@@ -27,6 +29,9 @@ from leaderboard.tables import Cell, Column, Table, to_site
 PAGE = "index.md"
 #: The home table as CSV (under docs/; written by the build, linked from the page).
 CSV = "downloads/leaderboard.csv"
+#: The table across the benchmarks as numbers (under docs/; written by the build when the
+#: page shows that table, linked under it).
+ACROSS_CSV = "downloads/across-benchmarks.csv"
 #: The τ heatmap of every estimator on every split (under docs/).
 HEATMAP = "img/home/tau-heatmap.svg"
 
@@ -67,8 +72,11 @@ def findings(site: Site, splits: list[str]) -> list[str]:
              else f"{bench[0]}")
     if full:
         best, (row, tau) = max(full.items(), key=lambda kv: kv[1][1])
+        ci_text, peers_text = _lead_phrases(
+            best, mean_tau_uncertainty(cross_benchmark_rows(site, splits)[0], bench))
         out.append(f"Of the {len(full)} estimators scored on all of {where}, the best mean "
-                   f"Kendall τ is **{fmt.esc(best)}** ({row.kind}, {fmt.num(tau)}).")
+                   f"Kendall τ is **{fmt.esc(best)}** ({row.kind}, {fmt.num(tau)}{ci_text})"
+                   f"{peers_text}.")
     zs = {n: t for n, (r, t) in full.items() if r.kind == "zero-shot"}
     if "params" in full and zs:
         p_tau = full["params"][1]
@@ -85,6 +93,23 @@ def findings(site: Site, splits: list[str]) -> list[str]:
     # Last: it is about the literature, and "this comparison" above means the benchmarks'.
     out.extend(published.finding(site, PAGE))
     return out
+
+
+def _lead_phrases(best: str, sure: MeanTauUncertainty) -> tuple[str, str]:
+    """How sure the lead is: the best one's interval (to go inside its parentheses) and who
+    shares its rank group (to follow them); empty where no group was computed."""
+    if best not in sure.groups:
+        return "", ""
+    ci = sure.intervals[best]
+    ci_text = (f"; 95 % CI [{fmt.num(ci['lo'])}, {fmt.num(ci['hi'])}]"
+               if ci.get("lo") is not None else "")
+    link_text = "([rank groups](#across-the-benchmarks))"
+    peers = sorted(n for n, g in sure.groups.items() if g == sure.groups[best] and n != best)
+    if not peers:
+        return ci_text, (", ahead of every other one by a paired bootstrap of the mean τ "
+                         + link_text)
+    return ci_text, (", but a paired bootstrap of the mean τ cannot tell it apart from "
+                     + ", ".join(f"**{fmt.esc(n)}**" for n in peers) + " " + link_text)
 
 
 def transfer_finding(full: dict[str, tuple[Row, float]], bench: list[str]) -> list[str]:
@@ -187,9 +212,13 @@ def cross_benchmark_table_model(site: Site, splits: list[str]) -> Table:
     bench = benchmark_splits(splits)
     primary = splits[0]
     complete, _ = cross_benchmark_rows(site, splits)
+    sure = mean_tau_uncertainty(complete, bench)
     cols = [Column(Cell("#", title="rank by mean Kendall τ over the benchmarks")),
             Column(Cell("Estimator"), "left"), Column(Cell("Kind"), "left"),
-            Column(Cell("Mean τ", title="mean of τ over " + ", ".join(bench))),
+            Column(Cell("Mean τ", title="mean of τ over " + ", ".join(bench)
+                                        + "; hover a value for its 95 % CI")),
+            Column(Cell("Group", title="rank group by mean τ: estimators whose mean τ a "
+                                       "paired bootstrap cannot tell apart share a group")),
             Column(Cell("Worst τ", title="the lowest τ of the benchmarks: how far the "
                                          "estimator can be trusted on an unseen space"))]
     cols += [Column(Cell(s, title=f"Kendall τ on {s}, mean over seeds; hover for its CI",
@@ -197,7 +226,9 @@ def cross_benchmark_table_model(site: Site, splits: list[str]) -> Table:
     cols.append(Column(Cell("s/arch", title=f"{COST_TIP}; on {primary}")))
     table = Table(cols, legend=(
         "Mean τ: Kendall τ averaged over one split per benchmark; only estimators with a "
-        "usable result on every one take part. Worst τ: the lowest of them."))
+        "usable result on every one take part. Group: rank group by mean τ (a paired, "
+        "stratified bootstrap of the difference of mean τ cannot separate members; — = not "
+        "computed). Worst τ: the lowest of them."))
     rank, last = 0, None
     for i, (row, tau) in enumerate(complete):
         if tau != last:
@@ -206,11 +237,58 @@ def cross_benchmark_table_model(site: Site, splits: list[str]) -> Table:
         res = row.cells.get(primary)
         table.rows.append(
             [Cell(str(rank)), Cell(row.name, href=estimator_page(row.name)),
-             Cell(row.kind, nowrap=True),
-             Cell(fmt.num(tau), title=f"mean τ = {fmt.num(tau, 4)}"), Cell(fmt.num(min(taus)))]
+             Cell(row.kind, nowrap=True), _mean_tau_cell(tau, sure.intervals.get(row.name)),
+             group_cell(row.name, sure.groups, what="mean τ"), Cell(fmt.num(min(taus)))]
             + [tau_cell(row.cells[s]) for s in bench]
             + [cost_model(res) if res is not None else missing_cell(row, primary)])
     return table
+
+
+#: Columns of :func:`cross_benchmark_records` (the table across the benchmarks as numbers).
+ACROSS_COLUMNS = ("rank", "estimator", "kind", "mean_kendall", "mean_kendall_ci_low",
+                  "mean_kendall_ci_high", "group", "worst_kendall", "splits")
+
+
+def cross_benchmark_records(site: Site, splits: list[str]) -> list[dict]:
+    """The table across the benchmarks as numbers, one record per row, in its order: mean τ
+    with its 95 % interval and rank group (``None`` where not computed), worst τ, and τ on
+    each benchmark split under ``kendall_<split>`` (see :func:`across_columns`)."""
+    bench = benchmark_splits(splits)
+    complete, _ = cross_benchmark_rows(site, splits)
+    sure = mean_tau_uncertainty(complete, bench)
+    records, rank, last = [], 0, None
+    for i, (row, tau) in enumerate(complete):
+        if tau != last:
+            rank, last = i + 1, tau
+        taus = {s: float(row.cells[s].mean("kendall")) for s in bench}
+        ci = sure.intervals.get(row.name, {})
+        records.append({"rank": rank, "estimator": row.name, "kind": row.kind,
+                        "mean_kendall": tau, "mean_kendall_ci_low": ci.get("lo"),
+                        "mean_kendall_ci_high": ci.get("hi"),
+                        "group": sure.groups.get(row.name), "worst_kendall": min(taus.values()),
+                        "splits": " ".join(bench),
+                        **{f"kendall_{s}": t for s, t in taus.items()}})
+    return records
+
+
+def across_columns(splits: list[str]) -> tuple[str, ...]:
+    """:data:`ACROSS_COLUMNS` and one ``kendall_<split>`` column per benchmark split."""
+    return ACROSS_COLUMNS + tuple(f"kendall_{s}" for s in benchmark_splits(splits))
+
+
+def shows_across(site: Site, splits: list[str]) -> bool:
+    """Whether the page shows the table across the benchmarks (two or more benchmarks, and
+    an estimator with a usable result on each): then the build writes :data:`ACROSS_CSV`."""
+    return len(benchmark_splits(splits)) >= 2 and bool(cross_benchmark_rows(site, splits)[0])
+
+
+def _mean_tau_cell(tau: float, ci: dict[str, float | None] | None) -> Cell:
+    """Mean τ, with its 95 % interval on hover where one was computed."""
+    title = f"mean τ = {fmt.num(tau, 4)}"
+    if ci is not None and ci.get("lo") is not None:
+        title += (f"; 95 % CI [{fmt.num(ci['lo'])}, {fmt.num(ci['hi'])}] (stratified "
+                  "bootstrap over each split's architectures)")
+    return Cell(fmt.num(tau), title=title)
 
 
 def home_table_model(site: Site, splits: list[str]) -> Table:
@@ -330,11 +408,17 @@ def cross_benchmark_section(site: Site, splits: list[str]) -> str:
     complete, partial = cross_benchmark_rows(site, splits)
     out = ["## Across the benchmarks\n",
            f"Estimators with a usable result on all {len(bench)} benchmarks "
-           f"({', '.join(bench)}), ranked by their mean Kendall τ; *Worst τ* is the lowest of "
-           "them. An estimator that ranks well on one space and poorly on another is not a "
-           "safe choice for a new one.\n"]
+           f"({', '.join(bench)}), ranked by their mean Kendall τ (hover a value for its 95 % "
+           "interval). Estimators in one *Group* cannot be told apart by a paired bootstrap of "
+           f"the mean τ ({site.ref('metrics', PAGE, 'how')}); *Worst τ* is the lowest τ of "
+           "the benchmarks. An estimator that ranks well on one space and poorly on another is "
+           "not a safe choice for a new one.\n"]
     if complete:
         out.append(to_site(cross_benchmark_table_model(site, splits), PAGE))
+        out.append(f"[Download this table as data (CSV)]({link(PAGE, ACROSS_CSV)}): mean τ "
+                   "with its 95 % interval and rank group, worst τ and τ on each benchmark, as "
+                   "numbers · for a paper: `python -m leaderboard export --across --format "
+                   "latex`.\n")
     else:
         out.append("_No estimator has a usable result on every benchmark yet._\n")
     if partial:

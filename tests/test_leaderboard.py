@@ -1106,9 +1106,90 @@ def test_home_leads_with_the_ranking_across_benchmarks(tmp_path, results_dir):
     assert home.render(site).index("## Across the benchmarks") < \
         home.render(site).index("## Ranking")
     table = home.cross_benchmark_table_model(site, coll.splits())
-    assert [c.header.text for c in table.columns][:5] == ["#", "Estimator", "Kind", "Mean τ",
-                                                          "Worst τ"]
-    assert table.rows[0][4].text == f"{-0.25:.3f}"
+    assert [c.header.text for c in table.columns][:6] == ["#", "Estimator", "Kind", "Mean τ",
+                                                          "Group", "Worst τ"]
+    assert table.rows[0][5].text == f"{-0.25:.3f}"
+
+
+def _on_two_benchmarks(results_dir: Path, tmp_path: Path) -> Path:
+    """A copy of the results in which random and params also have a result on a second
+    benchmark (nb101-smoke: the smoke results again, relabelled)."""
+    res = tmp_path / "res"
+    shutil.copytree(results_dir, res)
+    other = load_split("nb101-smoke")
+    for name in ("random", "params"):
+        obj = json.loads((res / name / f"{SPLIT}.json").read_text())
+        obj["split"].update(name=other.name, sha256=other.sha256, benchmark=other.benchmark,
+                            dataset=other.dataset, n_archs=len(other))
+        (res / name / "nb101-smoke.json").write_text(json.dumps(obj))
+    return res
+
+
+def test_export_across_the_benchmarks(results_dir, tmp_path, capsys):
+    """``export --across``: the table across the benchmarks as the site shows it (LaTeX,
+    Markdown) or as numbers (CSV, with the mean's interval and group); not with --split, and
+    a clear error where no estimator covers every benchmark."""
+    res = _on_two_benchmarks(results_dir, tmp_path)
+    args = ["export", "--across", "--results-dir", str(res), "--no-registry"]
+    assert cli([*args, "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["estimator"] for r in rows] == ["params", "random"]
+    assert [r["group"] for r in rows] == ["1", "2"]
+    for r in rows:
+        taus = [float(r[f"kendall_{s}"]) for s in (SPLIT, "nb101-smoke")]
+        assert float(r["mean_kendall"]) == pytest.approx(sum(taus) / 2)
+        assert float(r["mean_kendall_ci_low"]) <= float(r["mean_kendall"]) \
+            <= float(r["mean_kendall_ci_high"])
+        assert float(r["worst_kendall"]) == min(taus)
+    assert cli([*args, "--format", "markdown"]) == 0
+    head = capsys.readouterr().out.splitlines()[0]
+    assert "Mean τ" in head and "Group" in head and "Worst τ" in head
+    assert cli([*args, "--format", "latex", "--split", SPLIT]) == 1
+    assert "leave out --split" in capsys.readouterr().err
+    assert cli(["export", "--across", "--results-dir", str(results_dir), "--no-registry",
+                "--format", "csv"]) == 1
+    assert "the table across the benchmarks needs two" in capsys.readouterr().err
+    (res / "params" / f"{SPLIT}.json").unlink()  # params now on nb101-smoke only
+    (res / "params" / f"{SPLIT}.scores.csv.gz").unlink(missing_ok=True)
+    (res / "random" / "nb101-smoke.json").unlink()
+    assert cli([*args, "--format", "csv"]) == 1
+    assert "no estimator" in capsys.readouterr().err
+
+
+def test_mean_tau_across_benchmarks_has_an_interval_and_rank_groups(tmp_path, results_dir):
+    """The table across the benchmarks states how sure its order is: each mean τ has a 95 %
+    interval on hover (stratified bootstrap, the splits' stored samples combined) and a rank
+    group from the paired samples; the findings say whether the lead is clear. A row whose
+    result lacks bootstrap samples on one split gets neither."""
+    from leaderboard import home
+    from leaderboard.site import Site
+
+    res = _on_two_benchmarks(results_dir, tmp_path)
+
+    def table_for(res_dir):
+        coll = collect(res_dir, use_registry=False)
+        site = Site(coll=coll, results_label="res")
+        site.home_rows = rank_rows(coll, coll.splits(), coll.primary_split())
+        return site, home.cross_benchmark_table_model(site, coll.splits())
+
+    site, table = table_for(res)
+    by_name = {row[1].text: row for row in table.rows}
+    assert [row[1].text for row in table.rows] == ["params", "random"]
+    # params ranks the smoke split far better than random: the paired bootstrap separates them.
+    assert by_name["params"][4].text == "1" and by_name["random"][4].text == "2"
+    ci = re.search(r"95 % CI \[(-?[\d.]+), (-?[\d.]+)\]", by_name["params"][3].title)
+    assert ci and float(ci[1]) <= float(by_name["params"][3].text) <= float(ci[2])
+    lead = home.findings(site, site.coll.splits())[0]
+    assert "**params**" in lead and "95 % CI" in lead and "ahead of every other one" in lead
+
+    # Without random's samples on one split there is nothing to pair it with there.
+    obj = json.loads((res / "random" / "nb101-smoke.json").read_text())
+    del obj["metrics"]["bootstrap"]["kendall_samples"]
+    (res / "random" / "nb101-smoke.json").write_text(json.dumps(obj))
+    _, table = table_for(res)
+    by_name = {row[1].text: row for row in table.rows}
+    assert by_name["random"][4].text == "—" and "CI" not in by_name["random"][3].title
+    assert by_name["params"][4].text == "1"
 
 
 def test_smoke_results_beside_a_full_board_place_a_preview_but_are_no_column(results_dir,
