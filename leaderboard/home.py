@@ -36,9 +36,11 @@ ACROSS_CSV = "downloads/across-benchmarks.csv"
 HEATMAP = "img/home/tau-heatmap.svg"
 
 
-def mean_tau_cell(row: Row, splits: list[str]) -> Cell:
+def mean_tau_cell(row: Row, splits: list[str],
+                  ci: dict[str, float | None] | None = None) -> Cell:
     """Mean of τ over the benchmark splits (:func:`~leaderboard.collect.benchmark_splits`);
-    ``k/n`` after it when only k of n have a τ."""
+    ``k/n`` after it when only k of n have a τ; ``ci``, the mean's 95 % interval where one
+    was computed (:func:`~leaderboard.cells.mean_tau_uncertainty`), on hover."""
     used = [s for s in benchmark_splits(splits)
             if s in row.cells and row.cells[s].mean("kendall") is not None]
     if not used:
@@ -47,7 +49,15 @@ def mean_tau_cell(row: Row, splits: list[str]) -> Cell:
     n = len(benchmark_splits(splits))
     note = f"{len(used)}/{n}" if len(used) < n else ""
     return Cell(fmt.num(value), note=note,
-                title=f"mean of τ = {fmt.num(value, 4)} over {', '.join(used)}")
+                title=f"mean of τ = {fmt.num(value, 4)} over {', '.join(used)}"
+                + _ci_phrase(ci))
+
+
+def _ci_phrase(ci: dict[str, float | None] | None) -> str:
+    if ci is None or ci.get("lo") is None:
+        return ""
+    return (f"; 95 % CI [{fmt.num(ci['lo'])}, {fmt.num(ci['hi'])}] (stratified bootstrap "
+            "over each split's architectures)")
 
 
 def findings(site: Site, splits: list[str]) -> list[str]:
@@ -284,17 +294,16 @@ def shows_across(site: Site, splits: list[str]) -> bool:
 
 def _mean_tau_cell(tau: float, ci: dict[str, float | None] | None) -> Cell:
     """Mean τ, with its 95 % interval on hover where one was computed."""
-    title = f"mean τ = {fmt.num(tau, 4)}"
-    if ci is not None and ci.get("lo") is not None:
-        title += (f"; 95 % CI [{fmt.num(ci['lo'])}, {fmt.num(ci['hi'])}] (stratified "
-                  "bootstrap over each split's architectures)")
-    return Cell(fmt.num(tau), title=title)
+    return Cell(fmt.num(tau), title=f"mean τ = {fmt.num(tau, 4)}" + _ci_phrase(ci))
 
 
 def home_table_model(site: Site, splits: list[str]) -> Table:
     """The compact home table: one row per estimator (see :func:`render` for the legend)."""
     primary = splits[0] if splits else ""
     groups = rank_groups_for(site.home_rows, primary) if primary else {}
+    # The same interval as the table across the benchmarks (rows with every benchmark).
+    intervals = mean_tau_uncertainty(cross_benchmark_rows(site, splits)[0],
+                                     benchmark_splits(splits)).intervals
     cols = [
         Column(Cell("#", title=f"rank by mean Kendall τ on {primary} (equal τ share a rank)")),
         Column(Cell("Estimator"), "left"),
@@ -332,7 +341,7 @@ def home_table_model(site: Site, splits: list[str]) -> Table:
         for split in splits:
             res = row.cells.get(split)
             cells.append(tau_cell(res) if res is not None else missing_cell(row, split))
-        cells.append(mean_tau_cell(row, splits))
+        cells.append(mean_tau_cell(row, splits, intervals.get(row.name)))
         cells.append(group_cell(row.name, groups))
         res = row.cells.get(primary)
         cells.append(cost_model(res) if res is not None else missing_cell(row, primary))

@@ -1181,6 +1181,10 @@ def test_mean_tau_across_benchmarks_has_an_interval_and_rank_groups(tmp_path, re
     assert ci and float(ci[1]) <= float(by_name["params"][3].text) <= float(ci[2])
     lead = home.findings(site, site.coll.splits())[0]
     assert "**params**" in lead and "95 % CI" in lead and "ahead of every other one" in lead
+    ranking = home.home_table_model(site, site.coll.splits())
+    mean_col = [c.header.text for c in ranking.columns].index("Mean τ")
+    params_row = next(r for r in ranking.rows if r[1].text == "params")
+    assert ci[0] in params_row[mean_col].title  # the same interval in the ranking table
 
     # Without random's samples on one split there is nothing to pair it with there.
     obj = json.loads((res / "random" / "nb101-smoke.json").read_text())
