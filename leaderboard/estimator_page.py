@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from leaderboard import fmt
+from leaderboard import home as home_page
 from leaderboard.cells import ci_text, cost_cell
 from leaderboard.collect import (
     Result,
@@ -60,7 +61,31 @@ def _metadata(site: Site, name: str, page: str) -> str:
     primary = site.coll.primary_split()
     if home is not None and primary is not None:
         rows.append(["Leaderboard", _rank_text(home, primary, page)])
+        across = _across_text(site, name, page)
+        if across:
+            rows.append(["Across the benchmarks", across])
     return fmt.table(["About", ""], rows)
+
+
+def _across_text(site: Site, name: str, page: str) -> str:
+    """The estimator's place in the home page's table across the benchmarks: rank by mean τ,
+    the mean with its 95 % interval, and its rank group (empty where it is not in the table)."""
+    splits = site.coll.splits()
+    if not home_page.shows_across(site, splits):
+        return ""
+    records = home_page.cross_benchmark_records(site, splits)
+    rec = next((r for r in records if r["estimator"] == name), None)
+    if rec is None:
+        return ""
+    target = f"[mean Kendall τ]({link(page, home_page.PAGE)}#across-the-benchmarks)"
+    text = (f"rank {rec['rank']} of {len(records)} by {target} over "
+            f"{', '.join(rec['splits'].split())}: {fmt.num(rec['mean_kendall'])}")
+    if rec["mean_kendall_ci_low"] is not None:
+        text += (f" (95 % CI [{fmt.num(rec['mean_kendall_ci_low'])}, "
+                 f"{fmt.num(rec['mean_kendall_ci_high'])}])")
+    if rec["group"] is not None:
+        text += f", rank group {rec['group']}"
+    return text + f"; worst τ {fmt.num(rec['worst_kendall'])}"
 
 
 def _rank_text(row: Row, primary: str, page: str) -> str:

@@ -1185,6 +1185,12 @@ def test_mean_tau_across_benchmarks_has_an_interval_and_rank_groups(tmp_path, re
     mean_col = [c.header.text for c in ranking.columns].index("Mean τ")
     params_row = next(r for r in ranking.rows if r[1].text == "params")
     assert ci[0] in params_row[mean_col].title  # the same interval in the ranking table
+    from leaderboard import estimator_page
+    about = estimator_page.render(site, "random")
+    assert re.search(r"\| Across the benchmarks +\| rank 2 of 2 by \[mean Kendall τ\]"
+                     r"\(\.\./index\.md#across-the-benchmarks\) over "
+                     r"nb[\w-]+, nb[\w-]+: -?[\d.]+ \(95 % CI \[", about)
+    assert "rank group 2; worst τ" in about
 
     # Without random's samples on one split there is nothing to pair it with there.
     obj = json.loads((res / "random" / "nb101-smoke.json").read_text())
