@@ -221,8 +221,6 @@ def cross_benchmark_table_model(site: Site, splits: list[str]) -> Table:
     """Estimators scored on every benchmark, ranked by mean τ over the benchmarks."""
     bench = benchmark_splits(splits)
     primary = splits[0]
-    complete, _ = cross_benchmark_rows(site, splits)
-    sure = mean_tau_uncertainty(complete, bench)
     cols = [Column(Cell("#", title="rank by mean Kendall τ over the benchmarks")),
             Column(Cell("Estimator"), "left"), Column(Cell("Kind"), "left"),
             Column(Cell("Mean τ", title="mean of τ over " + ", ".join(bench)
@@ -239,16 +237,15 @@ def cross_benchmark_table_model(site: Site, splits: list[str]) -> Table:
         "usable result on every one take part. Group: rank group by mean τ (a paired, "
         "stratified bootstrap of the difference of mean τ cannot separate members; — = not "
         "computed). Worst τ: the lowest of them."))
-    rank, last = 0, None
-    for i, (row, tau) in enumerate(complete):
-        if tau != last:
-            rank, last = i + 1, tau
-        taus = [float(row.cells[s].mean("kendall")) for s in bench]
+    for row, rec in _across(site, splits):
         res = row.cells.get(primary)
+        groups = {row.name: rec["group"]} if rec["group"] is not None else {}
         table.rows.append(
-            [Cell(str(rank)), Cell(row.name, href=estimator_page(row.name)),
-             Cell(row.kind, nowrap=True), _mean_tau_cell(tau, sure.intervals.get(row.name)),
-             group_cell(row.name, sure.groups, what="mean τ"), Cell(fmt.num(min(taus)))]
+            [Cell(str(rec["rank"])), Cell(row.name, href=estimator_page(row.name)),
+             Cell(row.kind, nowrap=True),
+             _mean_tau_cell(rec["mean_kendall"], {"lo": rec["mean_kendall_ci_low"],
+                                                  "hi": rec["mean_kendall_ci_high"]}),
+             group_cell(row.name, groups, what="mean τ"), Cell(fmt.num(rec["worst_kendall"]))]
             + [tau_cell(row.cells[s]) for s in bench]
             + [cost_model(res) if res is not None else missing_cell(row, primary)])
     return table
@@ -263,22 +260,28 @@ def cross_benchmark_records(site: Site, splits: list[str]) -> list[dict]:
     """The table across the benchmarks as numbers, one record per row, in its order: mean τ
     with its 95 % interval and rank group (``None`` where not computed), worst τ, and τ on
     each benchmark split under ``kendall_<split>`` (see :func:`across_columns`)."""
+    return [rec for _, rec in _across(site, splits)]
+
+
+def _across(site: Site, splits: list[str]) -> list[tuple[Row, dict]]:
+    """Each row of the table across the benchmarks with its record (the one computation
+    behind the table, its CSV and the estimator pages); equal mean τ share a rank."""
     bench = benchmark_splits(splits)
     complete, _ = cross_benchmark_rows(site, splits)
     sure = mean_tau_uncertainty(complete, bench)
-    records, rank, last = [], 0, None
+    out, rank, last = [], 0, None
     for i, (row, tau) in enumerate(complete):
         if tau != last:
             rank, last = i + 1, tau
         taus = {s: float(row.cells[s].mean("kendall")) for s in bench}
         ci = sure.intervals.get(row.name, {})
-        records.append({"rank": rank, "estimator": row.name, "kind": row.kind,
-                        "mean_kendall": tau, "mean_kendall_ci_low": ci.get("lo"),
-                        "mean_kendall_ci_high": ci.get("hi"),
-                        "group": sure.groups.get(row.name), "worst_kendall": min(taus.values()),
-                        "splits": " ".join(bench),
-                        **{f"kendall_{s}": t for s, t in taus.items()}})
-    return records
+        out.append((row, {"rank": rank, "estimator": row.name, "kind": row.kind,
+                          "mean_kendall": tau, "mean_kendall_ci_low": ci.get("lo"),
+                          "mean_kendall_ci_high": ci.get("hi"),
+                          "group": sure.groups.get(row.name),
+                          "worst_kendall": min(taus.values()), "splits": " ".join(bench),
+                          **{f"kendall_{s}": t for s, t in taus.items()}}))
+    return out
 
 
 def across_columns(splits: list[str]) -> tuple[str, ...]:
